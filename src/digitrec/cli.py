@@ -1,0 +1,119 @@
+"""The `digitrec` command: train, evaluate, predict, report.
+
+Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`,
+and a non-zero exit status, never a traceback.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _add_data_dir(p):
+    p.add_argument("--data-dir", help="MNIST folder (default: $DIGITREC_DATA_DIR or ~/.cache/digitrec)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition with a CNN.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a registered model on MNIST")
+    p.add_argument("--model", default="seed", help="registry name (seed, tutorial, robust)")
+    p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the recipe's)")
+    p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
+    p.add_argument("--learning-rate", type=_positive_float, help="Adam learning rate (default: the recipe's)")
+    p.add_argument("--val-split", type=_fraction, default=0.1, help="validation share of the training set")
+    p.add_argument("--patience", type=int, default=-1, help="early-stopping patience in epochs; 0 disables")
+    p.add_argument("--seed", type=int, default=0, help="random seed (split, batches, weights)")
+    p.add_argument("--train-size", type=_positive_int, help="train on a stratified subset of this many images")
+    p.add_argument("--out", help="run folder (default: runs/<timestamp>-<model>)")
+    _add_data_dir(p)
+
+    p = sub.add_parser("evaluate", help="score a saved model on the 10,000 MNIST test images")
+    p.add_argument("--model", required=True, help="path of a .keras model file or a run folder")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_data_dir(p)
+    return parser
+
+
+def _model_path(path):
+    return os.path.join(path, "model.keras") if os.path.isdir(path) else path
+
+
+def _cmd_train(args):
+    from digitrec import training
+
+    out = training.train(
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        val_split=args.val_split, patience=args.patience, seed=args.seed, data_dir=args.data_dir,
+        out=args.out, train_size=args.train_size,
+    )
+    _print_summary(training.read_metrics(out))
+    print(f"run folder: {out}")
+
+
+def _print_summary(m):
+    rows = [("accuracy", f"{m['accuracy']:.2%}"), ("recall (macro)", f"{m['recall_macro']:.2%}"),
+            ("precision (macro)", f"{m['precision_macro']:.2%}"), ("F1 (macro)", f"{m['f1_macro']:.2%}"),
+            ("loss", f"{m['loss']:.4f}"), ("test images", f"{m['n_test']:,}"), ("parameters", f"{m['params']:,}")]
+    if "train_seconds" in m:
+        rows += [("epochs run", str(m["epochs_run"])), ("training time", f"{m['train_seconds']:.0f} s")]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v:>10}")
+
+
+def _cmd_evaluate(args):
+    from digitrec import evaluation
+
+    metrics = evaluation.evaluate(_model_path(args.model), args.data_dir)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        _print_summary(metrics)
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate}
+
+
+def main(argv=None):
+    """Run the CLI; returns the process exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from digitrec.errors import DigitrecError
+
+    try:
+        return COMMANDS[args.command](args) or 0
+    except (DigitrecError, ValueError, OSError) as e:
+        print(f"digitrec: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("digitrec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

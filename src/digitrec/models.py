@@ -1,0 +1,197 @@
+"""The model registry: named CNNs, each with the training recipe it was published with.
+
+Every model maps a float32 batch `(N, 28, 28, 1)` in [0, 1] (light ink on
+dark, as in MNIST) to class probabilities `(N, 10)` (a softmax output).
+Only backend-neutral `keras.layers` are used, so the models run on
+TensorFlow, JAX or PyTorch.
+"""
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Optional
+
+import keras
+from keras import layers
+
+from digitrec.errors import ModelError
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A model builder and the training settings that go with it.
+
+    Attributes:
+        build: function of no arguments returning an uncompiled
+            `keras.Model` with output `(N, 10)` probabilities.
+        loss: "categorical_crossentropy" (one-hot labels) or
+            "sparse_categorical_crossentropy" (integer labels).
+        epochs: maximum number of epochs.
+        batch_size: images per gradient step.
+        learning_rate: Adam's (peak) learning rate.
+        patience: epochs without a better validation loss before early
+            stopping; None trains for exactly `epochs`.
+        schedule: "constant", or "cosine" (linear warm-up over the first
+            epoch, then cosine decay to zero; Loshchilov and Hutter 2017).
+        augment: train on randomly distorted images (see
+            `digitrec.augmentation`).
+        source: where the architecture and recipe come from.
+    """
+
+    build: Callable[[], keras.Model]
+    loss: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: Optional[int]
+    schedule: str = "constant"
+    augment: bool = False
+    source: str = ""
+
+
+def _seed():
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="seed",
+    )
+
+
+def _tutorial():
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="tutorial",
+    )
+
+
+def _conv_bn(filters, kernel, strides=1, padding="valid"):
+    return [
+        layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False),
+        layers.BatchNormalization(),
+        layers.Activation("relu"),
+    ]
+
+
+def _robust():
+    # Two stages of 3x3, 3x3, strided 5x5 convolutions (a learned pooling),
+    # each conv batch-normalized: C. Deotte's Kaggle MNIST CNN (2018).
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            *_conv_bn(32, 3),
+            *_conv_bn(32, 3),
+            *_conv_bn(32, 5, strides=2, padding="same"),
+            layers.Dropout(0.4),
+            *_conv_bn(64, 3),
+            *_conv_bn(64, 3),
+            *_conv_bn(64, 5, strides=2, padding="same"),
+            layers.Dropout(0.4),
+            *_conv_bn(128, 4),
+            layers.Flatten(),
+            layers.Dropout(0.4),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="robust",
+    )
+
+
+REGISTRY = {
+    "seed": Recipe(
+        _seed,
+        "categorical_crossentropy",
+        epochs=50,
+        batch_size=128,
+        learning_rate=1e-3,
+        patience=3,
+        source="keras-io mnist_convnet.py (Chollet 2015); Adam, early stopping on validation loss",
+    ),
+    "tutorial": Recipe(
+        _tutorial,
+        "sparse_categorical_crossentropy",
+        epochs=5,
+        batch_size=64,
+        learning_rate=1e-3,
+        patience=None,
+        source="TensorFlow 'Convolutional Neural Network' tutorial; 5 fixed epochs",
+    ),
+    "robust": Recipe(
+        _robust,
+        "categorical_crossentropy",
+        epochs=20,
+        batch_size=128,
+        learning_rate=2e-3,
+        patience=None,
+        schedule="cosine",
+        augment=True,
+        source="Deotte 2018 (Kaggle 'How to choose CNN architecture MNIST'); elastic distortion after "
+        "Simard et al. 2003; cosine schedule after Loshchilov and Hutter 2017",
+    ),
+}
+
+DEFAULT_MODEL = "robust"
+
+
+def get_recipe(name):
+    """Return the `Recipe` registered as `name`.
+
+    Raises:
+        ModelError: no model of that name; the message lists the known names.
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; choose one of: {', '.join(REGISTRY)}") from None
+
+
+def build_model(name):
+    """Build the uncompiled model registered as `name` (see `get_recipe`)."""
+    return get_recipe(name).build()
+
+
+def load_model(path):
+    """Load a saved `.keras` model with Keras safe mode (no arbitrary code).
+
+    Args:
+        path: str or Path of a `.keras` file written by `digitrec train`.
+
+    Returns:
+        `keras.Model` mapping `(N, 28, 28, 1)` float32 to `(N, 10)` probabilities.
+
+    Raises:
+        ModelError: the file is missing, unreadable, unsafe, or its input or
+            output shape is not `(None, 28, 28, 1)` / `(None, 10)`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{path}: cannot load model ({first})") from None
+    in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
+    if in_shape[1:] != INPUT_SHAPE or out_shape[1:] != (NUM_CLASSES,):
+        raise ModelError(f"{path}: incompatible model: input {in_shape}, output {out_shape}; "
+                         f"expected (None, 28, 28, 1) -> (None, 10)")
+    return model
