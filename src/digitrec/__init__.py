@@ -1,3 +1,46 @@
-"""digitrec: handwritten digit recognition with a convolutional neural network."""
+"""digitrec: handwritten digit recognition with a convolutional neural network.
+
+The importable API mirrors the CLI verbs:
+
+    import digitrec
+    run = digitrec.train(model="seed", epochs=3)        # -> run folder (Path)
+    metrics = digitrec.evaluate(run / "model.keras")    # -> dict of test scores
+    [p] = digitrec.predict("photo_of_a_7.jpg")          # -> [Prediction(label=7, ...)]
+    digitrec.report(run)                                # -> report.md (Path)
+
+Keras is imported only when one of these is first used.
+"""
 
 __version__ = "0.1.0"
+__all__ = ["Recognizer", "Prediction", "train", "evaluate", "predict", "report", "normalize"]
+
+
+def predict(images, model=None):
+    """Recognize digits in images with `Recognizer(model).predict(images)` (see `digitrec.inference`)."""
+    from digitrec.inference import Recognizer
+
+    return Recognizer(model).predict(images)
+
+
+def __getattr__(name):
+    if name in ("Recognizer", "Prediction"):
+        from digitrec import inference
+
+        return getattr(inference, name)
+    if name == "train":
+        from digitrec.training import train
+
+        return train
+    if name == "evaluate":
+        from digitrec.evaluation import evaluate
+
+        return evaluate
+    if name == "report":
+        from digitrec.plots import write_report
+
+        return write_report
+    if name == "normalize":
+        from digitrec.preprocessing import normalize
+
+        return normalize
+    raise AttributeError(f"module 'digitrec' has no attribute {name!r}")

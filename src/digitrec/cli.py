@@ -55,6 +55,18 @@ def build_parser():
     p.add_argument("--model", required=True, help="path of a .keras model file or a run folder")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_data_dir(p)
+
+    p = sub.add_parser("predict", help="recognize the digit in image files (photos, scans, drawings)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("--model", help="a .keras model file or run folder (default: the bundled model)")
+    p.add_argument("--top-k", type=_positive_int, default=3, help="how many ranked guesses to report")
+    p.add_argument("--min-confidence", type=_fraction, default=0.0,
+                   help="below this probability the label is null and the result is marked uncertain")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = sub.add_parser("report", help="plots and a summary of a training run")
+    p.add_argument("--run", required=True, help="run folder written by `digitrec train`")
+    _add_data_dir(p)
     return parser
 
 
@@ -95,7 +107,84 @@ def _cmd_evaluate(args):
         _print_summary(metrics)
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def _image_files(paths):
+    """Expand folders (recursively, image suffixes only, sorted); keep files as given."""
+    from pathlib import Path
+
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            yield path
+
+
+def _cmd_predict(args):
+    import numpy as np
+
+    from digitrec.errors import DigitrecError
+    from digitrec.inference import Recognizer
+
+    files = list(_image_files(args.paths))
+    if not files:
+        raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
+    recognizer = Recognizer(_model_path(args.model) if args.model else None)
+    progress = None
+    if len(files) >= 20 and sys.stderr.isatty() and not args.json:
+        import keras
+
+        progress = keras.utils.Progbar(len(files), unit_name="image")
+    failed = 0
+    if not args.json:
+        print(f"{'path':<40} {'label':>5} {'confidence':>10}  top-{args.top_k}")
+    for start in range(0, len(files), 64):
+        chunk, normalized, results = files[start : start + 64], [], {}
+        for path in chunk:
+            try:
+                normalized.append((path, recognizer.preprocess(path)))
+            except DigitrecError as e:
+                results[path] = {"path": str(path), "error": str(e)}
+        if normalized:
+            probabilities = recognizer.classify(np.stack([n for _, n in normalized]))
+            for (path, _), p in zip(normalized, probabilities):
+                results[path] = _result_dict(path, recognizer._result(p), args)
+        for path in chunk:
+            failed += "error" in results[path]
+            _print_result(results[path], args)
+        if progress:
+            progress.add(len(chunk))
+    return 1 if failed else 0
+
+
+def _result_dict(path, prediction, args):
+    result = {"path": str(path), "label": prediction.label, "confidence": prediction.confidence,
+              "probabilities": list(prediction.probabilities),
+              "top_k": [{"label": k, "probability": v} for k, v in prediction.top_k(args.top_k)]}
+    if prediction.confidence < args.min_confidence:
+        result.update(label=None, uncertain=True)
+    return result
+
+
+def _print_result(result, args):
+    if args.json:
+        print(json.dumps(result), flush=True)
+    elif "error" in result:
+        print(f"{result['path']:<40} error: {result['error']}")
+    else:
+        label = "?" if result["label"] is None else str(result["label"])
+        top = "  ".join(f"{t['label']}:{t['probability']:.3f}" for t in result["top_k"])
+        print(f"{result['path']:<40} {label:>5} {result['confidence']:>10.3f}  {top}")
+
+
+def _cmd_report(args):
+    from digitrec import plots
+
+    print(f"report: {plots.write_report(args.run, args.data_dir)}")
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report}
 
 
 def main(argv=None):

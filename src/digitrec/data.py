@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,7 @@ def read_idx(path, expect_ndim, expect_count=None, expect_sha256=None):
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a corrupt deflate stream is zlib.error
         raise DatasetError(f"{path}: not a valid gzip file ({e})") from None
     header_len = 4 + 4 * expect_ndim
     if len(raw) < header_len:
@@ -132,6 +133,9 @@ def _download(data_dir, name):
     import keras  # deferred: importing Keras takes seconds
 
     staging = data_dir / ".download"
+    # get_file silently falls back to /tmp/.keras when cache_dir is not writable (or does
+    # not exist yet, as on first use), which would put the download outside `staging`.
+    data_dir.mkdir(parents=True, exist_ok=True)
     errors = []
     for base in _mirrors():
         url = base.rstrip("/") + f"/{name}.gz"

@@ -1,0 +1,109 @@
+"""Recognize digits in real pictures: normalize like MNIST, then classify.
+
+    >>> from digitrec import Recognizer
+    >>> [result] = Recognizer().predict("my_seven.jpg")
+    >>> result.label, round(result.confidence, 3)
+    (7, 0.999)
+"""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from digitrec import preprocessing
+
+BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """One recognized digit.
+
+    Attributes:
+        label: int in [0, 9], the most probable class.
+        confidence: float in [0, 1], the probability of `label`.
+        probabilities: 10 floats summing to 1, indexed by digit.
+    """
+
+    label: int
+    confidence: float
+    probabilities: tuple
+
+    def top_k(self, k=3):
+        """The `k` most probable digits as `[(label, probability), ...]`, best first."""
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [(int(i), float(self.probabilities[i])) for i in order]
+
+
+def _as_list(images):
+    """One image, or a sequence or batch of them, as a list of images."""
+    if isinstance(images, (list, tuple)):
+        return list(images)
+    if isinstance(images, np.ndarray) and (images.ndim == 4 or (images.ndim == 3 and images.shape[-1] > 4)):
+        return list(images)
+    return [images]
+
+
+class Recognizer:
+    """A trained model plus MNIST-style input normalization.
+
+    Args:
+        model: None for the bundled default model, the path of a `.keras`
+            file (loaded in Keras safe mode), or a `keras.Model` that maps
+            `(N, 28, 28, 1)` float32 in [0, 1] to `(N, 10)` probabilities.
+
+    Raises:
+        ModelError: the model file is missing, broken or incompatible.
+    """
+
+    def __init__(self, model=None):
+        from digitrec.models import load_model
+
+        self.model_path = Path(model) if isinstance(model, (str, Path)) else (BUNDLED_MODEL if model is None else None)
+        self.model = load_model(self.model_path) if self.model_path else model
+
+    @staticmethod
+    def preprocess(image):
+        """The `(28, 28)` float32 image in [0, 1] that the model sees (`preprocessing.normalize`)."""
+        return preprocessing.normalize(image)
+
+    def classify(self, normalized, batch_size=256):
+        """Class probabilities for already-normalized images.
+
+        Args:
+            normalized: float32 `(N, 28, 28)` or `(N, 28, 28, 1)` in [0, 1].
+
+        Returns:
+            float32 `(N, 10)`, rows summing to 1.
+        """
+        import keras
+
+        x = np.asarray(normalized, dtype="float32").reshape(-1, 28, 28, 1)
+        chunks = [keras.ops.convert_to_numpy(self.model(x[i : i + batch_size], training=False))
+                  for i in range(0, len(x), batch_size)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, 10), "float32")
+
+    def predict(self, images):
+        """Recognize the digit in each image.
+
+        Args:
+            images: one image or a list of them; each a file path, encoded
+                bytes, a `PIL.Image.Image` or a NumPy array (see
+                `preprocessing.normalize`). A NumPy batch `(N, H, W)` or
+                `(N, H, W, C)` counts as N images.
+
+        Returns:
+            list of `Prediction`, one per image, in order.
+
+        Raises:
+            ImageError: an image cannot be read or holds no ink (the first
+                such image stops the call; the CLI handles images one by one).
+        """
+        normalized = np.stack([self.preprocess(image) for image in _as_list(images)])
+        return [self._result(p) for p in self.classify(normalized)]
+
+    @staticmethod
+    def _result(p):
+        label = int(np.argmax(p))
+        return Prediction(label, float(p[label]), tuple(float(v) for v in p))

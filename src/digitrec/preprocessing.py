@@ -1,0 +1,296 @@
+"""Input normalization: turn any picture of one digit into an MNIST-like 28x28 image.
+
+MNIST was built from NIST scans by fitting each digit into a 20x20 box
+(keeping its aspect ratio, with anti-aliasing) and placing it in a 28x28
+field so that its centre of mass sits at the centre (LeCun, Bottou, Bengio
+and Haffner 1998, "Gradient-based learning applied to document
+recognition", and the MNIST page). A model trained on MNIST reads other
+handwriting well only when that handwriting is prepared the same way, so
+`normalize` repeats those steps, after first separating ink from paper:
+
+1. grayscale, compositing any alpha channel onto a background that
+   contrasts with the ink;
+2. polarity: ink is whatever deviates most from the typical (median)
+   pixel, so dark-on-light and light-on-dark both work;
+3. background removal: a smooth background is estimated with a low-
+   percentile filter much wider than a pen stroke and subtracted, which
+   removes lighting gradients, soft shadows and paper tone; the remainder
+   is thresholded at max(Otsu, 4 robust noise sigmas) and contrast-stretched;
+4. specks: connected ink components much smaller than the largest are
+   dropped;
+5. crop to the ink, thicken strokes that would end up much thinner than
+   MNIST's, scale the longest side to 20 px with anti-aliasing, place in
+   28x28 and shift the intensity centre of mass to (14, 14), where it lies
+   on average in MNIST.
+
+Large photos are searched at a working resolution first, then the found
+region is cut from the full-resolution image and processed again.
+"""
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+from digitrec.errors import ImageError
+
+SIZE = 28  # output side, pixels
+BOX = 20  # longest side of the digit in the output, pixels (LeCun et al. 1998)
+MNIST_CENTER = (14.0, 14.0)  # mean intensity centre of mass of MNIST digits, (row, col)
+MNIST_STROKE = 2.6  # typical MNIST stroke width at the 20 px scale, pixels
+WORK_SIDE = 512  # longest side at which ink is searched, pixels
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's decompression-bomb limit (about 89 megapixels)
+
+
+def load_image(source):
+    """Decode an image file into a Pillow image, with a decompression-bomb guard.
+
+    Args:
+        source: str or Path of a file, or bytes of an encoded image (PNG,
+            JPEG, BMP, GIF, TIFF, WebP, ...).
+
+    Returns:
+        `PIL.Image.Image`, fully decoded, EXIF orientation applied.
+
+    Raises:
+        ImageError: missing file, not an image, corrupt or truncated data,
+            or more than `MAX_PIXELS` pixels. The message names the file.
+    """
+    name = str(source) if isinstance(source, (str, Path)) else "<bytes>"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+            with Image.open(fp) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels")
+                im.load()
+                return ImageOps.exif_transpose(im)
+    except FileNotFoundError:
+        raise ImageError(f"{name}: file not found") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a directory, not an image") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{name}: image too large ({e}); the limit is {MAX_PIXELS:,} pixels") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{name}: corrupt or truncated image ({e})") from None
+
+
+def to_grayscale(image):
+    """Convert any supported image to a float32 grayscale array.
+
+    Args:
+        image: a file path, encoded bytes, a `PIL.Image.Image`, or a NumPy
+            array `(H, W)`, `(H, W, 1)`, `(H, W, 3)` or `(H, W, 4)` (RGB(A));
+            uint8 in [0, 255], or float in [0, 1].
+
+    Returns:
+        float32 `(H, W)` in [0, 1]. Transparent pixels are composited onto
+        white when the visible ink is dark, and onto black when it is light.
+
+    Raises:
+        ImageError: unreadable file, unsupported shape or dtype, or an
+            empty or non-finite array.
+    """
+    if isinstance(image, (str, Path, bytes, bytearray)):
+        image = load_image(image)
+    if isinstance(image, np.ndarray) and image.size == 0:
+        raise ImageError(f"empty image array of shape {image.shape}")
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3):
+        if image.ndim == 2 or image.shape[2] in (1, 2, 3, 4):  # hand uint8 pixels to Pillow, which is faster
+            image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    if isinstance(image, Image.Image):
+        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            arr = np.asarray(image, dtype="float32")
+            arr = arr / (65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0) if image.mode != "F" else arr
+            return np.clip(np.nan_to_num(arr), 0.0, 1.0)
+        if image.mode not in ("L", "LA", "RGB", "RGBA"):
+            image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
+        gray = np.asarray(image.convert("L"), dtype="float32") / 255.0
+        if "A" not in image.mode:
+            return gray
+        return _composite(gray, np.asarray(image.getchannel("A"), dtype="float32") / 255.0)
+    arr = np.asarray(image)
+    if arr.dtype == np.bool_:
+        arr = arr.astype("float32")
+    elif arr.dtype == np.uint16:
+        arr = arr.astype("float32") / 65535.0
+    elif np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype("float32")
+        if arr.size and np.isfinite(arr).all() and arr.max() > 1.0:
+            arr = arr / 255.0
+    else:
+        raise ImageError(f"unsupported array dtype {arr.dtype}; use uint8, uint16 or float")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (2, 3, 4)) or min(arr.shape[:2]) < 1:
+        raise ImageError(f"unsupported image shape {arr.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+    if not np.isfinite(arr).all():
+        raise ImageError("image holds NaN or infinite values")
+    arr = np.clip(arr, 0.0, 1.0)
+    if arr.ndim == 2:
+        return arr
+    color, alpha = (arr[..., :-1], arr[..., -1]) if arr.shape[2] in (2, 4) else (arr, None)
+    gray = color[..., 0] if color.shape[2] == 1 else color @ np.array([0.299, 0.587, 0.114], "float32")
+    return gray if alpha is None else _composite(gray, alpha)
+
+
+def _composite(gray, alpha):
+    """Composite `gray` over a background that contrasts with the visible ink."""
+    visible = alpha > 0.5
+    if visible.all() or not visible.any():
+        return gray
+    background = 0.0 if gray[visible].mean() > 0.5 else 1.0
+    return gray * alpha + background * (1.0 - alpha)
+
+
+def _resize(arr, shape):
+    """Resize float32 `arr` to `shape` (rows, cols) with anti-aliasing (Lanczos)."""
+    out = Image.fromarray(arr.astype("float32"), mode="F").resize((shape[1], shape[0]), Image.LANCZOS)
+    return np.asarray(out, dtype="float32")
+
+
+def _otsu(values):
+    """Otsu's threshold of float values in [0, 1] (Otsu 1979)."""
+    hist, edges = np.histogram(values, bins=256, range=(0.0, 1.0))
+    p = hist.astype("float64") / max(hist.sum(), 1)
+    omega, mu = np.cumsum(p), np.cumsum(p * edges[:-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mu[-1] * omega - mu) ** 2 / (omega * (1 - omega))
+    return float(edges[np.nanargmax(np.nan_to_num(between, nan=-1))])
+
+
+def _ink_map(gray):
+    """Separate ink from background.
+
+    Args:
+        gray: float32 `(H, W)` in [0, 1], either polarity.
+
+    Returns:
+        `(ink, mask)`: float32 `(H, W)` in [0, 1] (light ink on zero) and the
+        bool mask of the kept ink components.
+
+    Raises:
+        ImageError: no ink (a blank or uniform image).
+    """
+    h, w = gray.shape
+    smooth = gray
+    if min(h, w) >= 9:  # a 3x3 median ignores salt-and-pepper noise when judging polarity
+        smooth = np.asarray(Image.fromarray((gray * 255).astype("uint8")).filter(ImageFilter.MedianFilter(3))) / 255.0
+    typical = float(np.median(smooth))
+    dark, light = typical - float(smooth.min()), float(smooth.max()) - typical
+    if max(dark, light) < 0.08:
+        raise ImageError("no ink found: the image is blank or has too little contrast")
+    x = 1.0 - gray if dark > light else gray
+
+    # Background: a wide low-percentile filter on a small copy, smoothed and scaled back up.
+    scale = min(1.0, 64.0 / max(h, w))
+    small = _resize(x, (max(1, round(h * scale)), max(1, round(w * scale)))) if scale < 1 else x
+    window = max(3, int(round(max(small.shape) / 3)) | 1)
+    background = ndimage.percentile_filter(small, 10, size=window, mode="nearest")
+    background = ndimage.uniform_filter(background, size=max(3, window // 2), mode="nearest")
+    if background.shape != x.shape:
+        background = _resize(background, x.shape)
+    fg = np.clip(x - background, 0.0, 1.0)
+
+    # Threshold: Otsu, but never inside the noise (median + 4 robust sigmas).
+    med = float(np.median(fg))
+    sigma = 1.4826 * float(np.median(np.abs(fg - med)))
+    threshold = max(_otsu(fg), med + 4 * sigma, 0.04)
+    mask = fg > threshold
+    if not mask.any():
+        raise ImageError("no ink found: nothing stands out from the background")
+
+    # Specks: drop components much smaller than the largest one.
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    areas = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
+    keep = np.flatnonzero(areas >= max(0.08 * areas.max(), 2)) + 1
+    mask = np.isin(labels, keep)
+
+    level = float(np.percentile(fg[mask], 90))
+    low = 0.5 * threshold
+    ink = np.clip((fg - low) / max(level - low, 1e-6), 0.0, 1.0)
+    ink *= ndimage.binary_dilation(mask, iterations=2)
+    return ink, mask
+
+
+def _bbox(mask):
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+
+
+def _stroke_width(mask):
+    """Mean stroke width of a binary mask, pixels: about 4 x mean distance-to-edge - 2."""
+    dist = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    return max(4.0 * float(dist[mask].mean()) - 2.0, 1.0)
+
+
+def _locate(gray):
+    """Find the ink's bounding box; large images are searched at WORK_SIDE first."""
+    h, w = gray.shape
+    if max(h, w) <= WORK_SIDE:
+        return gray
+    s = WORK_SIDE / max(h, w)
+    _, mask = _ink_map(_resize(gray, (max(1, round(h * s)), max(1, round(w * s)))))
+    r0, r1, c0, c1 = _bbox(mask)
+    margin = 0.25 * max(r1 - r0, c1 - c0) + 2
+    r0, r1 = int(max(0, (r0 - margin) / s)), int(min(h, (r1 + margin) / s + 1))
+    c0, c1 = int(max(0, (c0 - margin) / s)), int(min(w, (c1 + margin) / s + 1))
+    crop = gray[r0:r1, c0:c1]
+    t = min(1.0, WORK_SIDE / max(crop.shape))
+    return _resize(crop, (max(1, round(crop.shape[0] * t)), max(1, round(crop.shape[1] * t)))) if t < 1 else crop
+
+
+def normalize(image):
+    """Turn a picture of one handwritten digit into the model's 28x28 input.
+
+    Args:
+        image: a file path, encoded bytes, a `PIL.Image.Image`, or a NumPy
+            array `(H, W)`, `(H, W, 3)` or `(H, W, 4)`, uint8 in [0, 255] or
+            float in [0, 1], any size; dark ink on light paper or light ink
+            on dark, a scan, a photo or a canvas drawing.
+
+    Returns:
+        float32 `(28, 28)` in [0, 1]: light ink on black, the longest side
+        of the digit 20 px, centre of mass at (14, 14), as in MNIST.
+
+    Raises:
+        ImageError: unreadable or too-large file, unsupported shape, or no
+            ink found (blank image).
+    """
+    gray = _locate(to_grayscale(image))
+    ink, mask = _ink_map(gray)
+    r0, r1, c0, c1 = _bbox(mask)
+    ink, mask = ink[r0:r1, c0:c1], mask[r0:r1, c0:c1]
+    h, w = ink.shape
+    scale = BOX / max(h, w)
+
+    # Thin pens on large pictures would vanish when shrunk: thicken to MNIST's width.
+    missing = MNIST_STROKE / scale - _stroke_width(mask)
+    if missing > 0.4 * MNIST_STROKE / scale:
+        radius = int(round(missing / 2))
+        if radius >= 1:
+            yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+            ink = np.pad(ink, radius)
+            ink = ndimage.grey_dilation(ink, footprint=yy**2 + xx**2 <= radius**2)
+            h, w = ink.shape
+            scale = BOX / max(h, w)
+
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    digit = np.clip(_resize(ink, (new_h, new_w)), 0.0, 1.0)
+    peak = float(digit.max())
+    if peak <= 0:
+        raise ImageError("no ink found after resizing")
+    digit /= peak
+
+    out = np.zeros((SIZE, SIZE), "float32")
+    top, left = (SIZE - new_h) // 2, (SIZE - new_w) // 2
+    out[top : top + new_h, left : left + new_w] = digit
+    cy, cx = ndimage.center_of_mass(out)
+    shift = (round(MNIST_CENTER[0] - cy), round(MNIST_CENTER[1] - cx))
+    return ndimage.shift(out, shift, order=0, mode="constant", cval=0.0)

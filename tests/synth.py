@@ -1,0 +1,175 @@
+"""Seeded generator of photo-like pictures of handwritten digits.
+
+Each picture imitates a phone photo of one digit written on paper: an MNIST
+digit is enlarged into a pen stroke, placed somewhere on a sheet of light,
+slightly tinted paper, and then the "camera" adds what real photos have: a
+linear lighting gradient, a soft shadow (a blurred dark region that may
+cover part of the digit), paper texture (low-frequency blotches plus fine
+grain), coloured ink that is lit like the paper (black, blue or dark red,
+multiplied onto it), sensor noise, and JPEG compression.
+
+Everything is drawn from the `numpy.random.Generator` passed in, so the
+same seed gives the same pictures. The settings are realistic but not
+adversarial: a person reads every digit at a glance.
+
+    python tests/synth.py [OUT_DIR] [N]   # write N sample PNGs (default /tmp/synth-samples, 12)
+"""
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+INKS = {  # RGB of the ink at full coverage, before lighting
+    "black": (25, 25, 30),
+    "blue": (20, 45, 150),
+    "dark red": (130, 20, 25),
+    "dark grey": (60, 60, 65),
+}
+
+
+def pen_stroke(digit, side, rng):
+    """Enlarge a 28x28 MNIST digit into a pen-like stroke mask.
+
+    Args:
+        digit: uint8 `(28, 28)`, light ink on dark (MNIST).
+        side: output side in pixels (the digit fills about 20/28 of it).
+        rng: `numpy.random.Generator`.
+
+    Returns:
+        float32 `(side, side)` ink coverage in [0, 1].
+    """
+    big = Image.fromarray(np.asarray(digit, dtype=np.uint8)).resize((side, side), Image.BICUBIC)
+    # Smooth away the 28x28 pixel grid (about half an MNIST pixel), so contours are round like a pen's.
+    big = big.filter(ImageFilter.GaussianBlur(0.5 * side / 28))
+    cover = np.asarray(big, dtype="float32") / 255.0
+    # A pen draws a fairly even line: steepen MNIST's soft grey profile around a threshold,
+    # whose level sets the line width (thin ballpoint ... thick marker).
+    level = rng.uniform(0.35, 0.6)
+    cover = np.clip((cover - level) / 0.2 + 0.5, 0.0, 1.0)
+    soft = Image.fromarray((cover * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(side / 250))
+    return np.asarray(soft, dtype="float32") / 255.0
+
+
+def _smooth_noise(shape, scale, rng):
+    """Low-frequency noise in about [-1, 1]: random values on a coarse grid, upscaled bicubically."""
+    h, w = shape
+    gh, gw = max(2, int(h / scale) + 2), max(2, int(w / scale) + 2)
+    grid = rng.standard_normal((gh, gw)).astype("float32")
+    up = Image.fromarray(grid, mode="F").resize((w, h), Image.BICUBIC)
+    return np.asarray(up, dtype="float32") / 1.5
+
+
+def _shadow(shape, rng, around):
+    """A soft shadow: 1 where lit, down to `1 - depth` inside a blurred polygon.
+
+    The polygon covers one side of the page (like a hand or phone over the
+    sheet) and reaches at most partway over the digit at `around` (y, x).
+    """
+    h, w = shape
+    cy, cx = around
+    img = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(img)
+    if rng.random() < 0.5:
+        # A large polygon coming in from one edge, its boundary passing near the digit.
+        angle = rng.uniform(0, 2 * np.pi)
+        normal = np.array([np.cos(angle), np.sin(angle)])  # (x, y), points into the shadow
+        offset = rng.uniform(-0.15, 0.25) * min(h, w)  # boundary distance from the digit centre
+        base = np.array([cx, cy]) + normal * offset
+        tangent = np.array([-normal[1], normal[0]])
+        far = 3 * max(h, w)
+        wobble = rng.uniform(-0.2, 0.2)
+        pts = [base - tangent * far, base + tangent * far + normal * far * wobble,
+               base + tangent * far + normal * far, base - tangent * far + normal * far]
+        draw.polygon([tuple(p) for p in pts], fill=255)
+    else:
+        # An elliptical blob (the shadow of a hand or a phone) near the digit.
+        ry, rx = rng.uniform(0.25, 0.6) * h, rng.uniform(0.25, 0.6) * w
+        ey = cy + rng.uniform(-1, 1) * 0.6 * ry + rng.choice([-1, 1]) * ry * 0.7
+        ex = cx + rng.uniform(-1, 1) * 0.6 * rx + rng.choice([-1, 1]) * rx * 0.7
+        draw.ellipse([ex - rx, ey - ry, ex + rx, ey + ry], fill=255)
+    blur = rng.uniform(0.03, 0.08) * min(h, w)
+    mask = np.asarray(img.filter(ImageFilter.GaussianBlur(blur)), dtype="float32") / 255.0
+    depth = rng.uniform(0.2, 0.45)
+    return 1.0 - depth * mask
+
+
+def photo(digit, rng, return_info=False):
+    """A phone-photo-like RGB picture of one MNIST digit written on paper.
+
+    Args:
+        digit: uint8 `(28, 28)` MNIST digit (light ink on dark).
+        rng: `numpy.random.Generator`, the source of all randomness.
+        return_info: also return a dict of the drawn settings.
+
+    Returns:
+        uint8 `(H, W, 3)` RGB, H and W in [300, 900]; with `return_info`,
+        `(image, info)`.
+    """
+    h, w = (int(v) for v in rng.integers(300, 901, size=2))
+    side = int(rng.integers(150, min(400, h, w) + 1))
+    top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    cover = np.zeros((h, w), "float32")
+    cover[top : top + side, left : left + side] = pen_stroke(digit, side, rng)
+
+    # Paper: a light, slightly tinted sheet with blotchy fibre texture and fine grain.
+    paper = np.array([rng.uniform(0.82, 0.97)] * 3, "float32") + rng.uniform(-0.02, 0.015, 3).astype("float32")
+    texture = 0.03 * _smooth_noise((h, w), rng.uniform(20, 60), rng) + 0.012 * rng.standard_normal((h, w))
+    page = np.clip(paper[None, None, :] + texture[..., None], 0, 1)
+
+    # Ink: multiplied onto the paper, so it is lit (and shadowed) like the paper.
+    ink_name = str(rng.choice(list(INKS)))
+    ink = np.array(INKS[ink_name], "float32") / 255.0
+    strength = rng.uniform(0.85, 1.0)
+    img = page * (1.0 - strength * cover[..., None] * (1.0 - ink[None, None, :]))
+
+    # Lighting: a linear gradient across the page in a random direction, then a soft shadow.
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype("float32")
+    ramp = ((xx - w / 2) * np.cos(angle) + (yy - h / 2) * np.sin(angle)) / max(h, w)  # about [-0.7, 0.7]
+    light = 1.0 + rng.uniform(0.25, 0.5) * ramp
+    light = light / light.max() * rng.uniform(0.85, 1.0)
+    shadowed = rng.random() < 0.8
+    if shadowed:
+        light = light * _shadow((h, w), rng, (top + side / 2, left + side / 2))
+    img = img * light[..., None]
+    # A colour cast from the light source (warm indoor light or cool daylight).
+    img = img * (1.0 + rng.uniform(-0.05, 0.05, 3)).astype("float32")
+
+    # Sensor noise, then JPEG compression as the phone would save it.
+    noise = rng.uniform(0.01, 0.03)
+    img = img + noise * rng.standard_normal(img.shape).astype("float32")
+    rgb = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    quality = int(rng.integers(50, 91))
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    if not return_info:
+        return out
+    return out, {"size": (h, w), "box": (top, left, side), "ink": ink_name, "shadow": shadowed,
+                 "noise": float(noise), "quality": quality}
+
+
+def photos(digits, rng):
+    """`photo` for each digit in `digits`, a list of uint8 RGB arrays."""
+    return [photo(d, rng) for d in digits]
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from digitrec import data
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/synth-samples")
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 12
+    out.mkdir(parents=True, exist_ok=True)
+    images, labels = data.load_split("test", os.environ.get("DIGITREC_DATA_DIR",
+                                                            Path(__file__).resolve().parents[2] / "shared/data/mnist"))
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img, info = photo(images[i], rng, return_info=True)
+        Image.fromarray(img).save(out / f"synth_{i:02d}_label{labels[i]}.png")
+        print(i, labels[i], info)

@@ -1,0 +1,362 @@
+"""digitrec.training and digitrec.evaluation: the recipes, real (tiny) training runs, scores.
+
+Every training here is real and small: 600 images for the wiring and
+reproducibility checks, 6,000 images for one epoch for the integration check.
+"""
+
+import csv
+import fnmatch
+import json
+import math
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import keras
+
+from digitrec import evaluation, models, training
+
+METRIC_KEYS = {
+    "accuracy", "loss", "recall_macro", "precision_macro", "f1_macro", "per_class_recall",
+    "confusion_matrix", "n_test", "params", "train_seconds", "epochs_run",
+}
+RUN_FILES = {"model.keras", "best.keras", "history.csv", "config.json", "metrics.json"}
+
+
+def layer_summary(model):
+    """(class name, key settings) per layer, for comparing with the published architectures."""
+    out = []
+    for layer in model.layers:
+        cfg = layer.get_config()
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            out.append((kind, cfg["filters"], tuple(cfg["kernel_size"]), cfg["activation"]))
+        elif kind == "MaxPooling2D":
+            out.append((kind, tuple(cfg["pool_size"])))
+        elif kind == "Dense":
+            out.append((kind, cfg["units"], cfg["activation"]))
+        elif kind == "Dropout":
+            out.append((kind, cfg["rate"]))
+        else:
+            out.append((kind,))
+    return out
+
+
+def saved_compile_config(path):
+    """The compile settings Keras stored in a .keras file (optimizer, loss)."""
+    with zipfile.ZipFile(path) as z:
+        return json.loads(z.read("config.json"))["compile_config"]
+
+
+def partial_files(folder):
+    return [name for name in os.listdir(folder) if fnmatch.fnmatch(name, "*.partial*")]
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+def test_seed_architecture():
+    net = models.build_model("seed")
+    assert layer_summary(net) == [
+        ("Conv2D", 32, (3, 3), "relu"),
+        ("MaxPooling2D", (2, 2)),
+        ("Conv2D", 64, (3, 3), "relu"),
+        ("MaxPooling2D", (2, 2)),
+        ("Flatten",),
+        ("Dense", 128, "relu"),
+        ("Dropout", 0.5),
+        ("Dense", 10, "softmax"),
+    ]
+    assert tuple(net.input_shape) == (None, 28, 28, 1)
+    assert tuple(net.output_shape) == (None, 10)
+    # 320 + 18,496 + (1600 * 128 + 128) + (128 * 10 + 10)
+    assert net.count_params() == 225_034
+
+
+def test_seed_recipe():
+    recipe = models.get_recipe("seed")
+    assert recipe.loss == "categorical_crossentropy"
+    assert recipe.batch_size == 128
+    assert recipe.patience == 3
+    assert recipe.learning_rate == pytest.approx(1e-3)
+    assert recipe.epochs >= 10  # a maximum; early stopping decides
+    assert recipe.schedule == "constant"
+    assert recipe.augment is False
+
+
+def test_tutorial_architecture_and_recipe():
+    net = models.build_model("tutorial")
+    assert layer_summary(net) == [
+        ("Conv2D", 32, (3, 3), "relu"),
+        ("MaxPooling2D", (2, 2)),
+        ("Conv2D", 64, (3, 3), "relu"),
+        ("MaxPooling2D", (2, 2)),
+        ("Conv2D", 64, (3, 3), "relu"),
+        ("Flatten",),
+        ("Dense", 64, "relu"),
+        ("Dense", 10, "softmax"),
+    ]
+    assert tuple(net.input_shape) == (None, 28, 28, 1)
+    recipe = models.get_recipe("tutorial")
+    assert recipe.loss == "sparse_categorical_crossentropy"
+    assert recipe.epochs == 5
+    assert recipe.patience is None
+
+
+def test_every_registered_model_maps_images_to_probabilities():
+    x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    for name in models.REGISTRY:
+        out = np.asarray(models.build_model(name)(x, training=False))
+        assert out.shape == (2, 10), name
+        np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-5, err_msg=name)
+
+
+def test_unknown_model_name(tmp_path):
+    from digitrec.errors import ModelError
+
+    with pytest.raises(ModelError, match="seed"):
+        training.train(model="lenet-9000", out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(epochs=0), "epochs"), (dict(batch_size=0), "batch size"), (dict(learning_rate=-1.0), "learning rate")],
+)
+def test_bad_settings(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        training.train(model="seed", out=tmp_path / "run", **kwargs)
+
+
+# --------------------------------------------------------------------------- tiny real runs
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory, mnist_dir):
+    """Real trainings on 600 images for 1 epoch: seed twice (same seed), tutorial once.
+
+    `keras.callbacks.EarlyStopping` is replaced by a subclass that only records its
+    instances (the real callback still runs), to see what `train` builds.
+    """
+    base = tmp_path_factory.mktemp("tiny")
+    created = {}
+
+    class RecordingEarlyStopping(keras.callbacks.EarlyStopping):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            created.setdefault(current, []).append(self)
+
+    runs = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(keras.callbacks, "EarlyStopping", RecordingEarlyStopping)
+        for current, model in (("seed-a", "seed"), ("seed-b", "seed"), ("tutorial", "tutorial")):
+            runs[current] = training.train(
+                model=model, epochs=1, train_size=600, data_dir=mnist_dir, out=base / current, seed=0, verbose=0
+            )
+    return runs, created
+
+
+def test_train_builds_early_stopping_on_val_loss(tiny_runs):
+    _, created = tiny_runs
+    assert len(created["seed-a"]) == 1
+    es = created["seed-a"][0]
+    assert es.monitor == "val_loss"
+    assert es.patience == 3
+    assert es.restore_best_weights is True
+    assert es.model is not None  # handed to fit
+    assert math.isfinite(es.best)  # and it watched val_loss during the epoch
+    # the tutorial recipe trains a fixed number of epochs
+    assert "tutorial" not in created
+
+
+def test_train_compiles_adam_with_the_recipe_loss(tiny_runs):
+    runs, _ = tiny_runs
+    cfg = saved_compile_config(runs["seed-a"] / "model.keras")
+    assert cfg["optimizer"]["class_name"] == "Adam"
+    assert cfg["optimizer"]["config"]["learning_rate"] == pytest.approx(1e-3)
+    assert cfg["loss"] == "categorical_crossentropy"
+    cfg = saved_compile_config(runs["tutorial"] / "model.keras")
+    assert cfg["optimizer"]["class_name"] == "Adam"
+    assert cfg["loss"] == "sparse_categorical_crossentropy"
+
+
+def test_config_json_records_the_settings(tiny_runs):
+    runs, _ = tiny_runs
+    cfg = json.loads((runs["seed-a"] / "config.json").read_text())
+    assert cfg["model"] == "seed"
+    assert cfg["epochs"] == 1
+    assert cfg["batch_size"] == 128
+    assert cfg["learning_rate"] == pytest.approx(1e-3)
+    assert cfg["patience"] == 3
+    assert cfg["seed"] == 0
+    assert cfg["train_size"] == 600
+    assert cfg["loss"] == "categorical_crossentropy"
+    assert cfg["optimizer"] == "adam"
+    assert cfg["val_split"] == pytest.approx(0.1)
+    assert abs(cfg["n_train"] + cfg["n_val"] - 600) <= 10
+    assert abs(cfg["n_val"] - 60) <= 10
+    cfg = json.loads((runs["tutorial"] / "config.json").read_text())
+    assert cfg["loss"] == "sparse_categorical_crossentropy"
+    assert cfg["batch_size"] == 64
+    assert cfg["patience"] is None
+
+
+def test_tiny_run_models_load(tiny_runs):
+    runs, _ = tiny_runs
+    for run in runs.values():
+        for name in ("model.keras", "best.keras"):
+            net = models.load_model(run / name)
+            assert tuple(net.output_shape) == (None, 10)
+        assert partial_files(run) == []
+
+
+def test_training_is_reproducible(tiny_runs):
+    """Same seed, same data, same settings: identical weights and scores."""
+    runs, _ = tiny_runs
+    a = models.load_model(runs["seed-a"] / "model.keras").get_weights()
+    b = models.load_model(runs["seed-b"] / "model.keras").get_weights()
+    assert len(a) == len(b)
+    differing = [i for i, (wa, wb) in enumerate(zip(a, b)) if not np.array_equal(wa, wb)]
+    max_diff = max((float(np.max(np.abs(a[i] - b[i]))) for i in differing), default=0.0)
+    assert differing == [], f"weights differ in tensors {differing} (max abs diff {max_diff:g})"
+    ma = training.read_metrics(runs["seed-a"])
+    mb = training.read_metrics(runs["seed-b"])
+    for m in (ma, mb):
+        m.pop("train_seconds")
+    assert ma == mb
+    ha = (runs["seed-a"] / "history.csv").read_text()
+    hb = (runs["seed-b"] / "history.csv").read_text()
+    assert ha == hb
+
+
+# --------------------------------------------------------------------------- integration
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory, mnist_dir):
+    out = tmp_path_factory.mktemp("integration") / "run"
+    returned = training.train(model="seed", epochs=1, train_size=6000, data_dir=mnist_dir, out=out, seed=0, verbose=0)
+    assert returned == out
+    return out
+
+
+@pytest.mark.slow
+def test_run_folder_contents(seed_run):
+    assert RUN_FILES <= set(os.listdir(seed_run))
+    assert partial_files(seed_run) == []
+    cfg = json.loads((seed_run / "config.json").read_text())
+    assert cfg["train_size"] == 6000 and abs(cfg["n_train"] + cfg["n_val"] - 6000) <= 10
+
+
+@pytest.mark.slow
+def test_history_csv(seed_run):
+    with open(seed_run / "history.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    assert header[0] == "epoch"
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(header)
+    assert len(body) == 1
+    assert body[0][0] == "1"
+    assert all(math.isfinite(float(v)) for v in body[0][1:])
+
+
+@pytest.mark.slow
+def test_metrics_json(seed_run, mnist_test):
+    m = training.read_metrics(seed_run)
+    assert set(m) == METRIC_KEYS
+    assert m["n_test"] == 10000
+    assert m["epochs_run"] == 1
+    assert m["params"] == models.build_model("seed").count_params()
+    assert m["train_seconds"] > 0
+    assert len(m["per_class_recall"]) == 10
+    assert all(0 <= r <= 1 for r in m["per_class_recall"])
+    cm = np.array(m["confusion_matrix"])
+    assert cm.shape == (10, 10)
+    assert all(isinstance(v, int) for row in m["confusion_matrix"] for v in row)
+    assert cm.sum() == 10000
+    np.testing.assert_array_equal(cm.sum(axis=1), np.bincount(mnist_test[1], minlength=10))
+    assert m["accuracy"] == pytest.approx(np.trace(cm) / 10000)
+    assert m["recall_macro"] == pytest.approx(np.mean(m["per_class_recall"]))
+    for key in ("precision_macro", "f1_macro"):
+        assert 0 < m[key] <= 1
+    assert 0 < m["loss"] < 1
+    # One epoch on 6,000 images (43 steps) scores about 0.90 (0.9014 with seed 0 on the dev
+    # machine; 12,000 images give 0.94, 20,000 give 0.958), so 0.95 is out of reach here.
+    # 0.85 still fails a broken pipeline (chance is 0.10).
+    assert m["accuracy"] >= 0.85, m["accuracy"]
+
+
+@pytest.mark.slow
+def test_saved_model_reproduces_the_metrics(seed_run, mnist_dir, mnist_test):
+    net = models.load_model(seed_run / "model.keras")
+    probs = net.predict(mnist_test[0][:200, ..., None].astype("float32") / 255, verbose=0)
+    assert probs.shape == (200, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert (probs >= 0).all()
+    m = evaluation.evaluate(seed_run / "model.keras", mnist_dir)
+    saved = training.read_metrics(seed_run)
+    assert m["n_test"] == 10000
+    assert abs(m["accuracy"] - saved["accuracy"]) <= 1e-4
+    assert m["loss"] == pytest.approx(saved["loss"], abs=1e-4)
+    assert m["params"] == saved["params"]
+
+
+@pytest.mark.slow
+def test_best_checkpoint_loads(seed_run, mnist_test):
+    net = models.load_model(seed_run / "best.keras")
+    probs = net.predict(mnist_test[0][:50, ..., None].astype("float32") / 255, verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def hand_made():
+    """12 images of all 10 classes; a 9 predicted as 0 and a 1 predicted as 7."""
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])
+    predicted = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 7])
+    probs = np.full((12, 10), 0.01)
+    for i, (t, p) in enumerate(zip(labels, predicted)):
+        if t == p:
+            probs[i, p] = 0.91
+        else:
+            probs[i, p], probs[i, t] = 0.60, 0.32
+    np.testing.assert_allclose(probs.sum(axis=1), 1)
+    return probs, labels
+
+
+def test_scores_hand_made():
+    probs, labels = hand_made()
+    s = evaluation.scores(probs, labels)
+    assert s["n_test"] == 12
+    assert s["accuracy"] == pytest.approx(10 / 12)
+    recall = [1, 0.5, 1, 1, 1, 1, 1, 1, 1, 0]
+    precision = [2 / 3, 1, 1, 1, 1, 1, 1, 0.5, 1, 0]  # 0 is predicted 3 times, 7 twice, 9 never
+    f1 = [2 * r * p / (r + p) if r + p else 0 for r, p in zip(recall, precision)]
+    assert s["per_class_recall"] == pytest.approx(recall)
+    assert s["recall_macro"] == pytest.approx(0.85)
+    assert s["precision_macro"] == pytest.approx(49 / 60)
+    assert s["f1_macro"] == pytest.approx(np.mean(f1))
+    assert s["f1_macro"] == pytest.approx((0.8 + 2 / 3 + 2 / 3 + 6) / 10)
+    expected_cm = np.eye(10, dtype=int)
+    expected_cm[0, 0] = 2
+    expected_cm[1, 7] = 1
+    expected_cm[9, 9] = 0
+    expected_cm[9, 0] = 1
+    assert s["confusion_matrix"] == expected_cm.tolist()
+    assert s["loss"] == pytest.approx(-(10 * math.log(0.91) + 2 * math.log(0.32)) / 12)
+    json.dumps(s)  # plain Python types only
+
+
+def test_scores_perfect_and_clipped_loss():
+    labels = np.arange(10).repeat(2)
+    s = evaluation.scores(np.eye(10)[labels], labels)
+    assert s["accuracy"] == 1 and s["recall_macro"] == 1 and s["precision_macro"] == 1 and s["f1_macro"] == 1
+    assert s["loss"] == pytest.approx(0, abs=1e-6)
+    # a confident wrong answer costs -log(1e-7), not infinity
+    wrong = evaluation.scores(np.eye(10)[[5]], np.array([3]))
+    assert wrong["accuracy"] == 0
+    assert wrong["loss"] == pytest.approx(-math.log(1e-7))
+    assert wrong["confusion_matrix"][3][5] == 1
