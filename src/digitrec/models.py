@@ -149,7 +149,6 @@ REGISTRY = {
     ),
 }
 
-DEFAULT_MODEL = "robust"
 
 
 def get_recipe(name):

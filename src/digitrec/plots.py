@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from digitrec import _atomic, data, evaluation
 from digitrec.errors import ModelError
@@ -67,7 +68,8 @@ def plot_history(history_csv):
         ax.set_ylabel(metric)
         ax.set_title(metric)
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlim(columns["epoch"].min() - 0.5, columns["epoch"].max() + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if ax.lines:
             ax.legend()
     return fig
@@ -130,18 +132,19 @@ def plot_per_class_recall(per_class_recall):
     if recall.shape != (NUM_CLASSES,) or not ((recall >= 0) & (recall <= 1)).all():
         raise ValueError(f"per-class recall must be 10 values in [0, 1], got {recall!r}")
     mean = recall.mean()
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = Figure(figsize=(8, 4), layout="constrained")
     ax = fig.add_subplot()
     bars = ax.bar(range(NUM_CLASSES), recall, color="tab:blue")
-    ax.bar_label(bars, labels=[f"{r:.1%}" for r in recall], fontsize=7, padding=2)
-    ax.axhline(mean, color="tab:red", linestyle="--", label=f"macro mean {mean:.2%}")
+    ax.bar_label(bars, labels=[f"{r:.1%}" for r in recall], fontsize=7, padding=2,
+                 bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
+    ax.axhline(mean, color="tab:red", linestyle="--", zorder=0.5, label=f"macro mean {mean:.2%}")
     bottom = max(0.0, math.floor((recall.min() - 0.02) * 20) / 20)
     ax.set_ylim(bottom, 1.0 + (1.0 - bottom) * 0.08)
     ax.set_xticks(range(NUM_CLASSES))
     ax.set_xlabel("digit")
     ax.set_ylabel("recall")
     ax.set_title("recall per digit (test set)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -241,7 +244,7 @@ def _markdown(run_dir, metrics, config, images, n_wrong):
     if config.get("train_size"):
         settings.append(("training subset", "train_size"))
     lines = [
-        f"# Training report: {run_dir.name}",
+        f"# Training report: {run_dir.resolve().name}",
         "",
         f"Scores on the {metrics.get('n_test', 10000):,} MNIST test images, which training never sees.",
         "",

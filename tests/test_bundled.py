@@ -1,0 +1,34 @@
+"""The bundled default model: its accuracy on MNIST and on real handwriting it never saw."""
+
+import numpy as np
+import pytest
+
+from digitrec import evaluation
+from digitrec.inference import BUNDLED_MODEL, Recognizer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer()
+
+
+def test_bundled_model_is_small_and_documented():
+    assert BUNDLED_MODEL.stat().st_size <= 10 * 1024 * 1024
+    card = (BUNDLED_MODEL.parent / "MODEL_CARD.md").read_text()
+    assert "digitrec train --model robust" in card
+
+
+def test_mnist_test_accuracy_at_least_99_6(recognizer, mnist_dir):
+    metrics = evaluation.evaluate(recognizer.model, mnist_dir)
+    assert metrics["n_test"] == 10000
+    assert metrics["accuracy"] >= 0.996, metrics["accuracy"]
+
+
+def test_real_handwriting_dev_set_through_predict_path(recognizer, dev_set):
+    images, labels = dev_set
+    predictions = recognizer.predict(list(images))
+    accuracy = np.mean([p.label for p in predictions] == labels)
+    assert len(predictions) == len(labels) == 2880
+    assert accuracy >= 0.98, accuracy
