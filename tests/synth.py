@@ -89,9 +89,9 @@ def _shadow(shape, rng, around):
         ex = cx + rng.uniform(-1, 1) * 0.6 * rx + rng.choice([-1, 1]) * rx * 0.7
         draw.ellipse([ex - rx, ey - ry, ex + rx, ey + ry], fill=255)
     blur = rng.uniform(0.03, 0.08) * min(h, w)
-    mask = np.asarray(img.filter(ImageFilter.GaussianBlur(blur)), dtype="float32") / 255.0
+    mask = np.asarray(img.filter(ImageFilter.GaussianBlur(blur)), dtype="float32")
     depth = rng.uniform(0.2, 0.45)
-    return 1.0 - depth * mask
+    return 1.0 - np.float32(depth / 255.0) * mask
 
 
 def photo(digit, rng, return_info=False):
@@ -113,33 +113,37 @@ def photo(digit, rng, return_info=False):
     cover[top : top + side, left : left + side] = pen_stroke(digit, side, rng)
 
     # Paper: a light, slightly tinted sheet with blotchy fibre texture and fine grain.
-    paper = np.array([rng.uniform(0.82, 0.97)] * 3, "float32") + rng.uniform(-0.02, 0.015, 3).astype("float32")
-    texture = 0.03 * _smooth_noise((h, w), rng.uniform(20, 60), rng) + 0.012 * rng.standard_normal((h, w))
-    page = np.clip(paper[None, None, :] + texture[..., None], 0, 1)
+    paper = (rng.uniform(0.82, 0.97) + rng.uniform(-0.02, 0.015, 3)).astype("float32")
+    texture = 0.03 * _smooth_noise((h, w), rng.uniform(20, 60), rng)
+    texture += 0.012 * rng.standard_normal((h, w), dtype=np.float32)
 
-    # Ink: multiplied onto the paper, so it is lit (and shadowed) like the paper.
+    # Lighting: a linear gradient across the page in a random direction, times a soft shadow.
+    angle = rng.uniform(0, 2 * np.pi)
+    ys = ((np.arange(h, dtype="float32") - h / 2) * np.float32(np.sin(angle) / max(h, w)))[:, None]
+    xs = ((np.arange(w, dtype="float32") - w / 2) * np.float32(np.cos(angle) / max(h, w)))[None, :]
+    light = 1.0 + np.float32(rng.uniform(0.25, 0.5)) * (ys + xs)  # the ramp spans about [-0.7, 0.7]
+    light *= np.float32(rng.uniform(0.85, 1.0) / light.max())
+    shadowed = bool(rng.random() < 0.8)
+    if shadowed:
+        light *= _shadow((h, w), rng, (top + side / 2, left + side / 2))
+    light *= 1.0 + texture  # texture and light act on paper and ink alike
+
+    # Ink, multiplied onto the paper (so it is lit and shadowed like the paper), then a
+    # colour cast from the light source (warm indoor light or cool daylight).
     ink_name = str(rng.choice(list(INKS)))
     ink = np.array(INKS[ink_name], "float32") / 255.0
-    strength = rng.uniform(0.85, 1.0)
-    img = page * (1.0 - strength * cover[..., None] * (1.0 - ink[None, None, :]))
-
-    # Lighting: a linear gradient across the page in a random direction, then a soft shadow.
-    angle = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:h, 0:w].astype("float32")
-    ramp = ((xx - w / 2) * np.cos(angle) + (yy - h / 2) * np.sin(angle)) / max(h, w)  # about [-0.7, 0.7]
-    light = 1.0 + rng.uniform(0.25, 0.5) * ramp
-    light = light / light.max() * rng.uniform(0.85, 1.0)
-    shadowed = rng.random() < 0.8
-    if shadowed:
-        light = light * _shadow((h, w), rng, (top + side / 2, left + side / 2))
-    img = img * light[..., None]
-    # A colour cast from the light source (warm indoor light or cool daylight).
-    img = img * (1.0 + rng.uniform(-0.05, 0.05, 3)).astype("float32")
+    cover *= np.float32(rng.uniform(0.85, 1.0))  # ink strength
+    cast = (1.0 + rng.uniform(-0.05, 0.05, 3)).astype("float32")
+    img = np.empty((h, w, 3), "float32")
+    for c in range(3):
+        img[..., c] = light * (paper[c] * cast[c]) * (1.0 - cover * (1.0 - ink[c]))
 
     # Sensor noise, then JPEG compression as the phone would save it.
     noise = rng.uniform(0.01, 0.03)
-    img = img + noise * rng.standard_normal(img.shape).astype("float32")
-    rgb = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    img += np.float32(noise) * rng.standard_normal(img.shape, dtype=np.float32)
+    img *= 255
+    img += 0.5
+    rgb = np.clip(img, 0, 255).astype(np.uint8)
     quality = int(rng.integers(50, 91))
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=quality)

@@ -107,7 +107,7 @@ def corrupt_test_split(mnist_dir, folder):
         raw = bytearray(gzip.decompress((mnist_dir / name).read_bytes()))
         for i in range(len(raw) - 50, len(raw) - 40):  # data bytes, not the header
             raw[i] ^= 0x01
-        (folder / name).write_bytes(gzip.compress(bytes(raw)))
+        (folder / name).write_bytes(gzip.compress(bytes(raw), compresslevel=1))
     return folder
 
 

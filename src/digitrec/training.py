@@ -1,6 +1,7 @@
 """Train a registered model on MNIST and write a self-describing run folder.
 
-A run folder holds `model.keras` (best weights, probabilities out),
+A run folder holds `model.keras` (the final model, probabilities out; with
+early stopping, the best epoch's weights),
 `best.keras` (the checkpoint, written during training), `history.csv`
 (one row per epoch), `config.json` (every setting, for reproduction) and
 `metrics.json` (test-set scores, see `digitrec.evaluation`).
@@ -87,11 +88,10 @@ def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_sp
             raise ValueError(f"{name} must be at least 1, got {value}")
     if learning_rate <= 0:
         raise ValueError(f"learning rate must be positive, got {learning_rate}")
+    images, labels = data.load_split("train", data_dir)
     out = Path(out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}")
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-
-    images, labels = data.load_split("train", data_dir)
     if train_size:
         keep, _ = data.stratified_split(labels, 1 - train_size / len(labels), seed)
         images, labels = images[keep], labels[keep]

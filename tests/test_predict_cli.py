@@ -1,0 +1,167 @@
+"""`digitrec predict`: files and folders, every format, JSON lines, bad files, exit codes.
+
+Runs the real command in a subprocess (`python -m digitrec.cli predict ...`).
+Set DIGITREC_TEST_MODEL to a .keras file to use another model than the
+bundled one.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, features
+
+# MNIST test images that any decent model reads with high confidence: index -> label.
+DIGITS = {3: 0, 2: 1, 1: 2, 18: 3, 4: 4, 15: 5, 11: 6, 0: 7, 61: 8, 7: 9}
+
+KEYS = {"path", "label", "confidence", "probabilities", "top_k"}
+
+
+def run_predict(*args):
+    """Run `digitrec predict ARGS`; returns (exit code, stdout, stderr)."""
+    model = os.environ.get("DIGITREC_TEST_MODEL")
+    cmd = [sys.executable, "-m", "digitrec.cli", "predict", *(["--model", model] if model else []), *map(str, args)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def json_lines(stdout):
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    return {Path(r["path"]).name: r for r in map(json.loads, lines)}
+
+
+def _picture(digit, style):
+    """The MNIST digit as a picture a user might have: a scan, a canvas drawing, a dark photo."""
+    big = np.asarray(Image.fromarray(digit).resize((140, 140), Image.BICUBIC))
+    if style == "scan":
+        return Image.fromarray(255 - big).convert("RGB")
+    if style == "canvas":  # black ink on a transparent background
+        return Image.fromarray(np.dstack([np.zeros((140, 140, 3), np.uint8), big]), "RGBA")
+    if style == "chalk":  # light ink on a dark board
+        return Image.fromarray((30 + big * 0.8).astype(np.uint8))
+    raise ValueError(style)
+
+
+def _write_good(root, images):
+    """Ten digit images in six formats, in nested folders; returns {file name: label}."""
+    layout = [  # (MNIST index, relative path, style)
+        (3, "zero.png", "scan"), (2, "one.jpg", "scan"), (1, "sub/two.bmp", "scan"),
+        (18, "sub/three.gif", "scan"), (4, "sub/deeper/four.tiff", "scan"), (15, "sub/deeper/five.webp", "scan"),
+        (11, "six.PNG", "canvas"), (0, "sub/seven.jpeg", "chalk"), (61, "sub/deeper/eight.tif", "chalk"),
+        (7, "nine.png", "canvas"),
+    ]
+    expected = {}
+    for index, rel, style in layout:
+        if rel.endswith(".webp") and not features.check("webp"):
+            continue
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image = _picture(images[index], style)
+        if path.suffix.lower() in (".jpg", ".jpeg", ".bmp") and image.mode == "RGBA":
+            image = image.convert("RGB")
+        image.save(path)
+        expected[path.name] = DIGITS[index]
+    return expected
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory, mnist_test):
+    """good/: images only. mixed/: the same images plus a corrupt PNG and a text file."""
+    images, labels = mnist_test
+    assert all(labels[i] == d for i, d in DIGITS.items())
+    root = tmp_path_factory.mktemp("predict")
+    good = _write_good(root / "good", images)
+    mixed = _write_good(root / "mixed", images)
+    (root / "mixed" / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
+    (root / "mixed" / "notes.txt").write_text("not an image\n")
+    (root / "mixed" / "sub" / "deeper" / "readme.md").write_text("# nor this\n")
+    return root, good, mixed
+
+
+@pytest.fixture(scope="module")
+def mixed_json(tree):
+    root, _, _ = tree
+    return run_predict("--json", "--top-k", "2", root / "mixed")
+
+
+def test_json_lines_for_a_folder_tree_with_a_bad_file(tree, mixed_json):
+    root, _, expected = tree
+    code, stdout, stderr = mixed_json
+    results = json_lines(stdout)  # every line is a JSON object
+    assert code == 1, stderr  # a bad file makes the exit status 1 ...
+    assert set(results) == set(expected) | {"broken.png"}  # ... but does not stop the batch
+    assert "notes.txt" not in results and "readme.md" not in results  # folders hold only images
+    error = results.pop("broken.png")
+    assert set(error) == {"path", "error"}
+    assert Path(error["path"]) == root / "mixed" / "sub" / "broken.png"
+    assert "broken.png" in error["error"] and error["error"]
+    for name, result in results.items():
+        assert set(result) == KEYS, name
+        assert result["label"] == expected[name], (name, result["top_k"])
+        assert Path(result["path"]).is_file()
+        probs = result["probabilities"]
+        assert len(probs) == 10 and sum(probs) == pytest.approx(1.0, abs=1e-4)
+        assert result["confidence"] == max(probs) == probs[result["label"]]
+
+
+def test_top_k_entries_are_sorted(mixed_json):
+    _, stdout, _ = mixed_json
+    for name, result in json_lines(stdout).items():
+        if "error" in result:
+            continue
+        top = result["top_k"]
+        assert len(top) == 2, name
+        assert [set(t) for t in top] == [{"label", "probability"}] * 2
+        assert top[0]["label"] == result["label"] and top[0]["probability"] == result["confidence"]
+        assert top[0]["probability"] >= top[1]["probability"]
+        assert top[1]["probability"] == result["probabilities"][top[1]["label"]]
+
+
+def test_files_are_listed_in_a_stable_order(mixed_json):
+    _, stdout, _ = mixed_json
+    paths = [json.loads(line)["path"] for line in stdout.splitlines() if line.strip()]
+    assert paths == sorted(paths)
+
+
+def test_table_output_for_good_images_exits_0(tree):
+    root, expected, _ = tree
+    code, stdout, stderr = run_predict(root / "good")
+    assert code == 0, stderr
+    lines = stdout.splitlines()
+    assert "label" in lines[0] and "confidence" in lines[0]  # a header
+    rows = {Path(line.split()[0]).name: line for line in lines[1:] if line.strip()}
+    assert set(rows) == set(expected)
+    for name, line in rows.items():
+        assert str(root / "good") in line
+        assert line.split()[1] == str(expected[name]), line
+
+
+def test_min_confidence_missing_path_and_explicit_non_image(tree):
+    root, expected, _ = tree
+    missing, text = root / "good" / "missing.png", root / "mixed" / "notes.txt"
+    code, stdout, stderr = run_predict("--json", "--min-confidence", "0.9999999", root / "good", missing, text)
+    assert code == 1, stderr
+    results = json_lines(stdout)
+    assert set(results) == set(expected) | {"missing.png", "notes.txt"}
+    assert set(results.pop("missing.png")) == {"path", "error"}
+    assert "not an image" in results.pop("notes.txt")["error"]
+    uncertain = [r for r in results.values() if r.get("uncertain")]
+    assert uncertain, "a 0.9999999 threshold should leave some image uncertain"
+    for name, result in results.items():
+        if result["confidence"] < 0.9999999:
+            assert result["label"] is None and result["uncertain"] is True, name
+            assert result["top_k"][0]["label"] == expected[name]  # the best guess is still reported
+        else:
+            assert result["label"] == expected[name] and "uncertain" not in result
+
+
+def test_only_a_missing_path(tmp_path):
+    code, stdout, stderr = run_predict("--json", tmp_path / "nothing-here.jpg")
+    assert code == 1
+    [result] = json_lines(stdout).values()
+    assert "not found" in result["error"] and "nothing-here.jpg" in result["error"]

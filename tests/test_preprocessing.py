@@ -1,0 +1,477 @@
+"""Input normalization: every format, mode, dtype, shape, polarity and size becomes MNIST-like.
+
+The output must look like an MNIST digit: (28, 28) float32 in [0, 1], light
+ink on black, the longest side of the digit about 20 px and the centre of
+mass at (14, 14). Bad input (corrupt, blank, not an image, too large) must
+raise `ImageError` with a message that says what and where.
+"""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, features
+from scipy import ndimage
+
+from digitrec import preprocessing
+from digitrec.errors import DigitrecError, ImageError
+from digitrec.preprocessing import load_image, normalize, to_grayscale
+
+import synth
+
+FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def assert_mnist_like(out):
+    """The properties every normalized image has."""
+    assert isinstance(out, np.ndarray)
+    assert out.shape == (28, 28)
+    assert out.dtype == np.float32
+    assert np.isfinite(out).all()
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert out.max() > 0.9, "the strongest ink should be (close to) full intensity"
+    rows, cols = np.nonzero(out > 0.25)
+    side = max(np.ptp(rows) + 1, np.ptp(cols) + 1)
+    assert 19 <= side <= 21, f"longest side of the digit is {side} px, expected about 20"
+    cy, cx = ndimage.center_of_mass(out)
+    assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1, f"centre of mass at ({cy:.2f}, {cx:.2f}), expected (14, 14)"
+
+
+def similarity(a, b):
+    """Pearson correlation of two normalized images (1 = identical up to brightness)."""
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def drawing(digit, scale=4, dark_on_light=True):
+    """An MNIST digit enlarged like a scan or canvas drawing, uint8 (28*scale, 28*scale)."""
+    big = np.asarray(Image.fromarray(digit).resize((28 * scale, 28 * scale), Image.BICUBIC))
+    return 255 - big if dark_on_light else big
+
+
+@pytest.fixture(scope="module")
+def digit(mnist_test):
+    """A well-formed MNIST '3' (test index 18)."""
+    images, labels = mnist_test
+    assert labels[18] == 3
+    return images[18]
+
+
+@pytest.fixture(scope="module")
+def reference(digit):
+    return normalize(digit)
+
+
+# ---------------------------------------------------------------- output properties
+
+
+def test_mnist_digits_keep_their_shape_when_normalized_again(mnist_test):
+    """MNIST digits are already normalized: doing it again changes them only a little."""
+    images, _ = mnist_test
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(images), 200, replace=False)
+    out = np.stack([normalize(images[i]) for i in idx])
+    orig = images[idx].astype("float32") / 255.0
+    mad = np.abs(out - orig).mean(axis=(1, 2))
+    assert mad.mean() < 0.04, f"mean absolute difference {mad.mean():.4f}"
+    assert np.quantile(mad, 0.95) < 0.1
+    corr = [similarity(a, b) for a, b in zip(out, orig)]
+    assert np.median(corr) > 0.95
+
+
+def test_output_properties_on_mnist(mnist_test):
+    images, _ = mnist_test
+    for i in range(0, 10000, 1000):
+        assert_mnist_like(normalize(images[i]))
+
+
+def test_output_properties_on_thin_wide_and_tall_shapes():
+    """A wide bar is scaled to 20 px wide, a tall thin bar to 20 px high."""
+    wide = np.full((200, 300), 255, np.uint8)
+    wide[90:110, 20:280] = 0
+    tall = np.full((300, 200), 255, np.uint8)
+    tall[20:280, 95:105] = 0
+    for image in (wide, tall):
+        assert_mnist_like(normalize(image))
+
+
+# ---------------------------------------------------------------- input kinds, formats, modes, dtypes
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_file_format(tmp_path, digit, reference, fmt):
+    if fmt == "WEBP" and not features.check("webp"):
+        pytest.skip("Pillow built without WebP")
+    path = tmp_path / f"digit{FORMATS[fmt]}"
+    Image.fromarray(drawing(digit)).convert("RGB").save(path, fmt)
+    out = normalize(path)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.85
+    assert np.allclose(normalize(str(path)), out)  # str and Path
+    assert np.allclose(normalize(path.read_bytes()), out)  # encoded bytes
+
+
+def _image_in_mode(mode, big):
+    """`big` (uint8 dark ink on light) as a Pillow image of `mode`."""
+    if mode in ("RGBA", "LA"):  # a canvas drawing: opaque ink on a transparent background
+        ink = 255 - big
+        color = np.zeros(big.shape + ((3,) if mode == "RGBA" else (1,)), np.uint8)
+        return Image.fromarray(np.dstack([color, ink]), mode)
+    if mode == "P":
+        return Image.fromarray(np.dstack([big, big, big // 2])).convert("P", palette=Image.ADAPTIVE, colors=64)
+    if mode == "I;16":
+        return Image.fromarray(big.astype(np.uint16) * 257)
+    if mode == "I":
+        return Image.fromarray(big.astype(np.int32) * 257)
+    if mode == "F":
+        return Image.fromarray(big.astype(np.float32) / 255.0)
+    if mode == "1":
+        return Image.fromarray(big).convert("1", dither=Image.Dither.NONE)
+    return Image.fromarray(big).convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA", "P", "I;16", "I", "F", "1", "CMYK"])
+def test_every_pil_mode(digit, reference, mode):
+    image = _image_in_mode(mode, drawing(digit))
+    assert image.mode == mode
+    out = normalize(image)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.85
+
+
+@pytest.mark.parametrize("mode,fmt", [("L", "PNG"), ("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("P", "GIF"),
+                                      ("I;16", "PNG"), ("I;16", "TIFF"), ("F", "TIFF"), ("1", "BMP"),
+                                      ("CMYK", "JPEG"), ("RGBA", "WEBP"), ("L", "TIFF")])
+def test_modes_saved_to_files(tmp_path, digit, reference, mode, fmt):
+    if fmt == "WEBP" and not features.check("webp"):
+        pytest.skip("Pillow built without WebP")
+    path = tmp_path / f"digit{FORMATS[fmt]}"
+    _image_in_mode(mode, drawing(digit)).save(path, fmt)
+    out = normalize(path)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.85
+
+
+def test_transparent_gif(tmp_path, digit, reference):
+    """A palette GIF whose background colour is transparent (as canvas exports write them)."""
+    image = _image_in_mode("P", drawing(digit))
+    background = image.getpixel((0, 0))
+    path = tmp_path / "digit.gif"
+    image.save(path, "GIF", transparency=background)
+    assert load_image(path).info.get("transparency") is not None
+    out = normalize(path)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.85
+
+
+def test_16_bit_png_with_full_range(tmp_path, digit, reference):
+    path = tmp_path / "digit16.png"
+    Image.fromarray(drawing(digit).astype(np.uint16) * 257).save(path)
+    assert load_image(path).mode in ("I;16", "I")  # really 16-bit on disk
+    assert similarity(normalize(path), reference) > 0.85
+
+
+def _array(big, kind):
+    f = big.astype("float32") / 255.0
+    return {
+        "uint8 (H, W)": big,
+        "uint8 (H, W, 1)": big[..., None],
+        "uint8 (H, W, 3)": np.dstack([big] * 3),
+        "uint8 (H, W, 4)": np.dstack([np.zeros_like(big)] * 3 + [255 - big]),  # transparent background
+        "uint8 (H, W, 4) opaque": np.dstack([big] * 3 + [np.full_like(big, 255)]),
+        "uint16 (H, W)": big.astype(np.uint16) * 257,
+        "float32 (H, W)": f,
+        "float64 (H, W)": f.astype("float64"),
+        "float32 (H, W, 3)": np.dstack([f] * 3),
+        "float32 (H, W, 4)": np.dstack([f] * 3 + [np.ones_like(f)]),
+        "float64 (H, W) in [0, 255]": big.astype("float64"),
+        "bool (H, W)": big > 127,
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["uint8 (H, W)", "uint8 (H, W, 1)", "uint8 (H, W, 3)", "uint8 (H, W, 4)",
+                                  "uint8 (H, W, 4) opaque", "uint16 (H, W)", "float32 (H, W)", "float64 (H, W)",
+                                  "float32 (H, W, 3)", "float32 (H, W, 4)", "float64 (H, W) in [0, 255]",
+                                  "bool (H, W)"])
+def test_every_array_dtype_and_shape(digit, reference, kind):
+    array = _array(drawing(digit), kind)
+    out = normalize(array)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.85
+
+
+def test_to_grayscale_returns_float32_in_unit_range(digit):
+    big = drawing(digit)
+    for kind in ("uint8 (H, W)", "uint8 (H, W, 3)", "uint16 (H, W)", "float64 (H, W)", "float32 (H, W, 4)"):
+        gray = to_grayscale(_array(big, kind))
+        assert gray.shape == big.shape and gray.dtype == np.float32
+        assert gray.min() >= 0 and gray.max() <= 1
+        assert np.abs(gray - big / 255.0).max() < 0.02, kind
+
+
+def test_colored_ink_on_colored_paper(digit, reference):
+    """Blue, red and green ink on cream, grey and blue-tinted paper."""
+    cover = drawing(digit, dark_on_light=False).astype("float32")[..., None] / 255.0
+    for ink, paper in [((20, 40, 160), (245, 240, 220)), ((150, 20, 20), (210, 210, 210)),
+                       ((20, 110, 40), (225, 235, 250))]:
+        rgb = np.array(paper) * (1 - cover) + np.array(ink) * cover
+        out = normalize(rgb.astype(np.uint8))
+        assert_mnist_like(out)
+        assert similarity(out, reference) > 0.85, (ink, paper)
+
+
+# ---------------------------------------------------------------- polarity, size, position
+
+
+def test_both_polarities_give_the_same_result(digit):
+    dark_on_light = normalize(drawing(digit, dark_on_light=True))
+    light_on_dark = normalize(drawing(digit, dark_on_light=False))
+    assert_mnist_like(dark_on_light)
+    assert np.abs(dark_on_light - light_on_dark).mean() < 0.02
+
+
+def test_light_ink_on_dark_board_photo(digit, reference):
+    """Chalk-like light ink on a dark, unevenly lit board."""
+    cover = drawing(digit, scale=8, dark_on_light=False).astype("float32") / 255.0
+    h, w = cover.shape
+    board = 0.15 + 0.1 * np.linspace(0, 1, w)[None, :] + 0.02 * np.random.default_rng(0).standard_normal((h, w))
+    image = np.clip(board + 0.7 * cover, 0, 1).astype("float32")
+    out = normalize(image)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.85
+
+
+def test_tiny_16x16(digit, reference):
+    tiny = np.asarray(Image.fromarray(255 - digit).resize((16, 16), Image.LANCZOS))
+    out = normalize(tiny)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.75
+
+
+def test_large_3000x4000_photo(digit, reference):
+    """A 12-megapixel phone-sized picture (portrait, 3000 wide x 4000 high)."""
+    rng = np.random.default_rng(1)
+    cover = np.zeros((4000, 3000), "float32")
+    cover[1300:2500, 800:2000] = synth.pen_stroke(digit, 1200, rng)
+    paper = 0.9 - 0.1 * np.linspace(0, 1, 4000, dtype="float32")[:, None]
+    gray = paper * (1 - 0.9 * cover)
+    image = (np.clip(gray, 0, 1) * 255).astype(np.uint8)
+    image = np.dstack([image, image, (image * 0.95).astype(np.uint8)])
+    assert image.shape == (4000, 3000, 3)
+    out = normalize(image)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.8
+
+
+def test_small_digit_off_centre_in_a_big_canvas(digit, reference):
+    canvas = np.full((1500, 2000), 250, np.uint8)
+    small = drawing(digit, scale=4)  # 112 px
+    canvas[80:192, 1800:1912] = small  # top right corner
+    out = normalize(canvas)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.9
+    # the position in the canvas does not matter
+    other = np.full((1500, 2000), 250, np.uint8)
+    other[1300:1412, 60:172] = small
+    assert np.abs(normalize(other) - out).max() < 0.02
+
+
+def test_specks_and_salt_noise_are_ignored(digit, reference):
+    image = drawing(digit, scale=6).copy()
+    rng = np.random.default_rng(2)
+    rows, cols = rng.integers(0, image.shape[0], 60), rng.integers(0, image.shape[1], 60)
+    image[rows, cols] = 0  # isolated black pixels (dust, sensor defects)
+    out = normalize(image)
+    assert_mnist_like(out)
+    assert similarity(out, reference) > 0.85
+
+
+def test_synthetic_photo_is_normalized_like_the_digit(mnist_test):
+    """One phone-photo-like picture without a shadow (gradient, texture, noise, JPEG, coloured ink)."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(5)
+    photo = synth.photo(images[18], rng)
+    assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3
+    assert 300 <= photo.shape[0] <= 900 and 300 <= photo.shape[1] <= 900
+    out = normalize(photo)
+    assert_mnist_like(out)
+
+
+def test_synth_generator_is_seeded(mnist_test):
+    images, _ = mnist_test
+    a = synth.photo(images[0], np.random.default_rng(42))
+    b = synth.photo(images[0], np.random.default_rng(42))
+    c = synth.photo(images[0], np.random.default_rng(43))
+    assert np.array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+def test_exif_orientation_is_applied(tmp_path, digit, reference):
+    """A phone JPEG stored sideways with an EXIF Orientation tag is read upright."""
+    upright = Image.fromarray(drawing(digit)).convert("RGB")
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # counter-clockwise; Orientation 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "sideways.jpg"
+    stored.save(path, "JPEG", quality=92, exif=exif)
+    assert load_image(path).size == upright.size
+    assert similarity(normalize(path), reference) > 0.85
+
+
+# ---------------------------------------------------------------- blank images
+
+
+@pytest.mark.parametrize("image", [
+    np.full((64, 64), 255, np.uint8),
+    np.zeros((64, 64), np.uint8),
+    np.full((100, 80, 3), 128, np.uint8),
+    np.full((50, 50), 0.7, np.float32),
+    np.zeros((40, 40, 4), np.uint8),  # fully transparent
+    np.clip(200 + 2 * np.random.default_rng(0).standard_normal((120, 90)), 0, 255).astype(np.uint8),  # sensor noise
+], ids=["white", "black", "grey RGB", "float grey", "transparent RGBA", "noisy paper"])
+def test_blank_image_raises_no_ink_found(image):
+    with pytest.raises(ImageError, match="no ink found"):
+        normalize(image)
+
+
+def test_blank_file_raises_no_ink_found_naming_nothing_wrong(tmp_path):
+    path = tmp_path / "blank.png"
+    Image.new("L", (200, 150), 240).save(path)
+    with pytest.raises(ImageError, match="no ink found"):
+        normalize(path)
+
+
+def test_blank_page_with_a_lighting_gradient_raises_no_ink_found():
+    """Evenly written-on nothing: a photo of empty paper, lit from one side."""
+    gradient = np.tile(np.linspace(120, 230, 300), (200, 1)).astype(np.uint8)
+    with pytest.raises(ImageError, match="no ink found"):
+        normalize(gradient)
+
+
+# ---------------------------------------------------------------- unreadable input
+
+
+def _png_bytes(size=(40, 30)):
+    buf = io.BytesIO()
+    Image.new("L", size, 255).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.png"
+    with pytest.raises(ImageError, match="not found") as e:
+        normalize(path)
+    assert str(path) in str(e.value)
+
+
+def test_directory_is_not_an_image(tmp_path):
+    with pytest.raises(ImageError) as e:
+        normalize(tmp_path)
+    assert str(tmp_path) in str(e.value)
+
+
+@pytest.mark.parametrize("name,content", [
+    ("notes.txt", b"this is not an image\n"),
+    ("fake.png", bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8))),
+    ("empty.jpg", b""),
+    ("page.html", b"<html><body>7</body></html>"),
+])
+def test_non_image_files(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match="not an image") as e:
+        normalize(path)
+    assert str(path) in str(e.value)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
+def test_truncated_files(tmp_path, digit, fmt):
+    if fmt == "WEBP" and not features.check("webp"):
+        pytest.skip("Pillow built without WebP")
+    buf = io.BytesIO()
+    noisy = np.random.default_rng(0).integers(0, 256, (300, 300), dtype=np.uint8)  # incompressible
+    Image.fromarray(noisy).save(buf, fmt)
+    path = tmp_path / f"cut{FORMATS[fmt]}"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageError) as e:
+        normalize(path)
+    assert str(path) in str(e.value)
+    assert "corrupt" in str(e.value) or "truncated" in str(e.value) or "not an image" in str(e.value)
+
+
+def test_corrupt_png_data(tmp_path):
+    """A PNG whose compressed pixel data is damaged (valid header, bad CRC / stream)."""
+    data = bytearray(_png_bytes((200, 200)))
+    idat = data.index(b"IDAT")
+    for i in range(idat + 8, min(idat + 60, len(data) - 12)):
+        data[i] ^= 0x5A
+    path = tmp_path / "damaged.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageError, match="corrupt") as e:
+        normalize(path)
+    assert str(path) in str(e.value)
+
+
+def test_corrupt_bytes_are_named_as_bytes():
+    with pytest.raises(ImageError, match="<bytes>"):
+        normalize(b"\x89PNG\r\n\x1a\n garbage")
+
+
+def test_image_error_is_a_digitrec_error():
+    assert issubclass(ImageError, DigitrecError)
+
+
+# ---------------------------------------------------------------- decompression bombs
+
+
+def _png_claiming(width, height):
+    """A tiny PNG file whose header claims `width` x `height` pixels (IHDR patched, CRC fixed)."""
+    data = bytearray(_png_bytes((1, 1)))
+    start = data.index(b"IHDR")
+    data[start + 4 : start + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[start : start + 17])) & 0xFFFFFFFF
+    data[start + 17 : start + 21] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("width,height", [(10000, 10000), (60000, 60000)],
+                         ids=["above the limit", "far above the limit"])
+def test_decompression_bomb_header_is_rejected(tmp_path, width, height):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_claiming(width, height))
+    with pytest.raises(ImageError, match="too large") as e:
+        normalize(path)
+    assert str(path) in str(e.value)
+
+
+def test_pixel_limit_applies_to_real_images(tmp_path, monkeypatch, digit):
+    path = tmp_path / "big.png"
+    Image.fromarray(drawing(digit, scale=8)).save(path)  # 224 x 224 = 50,176 pixels
+    monkeypatch.setattr(preprocessing, "MAX_PIXELS", 50_000)
+    with pytest.raises(ImageError, match="too large") as e:
+        normalize(path)
+    assert str(path) in str(e.value) and "50,000" in str(e.value)
+    monkeypatch.setattr(preprocessing, "MAX_PIXELS", 60_000)
+    assert_mnist_like(normalize(path))
+
+
+# ---------------------------------------------------------------- bad arrays and objects
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((0, 0), np.uint8),
+    np.zeros((10,), np.uint8),
+    np.zeros((4, 10, 10, 3, 1), np.uint8),
+    np.zeros((20, 20, 5), np.float32),
+    np.zeros((20, 20), np.int64),
+    np.array([[np.nan, 1.0], [0.0, 1.0]], np.float32),
+    "not a path.png",
+    None,
+], ids=["empty", "1-D", "5-D", "5 channels", "int64", "NaN", "missing path", "None"])
+def test_bad_inputs_raise_image_error(bad):
+    with pytest.raises(ImageError):
+        normalize(bad)

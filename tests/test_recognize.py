@@ -1,0 +1,228 @@
+"""Recognition of real-world-like pictures with the bundled model.
+
+Consistency: MNIST test digits that are inverted, padded, scaled, moved to a
+corner or JPEG-compressed must get the same label as the plain digit.
+Photos: digits written on paper and photographed (tests/synth.py) must be
+read correctly. Set DIGITREC_TEST_MODEL to a .keras file to run these tests
+against another model than the bundled one.
+"""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.errors import ImageError, ModelError
+from digitrec.inference import BUNDLED_MODEL, Prediction, Recognizer
+from digitrec.preprocessing import normalize
+
+import synth
+
+N_CONSISTENCY = 500
+N_PHOTOS = 500
+MIN_CONSISTENCY = 0.97
+MIN_PHOTO_ACCURACY = 0.95
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer(os.environ.get("DIGITREC_TEST_MODEL") or None)
+
+
+@pytest.fixture(scope="module")
+def examples(mnist_test, recognizer):
+    """One MNIST test digit per class, the first that the model reads right as a plain digit."""
+    images, labels = mnist_test
+    plain = recognizer.classify(images[:200] / 255.0).argmax(axis=1)
+    chosen = [next(i for i in range(200) if labels[i] == d and plain[i] == d) for d in range(10)]
+    return images[chosen], labels[chosen]
+
+
+def _jpeg(array, quality):
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf))
+
+
+def _corner(digit, rng):
+    canvas = np.zeros((140, 140), np.uint8)
+    r, c = rng.choice([0, 112]), rng.choice([0, 112])
+    canvas[r : r + 28, c : c + 28] = digit
+    return canvas
+
+
+TRANSFORMS = {
+    "inverted": lambda d, rng: 255 - d,
+    "padded": lambda d, rng: np.pad(d, [tuple(rng.integers(5, 60, 2)), tuple(rng.integers(5, 60, 2))]),
+    "scaled x5": lambda d, rng: np.asarray(Image.fromarray(d).resize((140, 140), Image.BICUBIC)),
+    "in a corner": _corner,
+    "JPEG q=75": lambda d, rng: _jpeg(d, 75),
+}
+
+
+# ---------------------------------------------------------------- the API
+
+
+def test_predict_returns_one_prediction_per_image(tmp_path, recognizer, examples):
+    images, labels = examples
+    path = tmp_path / "digit.png"
+    Image.fromarray(255 - images[0]).resize((112, 112)).save(path)
+    inputs = [path, str(path), path.read_bytes(), Image.fromarray(images[1]), images[2],
+              images[3].astype("float32") / 255.0, np.dstack([255 - images[4]] * 3)]
+    results = recognizer.predict(inputs)
+    assert len(results) == len(inputs)
+    for result, label in zip(results, [labels[0]] * 3 + list(labels[1:5])):
+        assert isinstance(result, Prediction)
+        assert isinstance(result.label, int) and 0 <= result.label <= 9
+        assert result.label == label
+        assert len(result.probabilities) == 10
+        assert all(isinstance(p, float) and 0 <= p <= 1 for p in result.probabilities)
+        assert sum(result.probabilities) == pytest.approx(1.0, abs=1e-4)
+        assert result.confidence == max(result.probabilities) == result.probabilities[result.label]
+        top = result.top_k(3)
+        assert [k for k, _ in top][0] == result.label and len(top) == 3
+        assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+
+
+def test_predict_single_image_and_numpy_batch(recognizer, examples):
+    images, labels = examples
+    [single] = recognizer.predict(images[7])
+    assert single.label == labels[7]
+    batch = recognizer.predict(images)  # (10, 28, 28) counts as 10 images
+    assert [r.label for r in batch] == list(labels)
+
+
+def test_preprocess_is_the_model_input(recognizer, examples):
+    images, _ = examples
+    big = np.asarray(Image.fromarray(255 - images[5]).resize((200, 200)))
+    x = recognizer.preprocess(big)
+    assert x.shape == (28, 28) and x.dtype == np.float32
+    assert np.array_equal(x, normalize(big))
+    p = recognizer.classify(x[None])
+    assert p.shape == (1, 10)
+    assert recognizer.predict(big)[0].probabilities == pytest.approx(tuple(p[0]), abs=1e-6)
+
+
+def test_predict_rejects_a_blank_image(recognizer, examples):
+    images, _ = examples
+    with pytest.raises(ImageError, match="no ink found"):
+        recognizer.predict([images[0], np.full((50, 50), 255, np.uint8)])
+
+
+def test_bundled_model_is_the_default():
+    assert BUNDLED_MODEL.is_file(), f"{BUNDLED_MODEL} is missing"
+    assert Recognizer().model_path == BUNDLED_MODEL
+
+
+# ---------------------------------------------------------------- broken models
+
+
+def test_garbage_model_file(tmp_path):
+    path = tmp_path / "x.keras"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(ModelError) as e:
+        Recognizer(path)
+    assert str(path) in str(e.value)
+
+
+def test_text_and_truncated_model_files(tmp_path):
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model\n")
+    with pytest.raises(ModelError):
+        Recognizer(str(text))
+    if BUNDLED_MODEL.is_file():
+        cut = tmp_path / "cut.keras"
+        cut.write_bytes(BUNDLED_MODEL.read_bytes()[:5000])
+        with pytest.raises(ModelError) as e:
+            Recognizer(cut)
+        assert str(cut) in str(e.value)
+
+
+def test_missing_model_file(tmp_path):
+    path = tmp_path / "missing.keras"
+    with pytest.raises(ModelError, match="not found") as e:
+        Recognizer(path)
+    assert str(path) in str(e.value)
+
+
+# ---------------------------------------------------------------- hard cases, one digit per class
+
+
+def test_tiny_16x16_digits(recognizer, examples):
+    images, labels = examples
+    tiny = [np.asarray(Image.fromarray(255 - d).resize((16, 16), Image.LANCZOS)) for d in images]
+    predicted = [r.label for r in recognizer.predict(tiny)]
+    assert np.mean(np.array(predicted) == labels) >= 0.9, f"predicted {predicted}, true {list(labels)}"
+
+
+def test_small_digits_off_centre_in_big_canvases(recognizer, examples):
+    images, labels = examples
+    rng = np.random.default_rng(3)
+    canvases = []
+    for d in images:
+        canvas = np.full((1200, 1600), 245, np.uint8)
+        small = 255 - np.asarray(Image.fromarray(d).resize((84, 84), Image.BICUBIC))
+        r, c = int(rng.choice([20, 1080])), int(rng.choice([30, 1470]))  # a corner
+        canvas[r : r + 84, c : c + 84] = small
+        canvases.append(canvas)
+    assert [r.label for r in recognizer.predict(canvases)] == list(labels)
+
+
+def test_large_3000x4000_photos(tmp_path, recognizer, examples):
+    images, labels = examples
+    rng = np.random.default_rng(4)
+    paths = []
+    for k in (2, 7):  # 12-megapixel JPEG files, the digit drawn 1000 px high
+        cover = np.zeros((4000, 3000), "float32")
+        top, left = int(rng.integers(200, 2800)), int(rng.integers(200, 1800))
+        cover[top : top + 1000, left : left + 1000] = synth.pen_stroke(images[k], 1000, rng)
+        gray = (0.92 - 0.15 * np.linspace(0, 1, 3000, dtype="float32")[None, :]) * (1 - 0.9 * cover)
+        rgb = (np.dstack([gray, gray, gray * 0.97]) * 255).astype(np.uint8)
+        paths.append(tmp_path / f"large{k}.jpg")
+        Image.fromarray(rgb).save(paths[-1], quality=85)
+    assert [r.label for r in recognizer.predict(paths)] == [labels[2], labels[7]]
+
+
+# ---------------------------------------------------------------- rates
+
+
+def test_consistency_with_plain_mnist(mnist_test, recognizer):
+    """Transformed MNIST digits get the label of the plain digit (>= 97 % for each transform)."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(2024)
+    idx = rng.choice(len(images), N_CONSISTENCY, replace=False)
+    digits = images[idx]
+    plain = recognizer.classify(digits / 255.0).argmax(axis=1)
+    rates, bad = {}, {}
+    for name, transform in TRANSFORMS.items():
+        predicted = np.array([p.label for p in recognizer.predict([transform(d, rng) for d in digits])])
+        rates[name] = float(np.mean(predicted == plain))
+        bad[name] = [(int(idx[i]), int(plain[i]), int(predicted[i])) for i in np.flatnonzero(predicted != plain)[:5]]
+    print("consistency:", {k: f"{v:.1%}" for k, v in rates.items()})
+    failing = {k: v for k, v in rates.items() if v < MIN_CONSISTENCY}
+    assert not failing, f"agreement with the plain digit below 97 %: {failing}; examples (index, plain, got): " + \
+        str({k: bad[k] for k in failing})
+
+
+def test_synthetic_phone_photos(mnist_test, recognizer):
+    """Digits on paper with lighting, shadow, texture, coloured ink, noise, JPEG: >= 95 % read right."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(7)
+    idx = rng.choice(len(images), N_PHOTOS, replace=False)
+    normalized, failures = [], []
+    for k, i in enumerate(idx):
+        try:
+            normalized.append(recognizer.preprocess(synth.photo(images[i], rng)))
+        except ImageError as e:
+            normalized.append(np.zeros((28, 28), "float32"))
+            failures.append((k, int(i), int(labels[i]), str(e)))
+    predicted = recognizer.classify(np.stack(normalized)).argmax(axis=1)
+    y = labels[idx]
+    rate = float(np.mean(predicted == y))
+    print(f"synthetic photos: {rate:.1%} correct, {len(failures)} raised ImageError")
+    wrong = [(int(k), int(idx[k]), int(y[k]), int(predicted[k])) for k in np.flatnonzero(predicted != y)]
+    assert rate >= MIN_PHOTO_ACCURACY, (
+        f"{rate:.1%} of {N_PHOTOS} synthetic photos read right (need 95 %); "
+        f"{len(failures)} raised ImageError, e.g. {failures[:3]}; wrong (k, index, true, got): {wrong[:10]}")
