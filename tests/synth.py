@@ -5,7 +5,7 @@ digit is enlarged into a pen stroke, placed somewhere on a sheet of light,
 slightly tinted paper, and then the "camera" adds what real photos have: a
 linear lighting gradient, a soft shadow (a blurred dark region that may
 cover part of the digit), paper texture (low-frequency blotches plus fine
-grain), coloured ink that is lit like the paper (black, blue or dark red,
+grain), coloured ink that is lit like the paper (black, dark grey, blue or dark red,
 multiplied onto it), sensor noise, and JPEG compression.
 
 Everything is drawn from the `numpy.random.Generator` passed in, so the
@@ -45,7 +45,7 @@ def pen_stroke(digit, side, rng):
     cover = np.asarray(big, dtype="float32") / 255.0
     # A pen draws a fairly even line: steepen MNIST's soft grey profile around a threshold,
     # whose level sets the line width (thin ballpoint ... thick marker).
-    level = rng.uniform(0.35, 0.6)
+    level = rng.uniform(0.3, 0.5)
     cover = np.clip((cover - level) / 0.2 + 0.5, 0.0, 1.0)
     soft = Image.fromarray((cover * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(side / 250))
     return np.asarray(soft, dtype="float32") / 255.0
@@ -61,10 +61,12 @@ def _smooth_noise(shape, scale, rng):
 
 
 def _shadow(shape, rng, around):
-    """A soft shadow: 1 where lit, down to `1 - depth` inside a blurred polygon.
+    """A soft shadow: 1 where lit, down to `1 - depth` (0.55 ... 0.8) in the shade.
 
-    The polygon covers one side of the page (like a hand or phone over the
-    sheet) and reaches at most partway over the digit at `around` (y, x).
+    The shade is a half-plane (the shadow of a hand, a phone or a ruler edge)
+    whose edge passes near or across the digit centred at `around` (y, x),
+    or an ellipse next to or over the digit; its edge is blurred by a
+    Gaussian of 3-8 % of the shorter side (a penumbra of about 8-20 %).
     """
     h, w = shape
     cy, cx = around
@@ -94,13 +96,14 @@ def _shadow(shape, rng, around):
     return 1.0 - np.float32(depth / 255.0) * mask
 
 
-def photo(digit, rng, return_info=False):
+def photo(digit, rng, return_info=False, shadow=0.8):
     """A phone-photo-like RGB picture of one MNIST digit written on paper.
 
     Args:
         digit: uint8 `(28, 28)` MNIST digit (light ink on dark).
         rng: `numpy.random.Generator`, the source of all randomness.
         return_info: also return a dict of the drawn settings.
+        shadow: probability of a shadow (0 for none, 1 for always).
 
     Returns:
         uint8 `(H, W, 3)` RGB, H and W in [300, 900]; with `return_info`,
@@ -123,7 +126,7 @@ def photo(digit, rng, return_info=False):
     xs = ((np.arange(w, dtype="float32") - w / 2) * np.float32(np.cos(angle) / max(h, w)))[None, :]
     light = 1.0 + np.float32(rng.uniform(0.25, 0.5)) * (ys + xs)  # the ramp spans about [-0.7, 0.7]
     light *= np.float32(rng.uniform(0.85, 1.0) / light.max())
-    shadowed = bool(rng.random() < 0.8)
+    shadowed = bool(rng.random() < shadow)
     if shadowed:
         light *= _shadow((h, w), rng, (top + side / 2, left + side / 2))
     light *= 1.0 + texture  # texture and light act on paper and ink alike
@@ -154,9 +157,9 @@ def photo(digit, rng, return_info=False):
                  "noise": float(noise), "quality": quality}
 
 
-def photos(digits, rng):
+def photos(digits, rng, **kwargs):
     """`photo` for each digit in `digits`, a list of uint8 RGB arrays."""
-    return [photo(d, rng) for d in digits]
+    return [photo(d, rng, **kwargs) for d in digits]
 
 
 if __name__ == "__main__":

@@ -338,7 +338,7 @@ def test_blank_image_raises_no_ink_found(image):
         normalize(image)
 
 
-def test_blank_file_raises_no_ink_found_naming_nothing_wrong(tmp_path):
+def test_blank_file_raises_no_ink_found(tmp_path):
     path = tmp_path / "blank.png"
     Image.new("L", (200, 150), 240).save(path)
     with pytest.raises(ImageError, match="no ink found"):

@@ -10,14 +10,15 @@ handwriting well only when that handwriting is prepared the same way, so
 
 1. grayscale, compositing any alpha channel onto a background that
    contrasts with the ink;
-2. polarity: ink is whatever deviates most from the typical (median)
-   pixel, so dark-on-light and light-on-dark both work;
-3. background removal: a smooth background is estimated with a low-
-   percentile filter much wider than a pen stroke and subtracted, which
-   removes lighting gradients, soft shadows and paper tone; the remainder
-   is thresholded at max(Otsu, 4 robust noise sigmas) and contrast-stretched;
-4. specks: connected ink components much smaller than the largest are
-   dropped;
+2. background: a flat one (the median of the outer ring) for tight crops,
+   scans and canvases; for photos, a median filter half the image wide,
+   which ignores pen strokes and keeps shadow edges sharp;
+3. polarity: ink is whichever side (darker or lighter than the background)
+   departs from it most, so dark-on-light and light-on-dark both work; dark
+   ink is divided by the paper's brightness (a flat field), so ink in a
+   shadow keeps its contrast;
+4. threshold at max(Otsu 1979, 4 robust noise sigmas), then drop specks:
+   connected components with under 8 % of the strongest one's ink;
 5. crop to the ink, thicken strokes that would end up much thinner than
    MNIST's, scale the longest side to 20 px with anti-aliasing, place in
    28x28 and shift the intensity centre of mass to (14, 14), where it lies
@@ -32,7 +33,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from digitrec.errors import ImageError
@@ -165,6 +166,33 @@ def _otsu(values):
     return float(edges[np.nanargmax(np.nan_to_num(between, nan=-1))])
 
 
+def _median3(a):
+    """3x3 median filter (ignores salt-and-pepper noise); arrays under 9 px a side are returned as they are."""
+    return ndimage.median_filter(a, size=3, mode="nearest") if min(a.shape) >= 9 else a
+
+
+def _background(gray):
+    """Estimate the paper (or board) under the ink, float32 `(H, W)`.
+
+    A tight crop, scan or canvas has a flat background: when the outer ring
+    of pixels is even (interquartile range under 0.1), it is that ring's
+    median everywhere, which never eats into thick strokes. Otherwise (a
+    photo: lighting gradients, shadows) it is a median filter a quarter of
+    the image wide on a 64 px copy: a median ignores strokes that cover less
+    than half of its window and, unlike a mean, keeps a shadow's edge sharp.
+    """
+    h, w = gray.shape
+    k = max(1, min(h, w) // 20)
+    ring = np.concatenate([gray[:k].ravel(), gray[-k:].ravel(), gray[:, :k].ravel(), gray[:, -k:].ravel()])
+    q1, q2, q3 = np.percentile(ring, [25, 50, 75])
+    if q3 - q1 < 0.1:
+        return np.full_like(gray, q2)
+    scale = min(1.0, 64.0 / max(h, w))
+    small = _resize(gray, (max(1, round(h * scale)), max(1, round(w * scale)))) if scale < 1 else gray
+    background = ndimage.median_filter(small, size=max(3, round(max(small.shape) / 2) | 1), mode="nearest")
+    return _resize(background, gray.shape) if background.shape != gray.shape else background
+
+
 def _ink_map(gray):
     """Separate ink from background.
 
@@ -178,25 +206,15 @@ def _ink_map(gray):
     Raises:
         ImageError: no ink (a blank or uniform image).
     """
-    h, w = gray.shape
-    smooth = gray
-    if min(h, w) >= 9:  # a 3x3 median ignores salt-and-pepper noise when judging polarity
-        smooth = np.asarray(Image.fromarray((gray * 255).astype("uint8")).filter(ImageFilter.MedianFilter(3))) / 255.0
-    typical = float(np.median(smooth))
-    dark, light = typical - float(smooth.min()), float(smooth.max()) - typical
+    d = gray - _background(gray)
+    smooth = _median3(d)
+    dark, light = -float(smooth.min()), float(smooth.max())
     if max(dark, light) < 0.08:
         raise ImageError("no ink found: the image is blank or has too little contrast")
-    x = 1.0 - gray if dark > light else gray
-
-    # Background: a wide low-percentile filter on a small copy, smoothed and scaled back up.
-    scale = min(1.0, 64.0 / max(h, w))
-    small = _resize(x, (max(1, round(h * scale)), max(1, round(w * scale)))) if scale < 1 else x
-    window = max(3, int(round(max(small.shape) / 3)) | 1)
-    background = ndimage.percentile_filter(small, 10, size=window, mode="nearest")
-    background = ndimage.uniform_filter(background, size=max(3, window // 2), mode="nearest")
-    if background.shape != x.shape:
-        background = _resize(background, x.shape)
-    fg = np.clip(x - background, 0.0, 1.0)
+    if dark > light:  # dark ink on paper: divide by the paper's brightness (a flat field)
+        fg = np.clip(-d / np.maximum(gray - d, 0.05), 0.0, 1.0)
+    else:
+        fg = np.clip(d, 0.0, 1.0)
 
     # Threshold: Otsu, but never inside the noise (median + 4 robust sigmas).
     med = float(np.median(fg))
@@ -206,11 +224,13 @@ def _ink_map(gray):
     if not mask.any():
         raise ImageError("no ink found: nothing stands out from the background")
 
-    # Specks: drop components much smaller than the largest one.
+    # Specks: drop components with much less ink (sum of contrast) than the strongest one.
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
-    areas = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
-    keep = np.flatnonzero(areas >= max(0.08 * areas.max(), 2)) + 1
-    mask = np.isin(labels, keep)
+    index = np.arange(1, n + 1)
+    mass = ndimage.sum_labels(fg, labels, index=index)
+    area = ndimage.sum_labels(mask, labels, index=index)
+    keep = index[(mass >= 0.08 * mass.max()) & (area >= 2)]
+    mask = np.isin(labels, keep if len(keep) else index[mass.argmax()])
 
     level = float(np.percentile(fg[mask], 90))
     low = 0.5 * threshold
