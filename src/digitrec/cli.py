@@ -48,6 +48,9 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="random seed (split, batches, weights)")
     p.add_argument("--train-size", type=_positive_int, help="train on a stratified subset of this many images")
     p.add_argument("--out", help="run folder (default: runs/<timestamp>-<model>)")
+    p.add_argument("--init", help="start from this saved .keras model (fine-tuning) instead of new weights")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="train on distorted images (default: the recipe's choice)")
     _add_data_dir(p)
 
     p = sub.add_parser("evaluate", help="score a saved model on the 10,000 MNIST test images")
@@ -79,7 +82,7 @@ def _cmd_train(args):
     out = training.train(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         val_split=args.val_split, patience=args.patience, seed=args.seed, data_dir=args.data_dir,
-        out=args.out, train_size=args.train_size,
+        out=args.out, train_size=args.train_size, init=args.init, augment=args.augment,
     )
     _print_summary(training.read_metrics(out))
     print(f"run folder: {out}")

@@ -21,7 +21,7 @@ import keras
 
 from digitrec import _atomic, data, evaluation
 from digitrec.augmentation import AugmentedBatches
-from digitrec.models import get_recipe
+from digitrec.models import get_recipe, load_model
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -51,7 +51,7 @@ def _schedule(recipe, learning_rate, steps_per_epoch, epochs):
 
 
 def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_split=0.1, patience=-1,
-          seed=0, data_dir=None, out=None, train_size=None, verbose=None):
+          seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
     Args:
@@ -69,6 +69,10 @@ def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_sp
             (for quick experiments), or None for all.
         verbose: Keras verbosity; default a progress bar on a terminal,
             one line per epoch otherwise.
+        init: path of a saved `.keras` model to start from (fine-tuning)
+            instead of freshly initialized weights; None builds the model.
+        augment: train on distorted images (True) or the originals (False);
+            None keeps the recipe's choice.
 
     Returns:
         Path of the run folder.
@@ -83,6 +87,7 @@ def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_sp
     batch_size = recipe.batch_size if batch_size is None else int(batch_size)
     learning_rate = recipe.learning_rate if learning_rate is None else float(learning_rate)
     patience = recipe.patience if patience == -1 else patience
+    augment = recipe.augment if augment is None else bool(augment)
     for name, value in (("epochs", epochs), ("batch size", batch_size)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
@@ -101,7 +106,7 @@ def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_sp
     validation = (x[val_idx], y[val_idx]) if len(val_idx) else None
     monitor = "val_loss" if validation else "loss"
 
-    net = recipe.build()
+    net = load_model(init) if init else recipe.build()
     steps = -(-len(train_idx) // batch_size)
     net.compile(
         optimizer=keras.optimizers.Adam(_schedule(recipe, learning_rate, steps, epochs)),
@@ -111,7 +116,7 @@ def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_sp
     callbacks = [AtomicModelCheckpoint(out / "best.keras", monitor=monitor, save_best_only=True)]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
-    if recipe.augment:
+    if augment:
         train_data = dict(x=AugmentedBatches(x[train_idx], y[train_idx], batch_size, seed))
     else:
         train_data = dict(x=x[train_idx], y=y[train_idx], batch_size=batch_size, shuffle=True)
@@ -120,7 +125,8 @@ def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_sp
     config = {
         "model": model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
         "val_split": val_split, "patience": patience, "seed": seed, "train_size": train_size,
-        "loss": recipe.loss, "optimizer": "adam", "schedule": recipe.schedule, "augment": recipe.augment,
+        "loss": recipe.loss, "optimizer": "adam", "schedule": recipe.schedule, "augment": augment,
+        "init": str(init) if init else None,
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
     }
