@@ -13,6 +13,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from digitrec.errors import ImageError, ModelError
 from digitrec.inference import BUNDLED_MODEL, Prediction, Recognizer
@@ -226,3 +227,18 @@ def test_synthetic_phone_photos(mnist_test, recognizer):
     assert rate >= MIN_PHOTO_ACCURACY, (
         f"{rate:.1%} of {N_PHOTOS} synthetic photos read right (need 95 %); "
         f"{len(failures)} raised ImageError, e.g. {failures[:3]}; wrong (k, index, true, got): {wrong[:10]}")
+
+
+def test_digit_inside_a_big_shadow_that_leaves_the_border_lit(recognizer, examples):
+    # The page's edge is evenly lit, so only the inside shows the shade: the background
+    # must not be taken as flat (regression: "no ink found" on such a photo).
+    yy, xx = np.mgrid[:340, :750]
+    shade = ((yy - 150) / 170.0) ** 2 + ((xx - 330) / 330.0) ** 2 < 1
+    light = 0.85 - 0.35 * ndimage.gaussian_filter(shade.astype("float32"), 25)
+    photos = []
+    for digit in examples[0]:
+        ink = np.zeros(light.shape, "float32")
+        ink[40:260, 220:440] = np.asarray(Image.fromarray(digit).resize((220, 220), Image.BICUBIC), "float32") / 255
+        rgb = light[..., None] * (1 - ink[..., None] * np.array([0.3, 0.85, 0.85]))  # dark red ink
+        photos.append((np.clip(rgb, 0, 1) * 255).astype(np.uint8))
+    assert [p.label for p in recognizer.predict(photos)] == list(examples[1])

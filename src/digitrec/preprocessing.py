@@ -11,7 +11,7 @@ handwriting well only when that handwriting is prepared the same way, so
 1. grayscale, compositing any alpha channel onto a background that
    contrasts with the ink;
 2. background: a flat one (the median of the outer ring) for tight crops,
-   scans and canvases; for photos, a median filter half the image wide (on a 32 px copy),
+   scans and canvases; for photos, a median filter half as wide as the image's shorter side (on a 32 px copy),
    which ignores pen strokes and keeps shadow edges sharp;
 3. polarity: ink is whichever side (darker or lighter than the background)
    departs from it most, so dark-on-light and light-on-dark both work; dark
@@ -181,8 +181,9 @@ def _background(gray):
     """Estimate the paper (or board) under the ink, float32 `(H, W)`.
 
     A tight crop, scan or canvas has a flat background: when the outer ring
-    of pixels is even (interquartile range under 0.1), it is that ring's
-    median everywhere, which never eats into thick strokes. Otherwise (a
+    of pixels is even (interquartile range under 0.1) and under a fifth of
+    the image is a half-tone that is neither paper nor ink (shade), it is
+    the ring's median everywhere, which never eats into thick strokes. Otherwise (a
     photo: lighting gradients, shadows) it is a median filter a quarter of
     the image wide on a 32 px copy: a median ignores strokes that cover less
     than half of its window and, unlike a mean, keeps a shadow's edge sharp.
@@ -191,11 +192,13 @@ def _background(gray):
     k = max(1, min(h, w) // 20)
     ring = np.concatenate([gray[:k].ravel(), gray[-k:].ravel(), gray[:, :k].ravel(), gray[:, -k:].ravel()])
     q1, q2, q3 = np.percentile(ring, [25, 50, 75])
-    if q3 - q1 < 0.1:
+    deviation = np.abs(gray - q2)
+    moderate = np.mean((deviation > 0.1) & (deviation < 0.5 * np.percentile(deviation, 99)))
+    if q3 - q1 < 0.1 and moderate < 0.2:  # even ring, and only ink (no shade) inside
         return np.full_like(gray, q2)
     scale = min(1.0, 32.0 / max(h, w))
     small = _resize(gray, (max(1, round(h * scale)), max(1, round(w * scale)))) if scale < 1 else gray
-    background = ndimage.median_filter(small, size=max(3, round(max(small.shape) / 2) | 1), mode="nearest")
+    background = ndimage.median_filter(small, size=max(3, round(min(small.shape) / 2) | 1), mode="nearest")
     return _resize(background, gray.shape) if background.shape != gray.shape else background
 
 
