@@ -1,9 +1,8 @@
 """Recognize digits in real pictures: normalize like MNIST, then classify.
 
-    >>> from digitrec import Recognizer
-    >>> [result] = Recognizer().predict("my_seven.jpg")
-    >>> result.label, round(result.confidence, 3)
-    (7, 0.999)
+    from digitrec import Recognizer
+    [result] = Recognizer().predict("my_seven.jpg")
+    result.label, result.confidence, result.top_k(3)
 """
 
 import dataclasses
