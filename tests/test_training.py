@@ -130,6 +130,12 @@ def test_bad_settings(tmp_path, kwargs, match):
         training.train(model="seed", out=tmp_path / "run", **kwargs)
 
 
+def test_train_size_larger_than_mnist_is_refused_before_anything_is_written(tmp_path, mnist_dir):
+    with pytest.raises(ValueError, match="train size must be between 10 and 60000"):
+        training.train(model="seed", train_size=70000, data_dir=mnist_dir, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 # --------------------------------------------------------------------------- tiny real runs
 
 

@@ -94,10 +94,12 @@ def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_sp
     if learning_rate <= 0:
         raise ValueError(f"learning rate must be positive, got {learning_rate}")
     images, labels = data.load_split("train", data_dir)
+    if train_size and not 10 <= train_size <= len(labels):
+        raise ValueError(f"train size must be between 10 and {len(labels)}, got {train_size}")
     out = Path(out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}")
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    if train_size:
+    if train_size and train_size < len(labels):
         keep, _ = data.stratified_split(labels, 1 - train_size / len(labels), seed)
         images, labels = images[keep], labels[keep]
     train_idx, val_idx = data.stratified_split(labels, val_split, seed)
