@@ -151,7 +151,7 @@ def _cmd_predict(args):
         if normalized:
             probabilities = recognizer.classify(np.stack([n for _, n in normalized]))
             for (path, _), p in zip(normalized, probabilities):
-                results[path] = _result_dict(path, recognizer._result(p), args)
+                results[path] = _result_dict(path, recognizer.to_prediction(p), args)
         for path in chunk:
             failed += "error" in results[path]
             _print_result(results[path], args)

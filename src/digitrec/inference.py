@@ -100,9 +100,10 @@ class Recognizer:
                 such image stops the call; the CLI handles images one by one).
         """
         normalized = np.stack([self.preprocess(image) for image in _as_list(images)])
-        return [self._result(p) for p in self.classify(normalized)]
+        return [self.to_prediction(p) for p in self.classify(normalized)]
 
     @staticmethod
-    def _result(p):
+    def to_prediction(p):
+        """A `Prediction` from one row of `classify`'s probabilities `(10,)`."""
         label = int(np.argmax(p))
         return Prediction(label, float(p[label]), tuple(float(v) for v in p))
