@@ -153,6 +153,14 @@ def _composite(gray, alpha):
     return gray * alpha + background * (1.0 - alpha)
 
 
+def _shrink(arr, side):
+    """`arr` resized (anti-aliased) so that its longest side is at most `side` pixels."""
+    scale = side / max(arr.shape)
+    if scale >= 1:
+        return arr
+    return _resize(arr, (max(1, round(arr.shape[0] * scale)), max(1, round(arr.shape[1] * scale))))
+
+
 def _resize(arr, shape):
     """Resize float32 `arr` to `shape` (rows, cols) with anti-aliasing (Lanczos)."""
     out = Image.fromarray(arr.astype("float32"), mode="F").resize((shape[1], shape[0]), Image.LANCZOS)
@@ -196,8 +204,7 @@ def _background(gray):
     moderate = np.mean((deviation > 0.1) & (deviation < 0.5 * np.percentile(deviation, 99)))
     if q3 - q1 < 0.1 and moderate < 0.2:  # even ring, and only ink (no shade) inside
         return np.full_like(gray, q2)
-    scale = min(1.0, 32.0 / max(h, w))
-    small = _resize(gray, (max(1, round(h * scale)), max(1, round(w * scale)))) if scale < 1 else gray
+    small = _shrink(gray, 32)
     background = ndimage.median_filter(small, size=max(3, round(min(small.shape) / 2) | 1), mode="nearest")
     return _resize(background, gray.shape) if background.shape != gray.shape else background
 
@@ -260,19 +267,22 @@ def _stroke_width(mask):
 
 
 def _locate(gray):
-    """Find the ink's bounding box; large images are searched at WORK_SIDE first."""
+    """Cut a large image down to the region around its ink, at most WORK_SIDE px a side.
+
+    The ink is first found on a copy shrunk to WORK_SIDE; that region (plus a
+    margin) is then cut from the full-resolution image, so a small digit in a
+    big photo keeps its detail.
+    """
     h, w = gray.shape
     if max(h, w) <= WORK_SIDE:
         return gray
     s = WORK_SIDE / max(h, w)
-    _, mask = _ink_map(_resize(gray, (max(1, round(h * s)), max(1, round(w * s)))))
+    _, mask = _ink_map(_shrink(gray, WORK_SIDE))
     r0, r1, c0, c1 = _bbox(mask)
     margin = 0.25 * max(r1 - r0, c1 - c0) + 2
     r0, r1 = int(max(0, (r0 - margin) / s)), int(min(h, (r1 + margin) / s + 1))
     c0, c1 = int(max(0, (c0 - margin) / s)), int(min(w, (c1 + margin) / s + 1))
-    crop = gray[r0:r1, c0:c1]
-    t = min(1.0, WORK_SIDE / max(crop.shape))
-    return _resize(crop, (max(1, round(crop.shape[0] * t)), max(1, round(crop.shape[1] * t)))) if t < 1 else crop
+    return _shrink(gray[r0:r1, c0:c1], WORK_SIDE)
 
 
 def normalize(image):
