@@ -30,7 +30,7 @@ dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/digitrec train --model $(MODEL) --out $(RUN_DIR) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 	$(BIN)/digitrec evaluate --model $(RUN_DIR) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
-	$(BIN)/digitrec report --run $(RUN_DIR) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(BIN)/digitrec report $(RUN_DIR) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 test: dev
 	$(if $(DATA_DIR),DIGITREC_DATA_DIR=$(abspath $(DATA_DIR))) $(BIN)/python -m pytest -q $(PYTEST_ARGS)

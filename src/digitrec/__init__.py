@@ -6,13 +6,17 @@ The importable API mirrors the CLI verbs:
     run = digitrec.train(model="seed", epochs=3)        # -> run folder (Path)
     metrics = digitrec.evaluate(run / "model.keras")    # -> dict of test scores
     [p] = digitrec.predict("photo_of_a_7.jpg")          # -> [Prediction(label=7, ...)]
-    digitrec.report(run)                                # -> report.md (Path)
+    digitrec.report(run)                                # -> run/report/index.html (Path)
 
+`load_split` reads MNIST, and the `plot_*` functions (see `digitrec.plots`)
+return the report's figures as `matplotlib.figure.Figure` objects.
 Keras is imported only when one of these is first used.
 """
 
 __version__ = "0.1.0"
-__all__ = ["Recognizer", "Prediction", "train", "evaluate", "predict", "report", "normalize"]
+_PLOTS = ("plot_training_curves", "plot_samples", "plot_predictions", "plot_confusion_matrix", "plot_mistakes",
+          "plot_per_class", "save_figure")
+__all__ = ["Recognizer", "Prediction", "train", "evaluate", "predict", "report", "normalize", "load_split", *_PLOTS]
 
 
 def predict(images, model=None):
@@ -36,9 +40,17 @@ def __getattr__(name):
 
         return evaluate
     if name == "report":
-        from digitrec.plots import write_report
+        from digitrec.reporting import write_report
 
         return write_report
+    if name in _PLOTS:
+        from digitrec import plots
+
+        return getattr(plots, name)
+    if name == "load_split":
+        from digitrec.data import load_split
+
+        return load_split
     if name == "normalize":
         from digitrec.preprocessing import normalize
 

@@ -66,8 +66,11 @@ def build_parser():
                    help="below this probability the label is null and the result is marked uncertain")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    p = sub.add_parser("report", help="plots and a summary of a training run")
-    p.add_argument("--run", required=True, help="run folder written by `digitrec train`")
+    p = sub.add_parser("report", help="figures and an HTML page of what a model learned")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("run", nargs="?", metavar="RUN_DIR", help="run folder written by `digitrec train`")
+    which.add_argument("--model", help="a .keras file, or 'bundled' for the bundled model (no training curves)")
+    p.add_argument("--out", help="output folder (default: RUN_DIR/report, or reports/<model file name>)")
     _add_data_dir(p)
     return parser
 
@@ -181,9 +184,9 @@ def _print_result(result, args):
 
 
 def _cmd_report(args):
-    from digitrec import plots
+    from digitrec.reporting import write_report
 
-    print(f"report: {plots.write_report(args.run, args.data_dir)}")
+    print(f"report: {write_report(args.run, args.out, args.data_dir, args.model)}")
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report}

@@ -1,20 +1,16 @@
-"""Figures and a Markdown report for a training run.
+"""Figures of what a model learned, drawn with Matplotlib.
 
 Each `plot_*` function returns a `matplotlib.figure.Figure` built directly,
 without pyplot, so no global figure state is touched and no display is
 needed; `save_figure` renders it to PNG with Matplotlib's Agg canvas.
-`write_report` puts it all together for a run folder written by
-`digitrec.training.train`:
+Everything a figure says can be read back from its artists (titles, texts,
+bar heights, images), which is how the tests check them.
+`digitrec.reporting.write_report` puts them all on one HTML page.
 
-    run_dir/report/history.png           loss and accuracy per epoch
-    run_dir/report/confusion_matrix.png  true vs predicted test digits
-    run_dir/report/per_class_recall.png  recall of each digit
-    run_dir/report/misclassified.png     the most confidently wrong test images
-    run_dir/report/report.md             scores, settings and the links above
+Digits are drawn as dark ink on white paper (MNIST stores light ink on dark).
 """
 
 import csv
-import json
 import math
 from pathlib import Path
 
@@ -22,28 +18,26 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from digitrec import _atomic, data, evaluation
-from digitrec.errors import ModelError
+from digitrec import _atomic
 
 NUM_CLASSES = 10
 DPI = 110
+RIGHT, WRONG = "#1a7f37", "#cf222e"  # title colours of right and wrong predictions
 # "Blues" without its near-white end, so a single error is a visible tint; empty cells are white.
 _CM_COLORS = ListedColormap(colormaps["Blues"](np.linspace(0.18, 1.0, 256))).with_extremes(bad="white")
 
 
-def plot_history(history_csv):
-    """Training curves: loss (left panel) and accuracy (right panel) per epoch.
+def read_history(history_csv):
+    """The columns of a `history.csv` written by training, as float arrays.
 
     Args:
-        history_csv: str or Path of a `history.csv` as written by training:
-            an `epoch` column (1, 2, ...) and float columns `loss`, and
-            optionally `accuracy`, `val_loss`, `val_accuracy`.
+        history_csv: str or Path; an `epoch` column (1, 2, ...), a `loss`
+            column and optionally `accuracy`, `val_loss`, `val_accuracy`.
 
     Returns:
-        Figure with two axes; each holds a "training" line and, when the
-        `val_` column exists, a "validation" line.
+        dict column name -> float64 `(epochs,)`.
 
     Raises:
         OSError: the file cannot be read.
@@ -55,23 +49,180 @@ def plot_history(history_csv):
     if not rows or not {"epoch", "loss"} <= rows[0].keys():
         raise ValueError(f"{path}: expected an 'epoch' and a 'loss' column and at least one row")
     try:
-        columns = {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
+        return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path}: non-numeric value ({e})") from None
 
-    fig = Figure(figsize=(10, 4), layout="constrained")
+
+def plot_training_curves(history_csv, restored=True):
+    """Loss (left) and accuracy (right) per epoch, training vs validation, best epoch marked.
+
+    The best epoch is the one with the lowest validation loss (training loss
+    without validation): the weights in `best.keras`, and in `model.keras`
+    when early stopping restored them.
+
+    Args:
+        history_csv: str or Path of a run's `history.csv` (see `read_history`).
+        restored: whether training restored the best epoch's weights
+            (early stopping); only the marker's label changes.
+
+    Returns:
+        Figure with two axes, each with a "training" line, a "validation"
+        line when the `val_` column exists, and a dashed vertical line at
+        the best epoch.
+
+    Raises:
+        OSError, ValueError: as `read_history`.
+    """
+    columns = read_history(history_csv)
+    epochs = columns["epoch"]
+    monitor = "val_loss" if "val_loss" in columns else "loss"
+    best = int(epochs[np.argmin(columns[monitor])])
+    mark = f"{'restored ' if restored else ''}best epoch ({best}, lowest {monitor.replace('_', ' ')})"
+
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
     for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy")):
         for prefix, label in (("", "training"), ("val_", "validation")):
             if prefix + metric in columns:
-                ax.plot(columns["epoch"], columns[prefix + metric], marker="o", label=label)
+                ax.plot(epochs, columns[prefix + metric], marker="o", label=label)
+        ax.axvline(best, color="0.3", linestyle="--", linewidth=1, label=mark)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set_ylabel("cross-entropy loss" if metric == "loss" else "accuracy")
         ax.set_title(metric)
         ax.grid(alpha=0.3)
-        ax.set_xlim(columns["epoch"].min() - 0.5, columns["epoch"].max() + 0.5)
+        ax.set_xlim(epochs.min() - 0.5, epochs.max() + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        if ax.lines:
-            ax.legend()
+        ax.legend(fontsize=9)
+    fig.suptitle("Training curves")
+    return fig
+
+
+def _digit_grid(images, rows, cols, titles=(), colors=(), figsize=None):
+    """Figure with one axes per image (row-major), dark ink on white, optional coloured titles."""
+    images = np.asarray(images)
+    vmax = 255 if images.dtype == np.uint8 else 1.0
+    fig = Figure(figsize=figsize or (1.25 * cols, 1.45 * rows + 0.5), layout="constrained")
+    for k, image in enumerate(images):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=vmax)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k < len(titles):
+            ax.set_title(titles[k], fontsize=10, color=colors[k] if k < len(colors) else "black")
+    return fig
+
+
+def _check_predictions(images, labels, probabilities, n):
+    images = np.asarray(images)
+    labels = np.asarray(labels).astype("int64")
+    probabilities = np.asarray(probabilities, dtype="float64")
+    if images.ndim == 4:
+        images = images[..., 0]
+    if (n < 1 or images.ndim != 3 or len(images) != len(labels)
+            or probabilities.shape != (len(labels), NUM_CLASSES)):
+        raise ValueError(f"expected N images, N labels, (N, 10) probabilities and n >= 1; got images "
+                         f"{images.shape}, labels {labels.shape}, probabilities {probabilities.shape}, n={n}")
+    return images, labels, probabilities
+
+
+def plot_samples(images, labels, per_class=10, seed=0):
+    """A grid of digits, one row per class (0 at the top), picked at random.
+
+    Args:
+        images: `(N, 28, 28)`, uint8 in [0, 255] or float in [0, 1], light ink on dark.
+        labels: int `(N,)` in [0, 9].
+        per_class: int >= 1, the images per row.
+        seed: int; the same seed picks the same images.
+
+    Returns:
+        Figure with 10 * `per_class` axes, row-major; each row's first axes
+        has the digit as its y label.
+
+    Raises:
+        ValueError: mismatched lengths, or a class with fewer than `per_class` images.
+    """
+    images, labels = np.asarray(images), np.asarray(labels).astype("int64")
+    if len(images) != len(labels) or per_class < 1:
+        raise ValueError(f"expected N images and N labels and per_class >= 1; got {images.shape}, {labels.shape}")
+    rng = np.random.default_rng(seed)
+    picked = []
+    for digit in range(NUM_CLASSES):
+        idx = np.flatnonzero(labels == digit)
+        if len(idx) < per_class:
+            raise ValueError(f"digit {digit} has {len(idx)} images, fewer than the {per_class} to show")
+        picked.extend(rng.choice(idx, per_class, replace=False))
+    fig = _digit_grid(images[picked], NUM_CLASSES, per_class, figsize=(0.9 * per_class + 0.5, 9.4))
+    for digit in range(NUM_CLASSES):
+        fig.axes[digit * per_class].set_ylabel(str(digit), rotation=0, fontsize=14, labelpad=12, va="center")
+    fig.suptitle(f"Training digits, {per_class} per class")
+    return fig
+
+
+def plot_predictions(images, labels, probabilities, n=36, seed=0):
+    """Random digits with the predicted label: green title when right, red when wrong.
+
+    Args:
+        images: `(N, 28, 28)` or `(N, 28, 28, 1)`, uint8 in [0, 255] or float
+            in [0, 1], light ink on dark.
+        labels: int `(N,)` in [0, 9], the true digits.
+        probabilities: float `(N, 10)`, the model's class probabilities.
+        n: int >= 1, how many digits to show (all of them if N is smaller).
+        seed: int; the same seed picks the same digits.
+
+    Returns:
+        Figure with one axes per digit, titled "pred P" in `RIGHT` colour or
+        "pred P, true T" in `WRONG` colour.
+
+    Raises:
+        ValueError: mismatched lengths, wrong shapes, or `n` < 1.
+    """
+    images, labels, probabilities = _check_predictions(images, labels, probabilities, n)
+    shown = np.random.default_rng(seed).choice(len(labels), min(n, len(labels)), replace=False)
+    predicted = probabilities[shown].argmax(axis=1)
+    right = predicted == labels[shown]
+    titles = [f"pred {p}" if ok else f"pred {p}, true {t}" for p, t, ok in zip(predicted, labels[shown], right)]
+    cols = math.ceil(math.sqrt(len(shown)))
+    fig = _digit_grid(images[shown], math.ceil(len(shown) / cols), cols, titles,
+                      [RIGHT if ok else WRONG for ok in right])
+    for ax, ok in zip(fig.axes, right):
+        ax.title.set_fontweight("normal" if ok else "bold")
+    fig.suptitle(f"{len(shown)} random test digits: {int(right.sum())} right (green), "
+                 f"{int((~right).sum())} wrong (red)")
+    return fig
+
+
+def plot_mistakes(images, labels, probabilities, n=24):
+    """The `n` wrong predictions the model was most sure of, most confident first.
+
+    Args:
+        images, labels, probabilities: as `plot_predictions`.
+        n: int >= 1, the most images to show.
+
+    Returns:
+        Figure with one axes per shown image, titled "true T, pred P" and
+        "p = 0.97" (the predicted class's probability). With no mistakes,
+        one empty axes says so.
+
+    Raises:
+        ValueError: mismatched lengths, wrong shapes, or `n` < 1.
+    """
+    images, labels, probabilities = _check_predictions(images, labels, probabilities, n)
+    predicted = probabilities.argmax(axis=1)
+    confidence = probabilities[np.arange(len(labels)), predicted]
+    wrong = np.flatnonzero(predicted != labels)
+    shown = wrong[np.argsort(-confidence[wrong], kind="stable")][:n]
+    if not len(shown):
+        fig = Figure(figsize=(5, 2), layout="constrained")
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, f"no mistakes in {len(labels):,} images", ha="center", va="center", fontsize=12)
+        ax.axis("off")
+        return fig
+    titles = [f"true {labels[i]}, pred {predicted[i]}\np = {confidence[i]:.2f}" for i in shown]
+    cols = min(len(shown), 8)
+    rows = math.ceil(len(shown) / cols)
+    fig = _digit_grid(images[shown], rows, cols, titles, figsize=(1.35 * cols + 0.3, 1.75 * rows + 0.5))
+    fig.suptitle(f"The {len(shown)} most confident mistakes (of {len(wrong):,} wrong; "
+                 f"p: probability of the predicted digit)")
     return fig
 
 
@@ -87,7 +238,7 @@ def plot_confusion_matrix(confusion_matrix):
 
     Returns:
         Figure whose first axes is the matrix (x: "predicted digit",
-        y: "true digit"), followed by its colour bar.
+        y: "true digit") with one text per cell, followed by its colour bar.
 
     Raises:
         ValueError: not `(10, 10)` or a negative count.
@@ -97,104 +248,71 @@ def plot_confusion_matrix(confusion_matrix):
         raise ValueError(f"confusion matrix must be 10x10 non-negative counts, got shape {cm.shape}")
     cm = cm.astype("int64")
     norm = LogNorm(vmin=1, vmax=max(int(cm.max()), 10))
-    fig = Figure(figsize=(7, 6), layout="constrained")
+    fig = Figure(figsize=(7.5, 6.3), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_equal(cm, 0), cmap=_CM_COLORS, norm=norm)
     for (true, pred), count in np.ndenumerate(cm):
         dark = count > 0 and norm(count) > 0.6
-        ax.text(pred, true, str(count), ha="center", va="center", fontsize=7,
-                color="white" if dark else ("0.75" if count == 0 else "black"))
+        ax.text(pred, true, str(count), ha="center", va="center", fontsize=9,
+                color="white" if dark else ("0.7" if count == 0 else "black"))
     ax.set_xticks(range(NUM_CLASSES))
     ax.set_yticks(range(NUM_CLASSES))
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
-    ax.set_title(f"confusion matrix ({cm.sum():,} images, {cm.sum() - np.trace(cm):,} wrong)")
+    ax.set_title(f"Confusion matrix ({cm.sum():,} images, {cm.sum() - np.trace(cm):,} wrong)")
     fig.colorbar(image, ax=ax, label="images (log scale)")
     return fig
 
 
-def plot_per_class_recall(per_class_recall):
-    """Bar chart of each digit's recall, with the macro (unweighted) mean as a line.
-
-    The y axis starts a little below the lowest recall (not at 0), so small
-    differences between digits are visible; each bar is labelled with its value.
+def per_class_scores(confusion_matrix):
+    """Precision and recall of each digit from a confusion matrix.
 
     Args:
-        per_class_recall: 10 floats in [0, 1], recall of digits 0..9.
+        confusion_matrix: int `(10, 10)`, rows true, columns predicted.
 
     Returns:
-        Figure with one axes: 10 bars and a horizontal "macro mean" line.
+        `(precision, recall)`, float64 `(10,)` each; a digit never predicted
+        (or never present) scores 0.
+    """
+    cm = np.asarray(confusion_matrix, dtype="float64")
+    tp = np.diag(cm)
+    return tp / np.maximum(cm.sum(axis=0), 1), tp / np.maximum(cm.sum(axis=1), 1)
+
+
+def plot_per_class(confusion_matrix):
+    """Precision and recall of each digit as paired bars; the legend gives the macro means.
+
+    The y axis starts a little below the lowest value (not at 0), so small
+    differences between digits are visible.
+
+    Args:
+        confusion_matrix: int array-like `(10, 10)`, as `plot_confusion_matrix`.
+
+    Returns:
+        Figure with one axes: 10 "precision" bars then 10 "recall" bars.
 
     Raises:
-        ValueError: not 10 values, or a value outside [0, 1].
+        ValueError: not `(10, 10)` or a negative count.
     """
-    recall = np.asarray(per_class_recall, dtype="float64")
-    if recall.shape != (NUM_CLASSES,) or not ((recall >= 0) & (recall <= 1)).all():
-        raise ValueError(f"per-class recall must be 10 values in [0, 1], got {recall!r}")
-    mean = recall.mean()
-    fig = Figure(figsize=(8, 4), layout="constrained")
+    cm = np.asarray(confusion_matrix)
+    if cm.shape != (NUM_CLASSES, NUM_CLASSES) or (cm < 0).any():
+        raise ValueError(f"confusion matrix must be 10x10 non-negative counts, got shape {cm.shape}")
+    precision, recall = per_class_scores(cm)
+    digits = np.arange(NUM_CLASSES)
+    fig = Figure(figsize=(8.5, 4.6), layout="constrained")
     ax = fig.add_subplot()
-    bars = ax.bar(range(NUM_CLASSES), recall, color="tab:blue")
-    ax.bar_label(bars, labels=[f"{r:.1%}" for r in recall], fontsize=7, padding=2,
-                 bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
-    ax.axhline(mean, color="tab:red", linestyle="--", zorder=0.5, label=f"macro mean {mean:.2%}")
-    bottom = max(0.0, math.floor((recall.min() - 0.02) * 20) / 20)
-    ax.set_ylim(bottom, 1.0 + (1.0 - bottom) * 0.08)
-    ax.set_xticks(range(NUM_CLASSES))
+    ax.bar(digits - 0.2, precision, 0.4, label=f"precision (macro {precision.mean():.2%})", color="tab:blue")
+    ax.bar(digits + 0.2, recall, 0.4, label=f"recall (macro {recall.mean():.2%})", color="tab:orange")
+    low = min(precision.min(), recall.min())
+    bottom = max(0.0, math.floor((low - 0.01) * 50) / 50)
+    ax.set_ylim(bottom, 1.0 + (1.0 - bottom) * 0.02)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xticks(digits)
     ax.set_xlabel("digit")
-    ax.set_ylabel("recall")
-    ax.set_title("recall per digit (test set)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return fig
-
-
-def plot_misclassified(images, labels, probabilities, n=25):
-    """Grid of the `n` misclassified images with the highest predicted probability.
-
-    Args:
-        images: `(N, 28, 28)` or `(N, 28, 28, 1)`, uint8 in [0, 255] or
-            float in [0, 1], light ink on dark.
-        labels: int `(N,)` in [0, 9], the true digits.
-        probabilities: float `(N, 10)`, the model's class probabilities.
-        n: int >= 1, the most images to show.
-
-    Returns:
-        Figure with one axes per shown image, most confident mistake first,
-        each titled "true T / pred P (0.97)" (the predicted class's
-        probability). With no mistakes, one empty axes says so.
-
-    Raises:
-        ValueError: mismatched lengths, wrong shapes, or `n` < 1.
-    """
-    images = np.asarray(images)
-    labels = np.asarray(labels).astype("int64")
-    probabilities = np.asarray(probabilities, dtype="float64")
-    if images.ndim == 4:
-        images = images[..., 0]
-    if n < 1 or images.ndim != 3 or probabilities.shape != (len(labels), NUM_CLASSES) or len(images) != len(labels):
-        raise ValueError(f"expected N images, N labels and (N, 10) probabilities and n >= 1; got images "
-                         f"{images.shape}, labels {labels.shape}, probabilities {probabilities.shape}, n={n}")
-    predicted = probabilities.argmax(axis=1)
-    confidence = probabilities[np.arange(len(labels)), predicted]
-    wrong = np.flatnonzero(predicted != labels)
-    shown = wrong[np.argsort(-confidence[wrong], kind="stable")][:n]
-
-    if not len(shown):
-        fig = Figure(figsize=(4, 2), layout="constrained")
-        ax = fig.add_subplot()
-        ax.text(0.5, 0.5, f"no misclassified images (of {len(labels):,})", ha="center", va="center")
-        ax.axis("off")
-        return fig
-    cols = math.ceil(math.sqrt(len(shown)))
-    rows = math.ceil(len(shown) / cols)
-    fig = Figure(figsize=(1.7 * cols, 1.9 * rows + 0.4), layout="constrained")
-    vmax = 255 if images.dtype == np.uint8 else 1.0
-    for k, i in enumerate(shown):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        ax.imshow(images[i], cmap="gray", vmin=0, vmax=vmax)
-        ax.set_title(f"true {labels[i]} / pred {predicted[i]} ({confidence[i]:.2f})", fontsize=8)
-        ax.axis("off")
-    fig.suptitle(f"most confidently misclassified: {len(shown)} of {len(wrong):,} wrong")
+    ax.set_ylabel("score (test set)")
+    ax.set_title("Precision and recall per digit")
+    ax.grid(axis="y", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=2)
     return fig
 
 
@@ -215,113 +333,3 @@ def save_figure(fig, path):
     with _atomic.atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
     return path
-
-
-def _read_json(path):
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-
-
-def _markdown(run_dir, metrics, config, images, n_wrong):
-    def pct(key):
-        return f"{metrics[key]:.2%}" if key in metrics else "n/a"
-
-    seconds = metrics.get("train_seconds")
-    table = [
-        ("accuracy", pct("accuracy")),
-        ("recall (macro)", pct("recall_macro")),
-        ("precision (macro)", pct("precision_macro")),
-        ("F1 (macro)", pct("f1_macro")),
-        ("loss (cross-entropy)", f"{metrics['loss']:.4f}" if "loss" in metrics else "n/a"),
-        ("parameters", f"{metrics['params']:,}" if "params" in metrics else "n/a"),
-        ("epochs run", str(metrics.get("epochs_run", "n/a"))),
-        ("training time", f"{seconds:.0f} s" if seconds is not None else "n/a"),
-    ]
-    settings = [("model", "model"), ("max epochs", "epochs"), ("batch size", "batch_size"),
-                ("learning rate", "learning_rate"), ("validation split", "val_split"), ("seed", "seed")]
-    if config.get("train_size"):
-        settings.append(("training subset", "train_size"))
-    lines = [
-        f"# Training report: {run_dir.resolve().name}",
-        "",
-        f"Scores on the {metrics.get('n_test', 10000):,} MNIST test images, which training never sees.",
-        "",
-        "| metric | value |",
-        "|---|---:|",
-        *(f"| {name} | {value} |" for name, value in table),
-        "",
-        "## Configuration",
-        "",
-        "| setting | value |",
-        "|---|---|",
-        *(f"| {name} | {config.get(key, 'n/a')} |" for name, key in settings),
-        "",
-        "## Figures",
-        "",
-    ]
-    captions = {
-        "history.png": "Loss and accuracy per epoch",
-        "confusion_matrix.png": "Confusion matrix (rows: true digit, columns: predicted digit; log colour scale)",
-        "per_class_recall.png": "Recall per digit, with the macro mean",
-        "misclassified.png": f"The most confidently misclassified test images ({n_wrong:,} wrong in all)",
-    }
-    for name in images:
-        lines += [f"### {captions[name]}", "", f"![{captions[name]}]({name})", ""]
-    return "\n".join(lines)
-
-
-def write_report(run_dir, data_dir=None):
-    """Score a run's model on the MNIST test set and write figures and a summary.
-
-    Args:
-        run_dir: str or Path of a run folder written by `digitrec train`;
-            it needs `model.keras`, and uses `metrics.json`, `config.json`
-            and `history.csv` where present (scores are recomputed when
-            `metrics.json` is missing; no history plot without `history.csv`).
-        data_dir: MNIST folder (see `digitrec.data.load_split`).
-
-    Returns:
-        Path of `run_dir/report/report.md`; the PNGs lie next to it. Every
-        file is written atomically.
-
-    Raises:
-        ModelError: no `model.keras` in `run_dir` (the message names the
-            folder), or it cannot be loaded.
-        DatasetError: the MNIST test files are missing or corrupt.
-        ValueError: `metrics.json`, `config.json` or `history.csv` is malformed.
-    """
-    run_dir = Path(run_dir)
-    if not (run_dir / "model.keras").is_file():
-        raise ModelError(f"{run_dir}: no model.keras in this folder (is it a run folder from `digitrec train`?)")
-    from digitrec.models import load_model  # deferred: importing Keras takes seconds
-
-    model = load_model(run_dir / "model.keras")
-    images, labels = data.load_split("test", data_dir)
-    probabilities = model.predict(data.to_float(images), batch_size=1000, verbose=0)
-    scores = evaluation.scores(probabilities, labels)
-
-    if (run_dir / "metrics.json").is_file():
-        metrics = _read_json(run_dir / "metrics.json")
-    else:
-        metrics = {**scores, "params": int(model.count_params())}
-    config = _read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
-
-    out = run_dir / "report"
-    figures = {}
-    if (run_dir / "history.csv").is_file():
-        figures["history.png"] = plot_history(run_dir / "history.csv")
-        if "epochs_run" not in metrics:
-            with (run_dir / "history.csv").open(newline="") as f:
-                metrics["epochs_run"] = sum(1 for _ in csv.DictReader(f))
-    figures["confusion_matrix.png"] = plot_confusion_matrix(scores["confusion_matrix"])
-    figures["per_class_recall.png"] = plot_per_class_recall(scores["per_class_recall"])
-    figures["misclassified.png"] = plot_misclassified(images, labels, probabilities)
-    for name, fig in figures.items():
-        save_figure(fig, out / name)
-
-    n_wrong = scores["n_test"] - int(np.trace(np.asarray(scores["confusion_matrix"])))
-    report = out / "report.md"
-    _atomic.write_text(report, _markdown(run_dir, metrics, config, figures, n_wrong))
-    return report
