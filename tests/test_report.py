@@ -201,7 +201,8 @@ def test_index_html_scores_config_and_model_summary(run, page):
     for d in range(10):
         assert row(d, f"{cm[d].sum():,}", f"{precision[d]:.2%}", f"{recall[d]:.2%}") in text
     for key, value in config.items():
-        assert f"<tr><th scope=row>{key}</th><td>{'none' if value is None else value}</td></tr>" in text
+        shown = value if isinstance(value, str) else json.dumps(value)
+        assert f"<tr><th scope=row>{key}</th><td>{shown}</td></tr>" in text
     assert "<tr><th scope=row>model</th><td>tutorial</td></tr>" in text
     assert f"Total params: {metrics['params']:,}" in text
     assert 'Model: "tutorial"' in text and "conv2d" in text

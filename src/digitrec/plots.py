@@ -220,7 +220,7 @@ def plot_mistakes(images, labels, probabilities, n=24):
     titles = [f"true {labels[i]}, pred {predicted[i]}\np = {confidence[i]:.2f}" for i in shown]
     cols = min(len(shown), 8)
     rows = math.ceil(len(shown) / cols)
-    fig = _digit_grid(images[shown], rows, cols, titles, figsize=(1.35 * cols + 0.3, 1.75 * rows + 0.5))
+    fig = _digit_grid(images[shown], rows, cols, titles, figsize=(1.3 * cols + 0.3, 1.75 * rows + 0.5))
     fig.suptitle(f"The {len(shown)} most confident mistakes (of {len(wrong):,} wrong; "
                  f"p: probability of the predicted digit)")
     return fig

@@ -43,16 +43,18 @@ CAPTIONS = {
 
 _STYLE = """
 body { font: 16px/1.5 system-ui, sans-serif; color: #1f2328; margin: 0; background: #f6f8fa; }
-main { max-width: 1140px; margin: 0 auto; padding: 1rem 1.5rem 3rem; background: #fff; }
+main { max-width: 1240px; margin: 0 auto; padding: 1rem 1.5rem 3rem; background: #fff; }
 h1 { margin-top: 0.5rem; }
 h2 { border-bottom: 1px solid #d0d7de; padding-bottom: 0.2rem; margin-top: 2.2rem; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
+caption { text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
+.tables { display: flex; flex-wrap: wrap; gap: 0 2.5rem; align-items: flex-start; }
 th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.7rem; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1.5rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 figcaption { color: #57606a; }
-pre { font-size: 13px; line-height: 1.25; overflow-x: auto; background: #f6f8fa; padding: 0.8rem; }
+pre { font-size: 13px; line-height: 1.15; overflow-x: auto; background: #f6f8fa; padding: 0.8rem; }
 .note { background: #fff8c5; border: 1px solid #d4a72c; padding: 0.5rem 0.8rem; }
 """
 
@@ -87,9 +89,10 @@ def _model_summary(net):
     return "\n".join(lines).rstrip()
 
 
-def _table(rows, header=None, numeric=True):
+def _table(rows, header=None, numeric=True, caption=None):
     cells = "".join(f"<th>{html.escape(h)}</th>" for h in header) if header else ""
-    out = [f"<table>{f'<thead><tr>{cells}</tr></thead>' if header else ''}<tbody>"]
+    out = [f"<table>{f'<caption>{html.escape(caption)}</caption>' if caption else ''}"
+           f"{f'<thead><tr>{cells}</tr></thead>' if header else ''}<tbody>"]
     for name, *values in rows:
         tds = "".join(f'<td{" class=num" if numeric else ""}>{html.escape(str(v))}</td>' for v in values)
         out.append(f"<tr><th scope=row>{html.escape(str(name))}</th>{tds}</tr>")
@@ -131,7 +134,7 @@ def _page(title, source, metrics, config, summary, pngs, missing):
         else:
             figures.append(f'<p class="note">No {name}: {html.escape(missing[name])}</p>')
     if config:
-        settings = _table([(k, "none" if v is None else v) for k, v in config.items()], numeric=False)
+        settings = _table([(k, v if isinstance(v, str) else json.dumps(v)) for k, v in config.items()], numeric=False)
     else:
         settings = '<p class="note">No training configuration: a model file, not a run folder with config.json.</p>'
     return f"""<!DOCTYPE html>
@@ -148,8 +151,10 @@ def _page(title, source, metrics, config, summary, pngs, missing):
 <p>Model <code>{html.escape(str(source))}</code>, scored on the {metrics['n_test']:,} MNIST test images,
 which training never sees.</p>
 <h2 id="scores">Test scores</h2>
-{_table(_metrics_rows(metrics))}
-{_table(per_class, header=("digit", "test images", "precision", "recall"))}
+<div class="tables">
+{_table(_metrics_rows(metrics), caption="All digits")}
+{_table(per_class, header=("digit", "test images", "precision", "recall"), caption="Per digit")}
+</div>
 <h2 id="figures">Figures</h2>
 {chr(10).join(figures)}
 <h2 id="config">Training configuration</h2>
