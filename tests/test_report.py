@@ -73,7 +73,8 @@ def test_pngs_are_the_figures_of_this_run(run, page, predicted, mnist_dir, tmp_p
     images, labels, probabilities = predicted
     cm = evaluation.scores(probabilities, labels)["confusion_matrix"]
     figures = {
-        "training_curves.png": plots.plot_training_curves(run / "history.csv", restored=False),  # tutorial: no early stopping
+        # The tutorial recipe has no early stopping, so nothing was restored.
+        "training_curves.png": plots.plot_training_curves(run / "history.csv", restored=False),
         "samples.png": plots.plot_samples(*data.load_split("train", mnist_dir)),
         "predictions.png": plots.plot_predictions(images, labels, probabilities),
         "confusion_matrix.png": plots.plot_confusion_matrix(cm),

@@ -186,7 +186,7 @@ def _print_result(result, args):
 def _cmd_report(args):
     from digitrec.reporting import write_report
 
-    print(f"report: {write_report(args.run, args.out, args.data_dir, args.model)}")
+    print(f"report: {write_report(args.run, model=args.model, out=args.out, data_dir=args.data_dir)}")
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report}

@@ -30,7 +30,7 @@ BUNDLED = "bundled"  # `model=` name of the bundled model (digitrec.inference.BU
 
 CAPTIONS = {
     "training_curves.png": "Loss and accuracy per epoch on the training and validation images.",
-    "samples.png": "Training digits, one row per class, as the model sees them (28x28 pixels).",
+    "samples.png": "Training digits, one row per class (28x28 pixels each, drawn dark on white).",
     "predictions.png": "Random test digits with the predicted label: green when right, red when wrong "
                        "(with the true label).",
     "confusion_matrix.png": "Confusion matrix: rows are the true digits, columns the predicted digits; "
@@ -101,16 +101,13 @@ def _table(rows, header=None, numeric=True, caption=None):
 
 
 def _metrics_rows(m):
-    def pct(key):
-        return f"{m[key]:.2%}" if key in m else "n/a"
-
     cm = np.asarray(m["confusion_matrix"])
     seconds = m.get("train_seconds")
     return [
-        ("accuracy", pct("accuracy")),
-        ("recall (macro)", pct("recall_macro")),
-        ("precision (macro)", pct("precision_macro")),
-        ("F1 (macro)", pct("f1_macro")),
+        ("accuracy", f"{m['accuracy']:.2%}"),
+        ("recall (macro)", f"{m['recall_macro']:.2%}"),
+        ("precision (macro)", f"{m['precision_macro']:.2%}"),
+        ("F1 (macro)", f"{m['f1_macro']:.2%}"),
         ("loss (cross-entropy)", f"{m['loss']:.4f}"),
         ("test images", f"{m['n_test']:,}"),
         ("wrong predictions", f"{int(cm.sum() - np.trace(cm)):,}"),
@@ -167,18 +164,18 @@ which training never sees.</p>
 """
 
 
-def write_report(run_dir=None, out=None, data_dir=None, model=None):
+def write_report(run_dir=None, *, model=None, out=None, data_dir=None):
     """Score a model on the MNIST test set and write its figures and an HTML page.
 
     Args:
         run_dir: str or Path of a run folder written by `digitrec train`; it
             needs `model.keras` and uses `history.csv`, `config.json` and
-            `metrics.json` where present.
-        out: output folder, created if missing; default `run_dir/report`,
-            or `reports/<model file stem>` with `model`.
-        data_dir: MNIST folder (see `digitrec.data.load_split`).
+            `metrics.json` (training time, epochs) where present.
         model: instead of `run_dir`, a `.keras` file, or "bundled" for the
             bundled model. There is no history then, so no training curves.
+        out: output folder, created if missing; default `run_dir/report`,
+            or `reports/<model file stem>` (relative to the working folder).
+        data_dir: MNIST folder (see `digitrec.data.load_split`).
 
     Returns:
         Path of `out/index.html`; the PNGs lie next to it. Every file is
