@@ -7,12 +7,13 @@ The importable API mirrors the CLI verbs:
     metrics = digitrec.evaluate(run / "model.keras")    # -> dict of test scores
     [p] = digitrec.predict("photo_of_a_7.jpg")          # -> [Prediction(label=7, ...)]
     digitrec.report(run)                                # -> report.md (Path)
+    digitrec.serve(port=8000)                           # web app and REST API, until Ctrl-C
 
 Keras is imported only when one of these is first used.
 """
 
 __version__ = "0.1.0"
-__all__ = ["Recognizer", "Prediction", "train", "evaluate", "predict", "report", "normalize"]
+__all__ = ["Recognizer", "Prediction", "train", "evaluate", "predict", "report", "normalize", "serve"]
 
 
 def predict(images, model=None):
@@ -39,6 +40,10 @@ def __getattr__(name):
         from digitrec.plots import write_report
 
         return write_report
+    if name == "serve":
+        from digitrec.server import serve
+
+        return serve
     if name == "normalize":
         from digitrec.preprocessing import normalize
 
