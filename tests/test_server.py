@@ -18,8 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec import evaluation, preprocessing, server
+import digitrec
+from digitrec import cli, evaluation, preprocessing, server
+from digitrec.errors import ModelError
 from digitrec.inference import BUNDLED_MODEL
+
 from live_server import DIGITS, bundled_app, live_server, scan_png
 
 
@@ -65,7 +68,7 @@ def assert_result(body, label, model="default"):
 def test_health(client):
     r = client.get("/api/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "model": "default", "version": "0.1.0"}
+    assert r.json() == {"status": "ok", "model": "default", "version": digitrec.__version__}
 
 
 def test_model_reports_the_bundled_models_card(client):
@@ -87,6 +90,8 @@ def test_model_from_a_run_folder_reports_its_metrics_json(tmp_path, mnist_test):
     run.mkdir()
     shutil.copy(BUNDLED_MODEL, run / "model.keras")
     app = server.create_app(run)
+    bare = server.model_info(app.state.recognizer)  # a model file with nothing beside it
+    assert bare["metrics"] == {} and bare["metrics_source"] is None and bare["training"] is None
     images, labels = mnist_test
     probabilities = app.state.recognizer.classify(images[:300] / 255.0)
     scores = evaluation.scores(probabilities, labels[:300])
@@ -100,6 +105,9 @@ def test_model_from_a_run_folder_reports_its_metrics_json(tmp_path, mnist_test):
     assert info["metrics"] == {k: v for k, v in scores.items() if not isinstance(v, list)}
     assert info["training"] == {"model": "robust", "epochs": 3}
     assert_result(r.json(), int(labels[0]), model="my-run/model.keras")
+    (run / "config.json").write_text('{"model": "robust",')  # cut short
+    with pytest.raises(ModelError, match="config.json: cannot read"):
+        server.create_app(app.state.recognizer)
 
 
 def test_predict_multipart_every_digit(client, scans):
@@ -259,9 +267,14 @@ def test_digitrec_serve_command_binds_localhost_and_stops_cleanly():
     assert f"Uvicorn running on http://127.0.0.1:{port}" in output
 
 
-def test_digitrec_serve_with_a_missing_model_is_one_line_error(tmp_path):
+def test_digitrec_serve_with_a_missing_model_is_one_line_error(tmp_path, capsys):
     missing = tmp_path / "nope.keras"
-    proc = subprocess.run([sys.executable, "-m", "digitrec.cli", "serve", "--model", str(missing)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
-    assert proc.stderr.strip() == f"digitrec: error: {missing}: model file not found"
+    assert cli.main(["serve", "--model", str(missing)]) == 1
+    assert capsys.readouterr().err == f"digitrec: error: {missing}: model file not found\n"
+
+
+def test_digitrec_serve_refuses_a_bad_port(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", "--port", "70000"])
+    assert exit_info.value.code == 2
+    assert "argument --port: expected a port number in [0, 65535], got '70000'" in capsys.readouterr().err

@@ -6,6 +6,7 @@ Screenshots go to test-artifacts/ (ignored by git). `make dev` installs
 Chromium when /usr/bin/chromium is missing.
 """
 
+import itertools
 import math
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def draw(page, strokes, release=True):
         points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
         page.mouse.move(*points[0])
         page.mouse.down()
-        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
             page.mouse.move(x1, y1, steps=max(1, round(math.dist((x0, y0), (x1, y1)) / 12)))
         if release:
             page.mouse.up()
@@ -223,7 +224,7 @@ def test_phone_width_with_touch_strokes(browser, base_url):
         for stroke in STROKES["4"]:
             points = [{"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]} for x, y in stroke]
             cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
-            for p0, p1 in zip(points, points[1:]):
+            for p0, p1 in itertools.pairwise(points):
                 for t in (i / 8 for i in range(1, 9)):
                     point = {"x": p0["x"] + t * (p1["x"] - p0["x"]), "y": p0["y"] + t * (p1["y"] - p0["y"])}
                     cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})

@@ -112,7 +112,9 @@ $("file").addEventListener("change", async (event) => {
   event.target.value = "";  // choosing the same file again fires `change` again
   if (!file) return;
   let bitmap = null;
-  try { bitmap = await createImageBitmap(file); } catch { /* a format the browser cannot show; the server may read it */ }
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch { /* a format the browser cannot show (TIFF): the server still reads it */ }
   strokes.length = 0;
   upload = { file, bitmap };
   redraw();
