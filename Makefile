@@ -8,6 +8,9 @@ DATA_DIR ?= $(if $(DIGITREC_DATA_DIR),$(DIGITREC_DATA_DIR),$(wildcard ../shared/
 MODEL ?= seed
 RUN_DIR ?= runs/make-run-$(MODEL)
 export TF_CPP_MIN_LOG_LEVEL := 3
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install dev run test clean
 
@@ -25,7 +28,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-dev: $(VENV)/.installed-dev
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "warning: no apt-get: install Chromium at $(CHROMIUM) for the browser tests" >&2; fi
+
+dev: $(VENV)/.installed-dev $(CHROMIUM)
 
 run: install
 	$(BIN)/digitrec train --model $(MODEL) --out $(RUN_DIR) $(if $(DATA_DIR),--data-dir $(DATA_DIR))

@@ -7,6 +7,7 @@ The importable API mirrors the CLI verbs:
     metrics = digitrec.evaluate(run / "model.keras")    # -> dict of test scores
     [p] = digitrec.predict("photo_of_a_7.jpg")          # -> [Prediction(label=7, ...)]
     digitrec.report(run)                                # -> run/report/index.html (Path)
+    digitrec.serve(port=8000)                           # web app and REST API, until Ctrl-C
 
 `load_split` reads MNIST, and the `plot_*` functions (see `digitrec.plots`)
 return the report's figures as `matplotlib.figure.Figure` objects.
@@ -16,7 +17,8 @@ Keras is imported only when one of these is first used.
 __version__ = "0.1.0"
 _PLOTS = ("plot_training_curves", "plot_samples", "plot_predictions", "plot_confusion_matrix", "plot_mistakes",
           "plot_per_class", "save_figure")
-__all__ = ["Recognizer", "Prediction", "train", "evaluate", "predict", "report", "normalize", "load_split", *_PLOTS]
+__all__ = ["Recognizer", "Prediction", "train", "evaluate", "predict", "report", "serve", "normalize", "load_split",
+           *_PLOTS]
 
 
 def predict(images, model=None):
@@ -51,6 +53,10 @@ def __getattr__(name):
         from digitrec.data import load_split
 
         return load_split
+    if name == "serve":
+        from digitrec.server import serve
+
+        return serve
     if name == "normalize":
         from digitrec.preprocessing import normalize
 

@@ -1,4 +1,4 @@
-"""The `digitrec` command: train, evaluate, predict, report.
+"""The `digitrec` command: train, evaluate, predict, report, serve.
 
 Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`,
 and a non-zero exit status, never a traceback.
@@ -28,6 +28,7 @@ def _number(cast, check, expected):
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
+_port = _number(int, lambda v: 0 <= v <= 65535, "a port number in [0, 65535]")
 
 
 def _add_data_dir(p):
@@ -72,6 +73,11 @@ def build_parser():
     which.add_argument("--model", help="a .keras file, or 'bundled' for the bundled model (no training curves)")
     p.add_argument("--out", help="output folder (default: RUN_DIR/report, or reports/<model file name>)")
     _add_data_dir(p)
+
+    p = sub.add_parser("serve", help="web app: draw a digit in the browser and see the prediction; REST API")
+    p.add_argument("--model", help="a .keras model file or run folder (default: the bundled model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
     return parser
 
 
@@ -189,7 +195,18 @@ def _cmd_report(args):
     print(f"report: {write_report(args.run, model=args.model, out=args.out, data_dir=args.data_dir)}")
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report}
+def _cmd_serve(args):
+    from digitrec.errors import DigitrecError
+
+    try:
+        from digitrec import server
+    except ImportError as e:
+        raise DigitrecError(f"serve needs the web extras ({e}): pip install 'digitrec[serve]'") from None
+    server.serve(_model_path(args.model) if args.model else None, host=args.host, port=args.port)
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report,
+            "serve": _cmd_serve}
 
 
 def main(argv=None):

@@ -1,0 +1,310 @@
+"""The web app: draw a digit in the browser and see the prediction live, plus a REST API.
+
+    digitrec serve [--model PATH] [--host 127.0.0.1] [--port 8000]
+
+`create_app(model)` loads the model once and returns a FastAPI app:
+
+- `GET /`: the drawing page (files in `digitrec/static/`, no CDN: it works offline);
+- `POST /api/predict`: a multipart `file`, or JSON `{"image": "<base64 or data URL>"}`;
+- `GET /api/health`, `GET /api/model`; OpenAPI docs at `/docs` (served locally).
+
+Bad input is a JSON `{"detail": "..."}` with a 4xx status: a body over
+`MAX_BODY` bytes or an image over `MAX_PIXELS` pixels (413), a file that is
+not an image (415), a corrupt image, malformed JSON or a blank canvas (422).
+"""
+
+import base64
+import binascii
+import io
+import json
+import re
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+from fastapi import HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from digitrec import __version__
+from digitrec.errors import ImageError, ModelError
+from digitrec.inference import Recognizer
+
+MAX_BODY = 2 * 1024 * 1024  # bytes of request body
+MAX_PIXELS = 16_000_000  # pixels (width x height) of an uploaded image
+STATIC = Path(__file__).with_name("static")
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 to a request body over `max_bytes`, before reading all of it.
+
+    It trusts no header alone: a declared Content-Length over the limit is
+    refused at once, and the streamed bytes are counted as they arrive. The
+    body (at most `max_bytes`) is then handed to the app in one piece.
+    """
+
+    def __init__(self, app, max_bytes=MAX_BODY):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit():
+            return await _error(400, f"bad Content-Length header {length.decode('latin-1')!r}")(scope, receive, send)
+        if int(length) > self.max_bytes:
+            return await self._too_large(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._too_large(scope, receive, send)
+            if not message.get("more_body"):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope, receive, send):
+        limit = f"{self.max_bytes:,} bytes ({self.max_bytes / 2**20:g} MB)"
+        await _error(413, f"request body too large: the limit is {limit}")(scope, receive, send)
+
+
+def _error(status, detail):
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+class PredictJSON(BaseModel):
+    image: str = Field(description="an encoded image (PNG, JPEG, ...) as base64 or as a data URL "
+                                   "(`data:image/png;base64,...`)")
+
+
+class PredictResult(BaseModel):
+    label: int = Field(ge=0, le=9, description="the most probable digit")
+    confidence: float = Field(ge=0, le=1, description="the probability of `label`")
+    probabilities: list[float] = Field(description="10 probabilities summing to 1, indexed by digit")
+    input: list[list[float]] = Field(description="the 28x28 image the model saw after normalization: "
+                                                 "rows of floats in [0, 1], light ink on black, rounded to 3 decimals")
+    model: str = Field(description="name of the model that answered")
+
+
+class Error(BaseModel):
+    detail: str
+
+
+_ERRORS = {
+    413: {"model": Error, "description": f"body over {MAX_BODY:,} bytes, or image over {MAX_PIXELS:,} pixels"},
+    415: {"model": Error, "description": "not multipart or JSON, or the file is not an image"},
+    422: {"model": Error, "description": "corrupt image, malformed JSON or base64, or no ink found (blank canvas)"},
+}
+_PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "an image file"}}}},
+    "application/json": {"schema": PredictJSON.model_json_schema()},
+}}}
+
+
+def create_app(model=None):
+    """Build the web app around one model, loaded now.
+
+    Args:
+        model: None for the bundled model, a `.keras` file or a run folder
+            (its `model.keras`), a `keras.Model`, or a `Recognizer`.
+
+    Returns:
+        `fastapi.FastAPI`, an ASGI app for uvicorn; `app.state.recognizer`
+        is its `Recognizer`.
+
+    Raises:
+        ModelError: the model cannot be loaded, or a metrics.json or
+            config.json beside it is not valid JSON.
+    """
+    if isinstance(model, (str, Path)) and Path(model).is_dir():
+        model = Path(model) / "model.keras"
+    recognizer = model if isinstance(model, Recognizer) else Recognizer(model)
+    info = model_info(recognizer)
+    # predict_on_batch runs Keras's compiled predict function (about 8 ms a digit here, against 30-45 ms for
+    # an eager call); that function is shared state, so one forward pass at a time. Trace it now, not on request 1.
+    lock = threading.Lock()
+    recognizer.model.predict_on_batch(np.zeros((1, 28, 28, 1), "float32"))
+
+    def recognize(data, source):
+        """Decode, normalize, classify (runs in a worker thread)."""
+        _check_image(data, source)
+        try:
+            x = recognizer.preprocess(data)
+        except ImageError as e:
+            raise HTTPException(422, str(e).replace("<bytes>", source)) from None
+        with lock:
+            p = recognizer.model.predict_on_batch(x[None, ..., None])[0]
+        result = recognizer.to_prediction(p)
+        return {"label": result.label, "confidence": result.confidence, "probabilities": list(result.probabilities),
+                "input": x.round(3).tolist(), "model": info["name"]}
+
+    app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit: "
+                         "draw it at `/`, or POST an image to `/api/predict`.")
+    app.add_middleware(BodyLimit)
+    app.state.recognizer = recognizer
+
+    @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY)
+    async def predict(request: Request):
+        """Recognize the digit in an image: a multipart `file`, or JSON `{"image": base64 or data URL}`."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            async with request.form(max_files=1, max_fields=0) as form:
+                upload = form.get("file")
+                if not isinstance(upload, UploadFile):
+                    raise HTTPException(422, "multipart form has no file field named 'file'")
+                data, source = await upload.read(), f"file {upload.filename!r}"
+        elif kind == "application/json" or kind.endswith("+json"):
+            try:
+                image = PredictJSON.model_validate_json(await request.body()).image
+            except ValidationError as e:
+                first = e.errors()[0]
+                where = ".".join(map(str, first["loc"])) or "body"
+                raise HTTPException(422, f"bad JSON body ({where}): {first['msg']}; "
+                                         'expected {"image": "<base64 or data URL>"}') from None
+            data, source = _decode_base64(image), "JSON field 'image'"
+        else:
+            raise HTTPException(415, f"unsupported Content-Type {kind or 'none'!r}: send multipart/form-data "
+                                     'with a file field named \'file\', or application/json {"image": "<base64>"}')
+        if not data:
+            raise HTTPException(422, f"{source} is empty")
+        return await run_in_threadpool(recognize, data, source)
+
+    @app.get("/api/health")
+    def health():
+        """Liveness: the server is up and its model is loaded."""
+        return {"status": "ok", "model": info["name"], "version": __version__}
+
+    @app.get("/api/model")
+    def model_card():
+        """The model: name, architecture, parameters, and its test metrics (from metrics.json or its card)."""
+        return info
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _decode_base64(text):
+    """Bytes of a base64 string or a base64 data URL; 422 when it is neither."""
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if not header.endswith(";base64"):
+            raise HTTPException(422, "JSON field 'image': data URL is not base64-encoded (expected ';base64,')")
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise HTTPException(422, f"JSON field 'image': not valid base64 ({e})") from None
+
+
+def _check_image(data, source):
+    """Read only the image header: 415 if not an image, 413 if over `MAX_PIXELS`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+    except UnidentifiedImageError:
+        raise HTTPException(415, f"{source}: not an image, or a format Pillow cannot read") from None
+    except Image.DecompressionBombError as e:
+        raise HTTPException(413, f"{source}: image too large ({e})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise HTTPException(422, f"{source}: corrupt image ({e})") from None
+    if width * height > MAX_PIXELS:
+        raise HTTPException(413, f"{source}: {width}x{height} is {width * height / 1e6:.1f} megapixels; "
+                                 f"the limit is {MAX_PIXELS / 1e6:g}")
+
+
+# Model-card rows and the metrics.json keys they report.
+_CARD_KEYS = {"accuracy": "accuracy", "macro recall": "recall_macro", "macro precision": "precision_macro",
+              "macro f1": "f1_macro", "loss (cross-entropy)": "loss"}
+
+
+def model_info(recognizer):
+    """What `/api/model` says about a model (dict).
+
+    `metrics` are the scalar test metrics from `metrics.json` next to the
+    model file (a run folder), else the numbers in the tables of
+    `MODEL_CARD.md` next to it (the bundled model), percentages as fractions.
+    `training` is the run's `config.json` when there is one.
+    """
+    keras_model, path = recognizer.model, recognizer.model_path
+    info = {"name": keras_model.name, "architecture": keras_model.name, "parameters": int(keras_model.count_params()),
+            "file": None, "metrics": {}, "metrics_source": None, "training": None}
+    if path is None:
+        return info
+    folder = path.parent
+    info.update(file=path.name, name=path.stem if path.stem not in ("model", "best") else f"{folder.name}/{path.name}")
+    if (folder / "metrics.json").is_file():
+        metrics = _read_json(folder / "metrics.json")
+        info.update(metrics_source="metrics.json",
+                    metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+    elif (folder / "MODEL_CARD.md").is_file():
+        info.update(metrics_source="MODEL_CARD.md", metrics=card_metrics((folder / "MODEL_CARD.md").read_text()))
+    if (folder / "config.json").is_file():
+        info["training"] = _read_json(folder / "config.json")
+    return info
+
+
+def _read_json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path}: cannot read the model's JSON ({e})") from None
+
+
+def card_metrics(markdown):
+    """The numbers in a model card's two-column tables, `{key: float}`.
+
+    A `| metric | value |` table's rows keep `metrics.json`'s names where
+    they have one (`macro recall` -> `recall_macro`); in another table
+    (`| set | accuracy |`) a row becomes `<set>_<column>`
+    (`realworld-dev (2,880 images)` -> `realworld_dev_accuracy`). Values
+    like `99.67 %` become 0.9967; cells that are not a number are skipped.
+    """
+    metrics, header = {}, None
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.lstrip().startswith("|") or len(cells) != 2:
+            header = None
+        elif header is None:
+            header = [c.lower() for c in cells]
+        elif (number := re.fullmatch(r"(\d[\d,]*(?:\.\d+)?)\s*(%?)", cells[1])) is not None:
+            value = float(number[1].replace(",", "")) / (100 if number[2] else 1)
+            row = cells[0].lower()
+            key = _CARD_KEYS.get(row, _slug(row)) if header[1] == "value" else f"{_slug(row)}_{_slug(header[1])}"
+            metrics[key] = round(value, 6)
+    return metrics
+
+
+def _slug(text):
+    return re.sub(r"\W+", "_", re.sub(r"\(.*?\)", "", text)).strip("_")
+
+
+def serve(model=None, host="127.0.0.1", port=8000):
+    """Run the web app with uvicorn until interrupted (see `create_app` for `model`)."""
+    import uvicorn
+
+    uvicorn.run(create_app(model), host=host, port=port, log_level="info")

@@ -1,0 +1,251 @@
+"""The drawing page in a real browser: Debian's Chromium driven by Playwright.
+
+Mouse (and touch) strokes on the canvas, the live prediction, the bar chart,
+the 28x28 view, undo, clear, upload, keyboard use and a phone-width layout.
+Screenshots go to test-artifacts/ (ignored by git). `make dev` installs
+Chromium when /usr/bin/chromium is missing.
+"""
+
+import itertools
+import math
+from pathlib import Path
+
+import pytest
+
+from live_server import bundled_app, live_server, scan_png
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"Chromium is not installed at {CHROMIUM} (`make dev` installs it)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def arc(cx, cy, rx, ry, start, sweep, n=24):
+    """Points of an elliptic arc in canvas fractions; angles in degrees, clockwise from 3 o'clock."""
+    return [(cx + rx * math.cos(math.radians(start + sweep * i / n)),
+             cy + ry * math.sin(math.radians(start + sweep * i / n))) for i in range(n + 1)]
+
+
+# Digits as pen strokes, in fractions of the canvas side: each a list of strokes, each a list of (x, y).
+STROKES = {
+    "0": [arc(0.5, 0.5, 0.22, 0.33, -90, 360)],
+    "1": [[(0.5, 0.15), (0.5, 0.85)]],
+    "2": [arc(0.5, 0.35, 0.2, 0.17, -160, 200, 12) + [(0.28, 0.82), (0.75, 0.82)]],
+    "4": [[(0.6, 0.85), (0.6, 0.15), (0.25, 0.62), (0.78, 0.62)]],
+    "7": [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]],
+}
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    with live_server(bundled_app()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def open_page(browser, base_url, path="/", **context_options):
+    """A fresh page on `path`; any request that leaves the local server is blocked and recorded."""
+    context = browser.new_context(**context_options)
+    outside = []
+
+    def route(r):
+        if r.request.url.startswith(base_url):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base_url + path)
+    page.outside, page.errors = outside, errors
+    return page
+
+
+@pytest.fixture
+def page(browser, base_url):
+    p = open_page(browser, base_url, viewport={"width": 1000, "height": 720})
+    expect(p.locator("#model")).to_contain_text("parameters")  # the page has loaded /api/model
+    yield p
+    assert p.outside == [], "the page must work offline (no CDN)"
+    assert p.errors == [], "JavaScript errors"
+    p.context.close()
+
+
+def draw(page, strokes, release=True):
+    """Draw `strokes` (canvas fractions) with the mouse: press, move in small steps, release."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+            page.mouse.move(x1, y1, steps=max(1, round(math.dist((x0, y0), (x1, y1)) / 12)))
+        if release:
+            page.mouse.up()
+
+
+def settled(page):
+    """Wait until the answer to the latest drawing is on screen."""
+    expect(page.locator("#result")).to_have_attribute("aria-busy", "false")
+
+
+def bars(page):
+    """[(digit text, bar width in % of its track, percentage text)] for each probability bar."""
+    return page.eval_on_selector_all("#bars li", """rows => rows.map(li => [
+        li.querySelector('.digit').textContent, parseFloat(li.querySelector('.bar').style.width),
+        li.querySelector('.pct').textContent])""")
+
+
+def seen_ink(page):
+    """Sum of the 28x28 view's pixel values (0 when empty)."""
+    return page.eval_on_selector("#seen", """c => c.getContext('2d').getImageData(0, 0, 28, 28).data
+        .filter((_, i) => i % 4 == 0).reduce((a, b) => a + b, 0)""")
+
+
+def assert_shows(page, digit):
+    settled(page)
+    expect(page.locator("#label")).to_have_text(digit)
+    expect(page.locator("#confidence")).to_contain_text("Confidence")
+    expect(page.locator("#bars .bar")).to_have_count(10)
+    rows = bars(page)
+    assert [d for d, _, _ in rows] == [str(i) for i in range(10)]
+    assert all(pct.endswith("%") for _, _, pct in rows)
+    widest = max(rows, key=lambda r: r[1])
+    assert widest[0] == digit and widest[1] > 0
+    expect(page.locator("#bars li.top .digit")).to_have_text(digit)
+    assert seen_ink(page) > 28 * 255  # the normalized image is drawn
+
+
+@pytest.mark.parametrize("digit", sorted(STROKES))
+def test_draw_a_digit_and_see_the_prediction(page, digit):
+    draw(page, STROKES[digit])
+    assert_shows(page, digit)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"web-digit-{digit}.png")
+
+
+def test_prediction_is_live_while_the_pen_is_down(page):
+    draw(page, STROKES["7"], release=False)  # no pointerup yet: only the debounced prediction can answer
+    expect(page.locator("#label")).to_have_text("7")
+    page.mouse.up()
+    assert_shows(page, "7")
+
+
+def test_undo_clear_and_their_keys(page):
+    undo, clear = page.locator("#undo"), page.locator("#clear")
+    expect(undo).to_be_disabled()
+    draw(page, STROKES["0"])
+    assert_shows(page, "0")
+    draw(page, [[(0.1, 0.5), (0.9, 0.5)]])  # a bar across the 0
+    settled(page)
+    undo.click()
+    assert_shows(page, "0")
+    draw(page, STROKES["1"][:1])  # a stroke through the 0, undone by key
+    settled(page)
+    page.locator("#pad").focus()
+    page.keyboard.press("Backspace")
+    assert_shows(page, "0")
+    page.keyboard.press("Escape")  # clear
+    expect(page.locator("#label")).to_have_text("?")
+    assert all(width == 0 and pct == "" for _, width, pct in bars(page))
+    assert seen_ink(page) == 0
+    expect(undo).to_be_disabled()
+    expect(clear).to_be_disabled()
+    draw(page, STROKES["1"])
+    assert_shows(page, "1")
+    clear.click()
+    expect(page.locator("#label")).to_have_text("?")
+
+
+def test_upload_an_image_file(page, tmp_path, mnist_test):
+    images, labels = mnist_test
+    path = tmp_path / "scan.png"
+    path.write_bytes(scan_png(images[4]))
+    page.set_input_files("#file", path)
+    assert_shows(page, str(labels[4]))
+    expect(page.locator("#clear")).to_be_enabled()
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(scan_png(images[4] * 0))
+    page.set_input_files("#file", blank)
+    settled(page)
+    expect(page.locator("#label")).to_have_text("?")
+    expect(page.locator("#status")).to_contain_text("no ink found")
+
+
+def tab_through(page, n):
+    """Press Tab `n` times from the top of the page; each focused control must show an outline."""
+    page.click("h1")  # the start of sequential focus navigation
+    names = []
+    for _ in range(n):
+        page.keyboard.press("Tab")
+        names.append(page.evaluate("document.activeElement.id || document.activeElement.textContent"))
+        ring = "label[for=file]" if names[-1] == "file" else ":focus"  # the hidden input's label shows its focus
+        assert page.eval_on_selector(ring, "e => getComputedStyle(e).outlineStyle") == "solid", names[-1]
+    return names
+
+
+def test_keyboard_reaches_every_control_with_a_visible_focus(page):
+    assert tab_through(page, 3) == ["pad", "file", "API documentation"]  # nothing to undo or clear yet
+    draw(page, STROKES["1"])
+    assert_shows(page, "1")
+    assert tab_through(page, 5) == ["pad", "undo", "clear", "file", "API documentation"]
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # on Clear
+    expect(page.locator("#label")).to_have_text("?")
+    for selector in ("#pad", "#file", "#bars"):  # names for assistive technology
+        assert page.locator(selector).evaluate(
+            "e => e.getAttribute('aria-label') || e.labels?.[0]?.textContent || "
+            "document.getElementById(e.getAttribute('aria-labelledby'))?.textContent"), selector
+
+
+def test_phone_width_with_touch_strokes(browser, base_url):
+    page = open_page(browser, base_url, viewport={"width": 390, "height": 844}, device_scale_factor=3,
+                     is_mobile=True, has_touch=True)
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+        box = page.locator("#pad").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 280
+        cdp = page.context.new_cdp_session(page)  # real touch input: pointerType "touch"
+        for stroke in STROKES["4"]:
+            points = [{"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]} for x, y in stroke]
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
+            for p0, p1 in itertools.pairwise(points):
+                for t in (i / 8 for i in range(1, 9)):
+                    point = {"x": p0["x"] + t * (p1["x"] - p0["x"]), "y": p0["y"] + t * (p1["y"] - p0["y"])}
+                    cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        assert page.evaluate("window.scrollY") == 0  # drawing did not scroll the page
+        assert_shows(page, "4")
+        for selector in ("#undo", "#clear", "label[for=file]"):
+            b = page.locator(selector).bounding_box()
+            assert b["height"] >= 40 and b["x"] + b["width"] <= 390, selector  # big enough for a finger
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "web-phone.png", full_page=True)
+        assert page.outside == [] and page.errors == []
+    finally:
+        page.context.close()
+
+
+def test_api_docs_render_offline(browser, base_url):
+    page = open_page(browser, base_url, "/docs")
+    try:
+        for path in ("/api/predict", "/api/health", "/api/model"):  # Swagger UI drew each operation
+            expect(page.locator(f'.opblock-summary-path[data-path="{path}"]')).to_be_visible()
+        assert page.outside == []
+    finally:
+        page.context.close()
