@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= $(if $(DIGITREC_DATA_DIR),$(DIGITREC_DATA_DIR),$(wildcard ../shared/data/mnist))
-MODEL ?= seed
+MODEL ?= fast
 RUN_DIR ?= runs/make-run-$(MODEL)
 export TF_CPP_MIN_LOG_LEVEL := 3
 # The browser tests drive Debian's Chromium (never a downloaded browser build).

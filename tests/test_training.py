@@ -113,6 +113,20 @@ def test_every_registered_model_maps_images_to_probabilities():
         np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-5, err_msg=name)
 
 
+def test_fast_model_crops_and_rearranges_pixels_losslessly():
+    # Cropping2D(2) then space-to-depth: channel 2a+b at (i, j) is pixel (2 + 2i + a, 2 + 2j + b).
+    import keras
+
+    net = models.build_model("fast")
+    stem = keras.Model(net.inputs, net.layers[3].output)
+    x = np.arange(28 * 28, dtype="float32").reshape(1, 28, 28, 1)
+    out = np.asarray(stem(x))
+    assert out.shape == (1, 12, 12, 4)
+    expected = x[0, 2:26, 2:26, 0].reshape(12, 2, 12, 2).transpose(0, 2, 1, 3).reshape(12, 12, 4)
+    np.testing.assert_array_equal(out[0], expected)
+    assert out[0, 0, 0].tolist() == [2 * 28 + 2, 2 * 28 + 3, 3 * 28 + 2, 3 * 28 + 3]
+
+
 def test_unknown_model_name(tmp_path):
     from digitrec.errors import ModelError
 

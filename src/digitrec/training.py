@@ -43,14 +43,19 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 def _schedule(recipe, learning_rate, steps_per_epoch, epochs):
     if recipe.schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=steps_per_epoch * max(epochs - 1, 1), warmup_target=learning_rate,
-            warmup_steps=steps_per_epoch,
+            0.0, decay_steps=max(round(steps_per_epoch * (epochs - recipe.warmup_epochs)), 1),
+            warmup_target=learning_rate, warmup_steps=round(steps_per_epoch * recipe.warmup_epochs),
         )
     return learning_rate
 
 
+def _loss(recipe):
+    if recipe.label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+    return recipe.loss
 
-def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_split=0.1, patience=-1,
+
+def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=0.1, patience=-1,
           seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
@@ -112,7 +117,7 @@ def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_sp
     steps = -(-len(train_idx) // batch_size)
     net.compile(
         optimizer=keras.optimizers.Adam(_schedule(recipe, learning_rate, steps, epochs)),
-        loss=recipe.loss,
+        loss=_loss(recipe),
         metrics=["accuracy"],
     )
     callbacks = [AtomicModelCheckpoint(out / "best.keras", monitor=monitor, save_best_only=True)]
@@ -127,7 +132,8 @@ def train(model="seed", epochs=None, batch_size=None, learning_rate=None, val_sp
     config = {
         "model": model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
         "val_split": val_split, "patience": patience, "seed": seed, "train_size": train_size,
-        "loss": recipe.loss, "optimizer": "adam", "schedule": recipe.schedule, "augment": augment,
+        "loss": recipe.loss, "optimizer": "adam", "schedule": recipe.schedule,
+        "warmup_epochs": recipe.warmup_epochs, "label_smoothing": recipe.label_smoothing, "augment": augment,
         "init": str(init) if init else None,
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
@@ -160,3 +166,8 @@ def _write_history(path, history):
 def read_metrics(run_dir):
     """Load `metrics.json` from a run folder (dict)."""
     return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+def read_config(run_dir):
+    """Load `config.json` from a run folder (dict)."""
+    return json.loads((Path(run_dir) / "config.json").read_text())

@@ -1,0 +1,56 @@
+"""`digitrec bench`: FLOP counting, the quick smoke run, and the fast recipe's memory bound."""
+
+import json
+
+import pytest
+
+from digitrec import bench, cli, models
+from digitrec.errors import ModelError
+
+
+def test_flops_per_image_counts_conv_and_dense_multiply_adds():
+    # seed: conv 26x26x32 (3x3x1), conv 11x11x64 (3x3x32), dense 1600->128, dense 128->10; 2 FLOPs per multiply-add
+    expected = 2 * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 9 * 32 + 1600 * 128 + 128 * 10)
+    assert bench.flops_per_image(models.build_model("seed")) == expected == 5_262_080
+    # fast: conv 12x12x32 on 4 space-to-depth channels, conv 6x6x64 (3x3x32), dense 576->10
+    assert bench.flops_per_image(models.build_model("fast")) == 2 * (144 * 32 * 36 + 36 * 64 * 288 + 576 * 10)
+
+
+def test_unknown_recipe_fails_before_anything_runs(capsys):
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        bench.run(["fast", "nope"], quick=True)
+    assert cli.main(["bench", "--quick", "--recipes", "seed,nope"]) == 1
+    assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_bench_measures_every_recipe(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "deep" / "bench.json"
+    assert cli.main(["bench", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert list(result["recipes"]) == list(bench.DEFAULT_RECIPES)
+    assert result["settings"]["quick"] and result["machine"]["cores"] >= 1 and result["machine"]["keras"]
+    for name, r in result["recipes"].items():
+        [run] = r["runs"]
+        assert run["n_train"] == 1800 and r["epochs"] == 1  # 2,000 images less the 10 % validation split
+        assert 0.3 < r["accuracy_min"] == r["accuracy_mean"] <= 1.0
+        assert 0 < r["train_seconds"] < 120
+        assert 100 < r["peak_rss_mib"] < 4096
+        assert r["images_per_second"] > 100
+        assert 0 < r["latency_ms_p50"] <= r["latency_ms_p95"] < 2000
+        assert r["flops_per_image"] == bench.flops_per_image(models.build_model(name))
+        assert r["inference_gflops"] == pytest.approx(r["flops_per_image"] * r["images_per_second"] / 1e9, rel=0.01)
+        assert name in printed
+    ratio = result["recipes"]["seed"]["train_seconds"] / result["recipes"]["fast"]["train_seconds"]
+    assert result["seed_to_fast_ratio"] == pytest.approx(ratio, rel=0.02)
+    assert "seed-to-fast training time ratio" in printed and f"results: {out}" in printed
+
+
+@pytest.mark.slow
+def test_fast_recipe_epoch_on_all_data_stays_under_2_gib(mnist_dir):
+    # One full epoch (54,000 images) in a fresh process, as bench runs it.
+    run = bench._in_subprocess(bench._train_job, "fast", 0, str(mnist_dir), None, 1, 0)
+    assert run["n_train"] == 54_000 and run["epochs"] == 1
+    assert run["peak_rss_mib"] <= 2048
+    assert run["accuracy"] > 0.98
