@@ -44,7 +44,7 @@ def build_parser():
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
     p.add_argument("--learning-rate", type=_positive_float, help="Adam learning rate (default: the recipe's)")
-    p.add_argument("--val-split", type=_fraction, default=0.1, help="validation share of the training set")
+    p.add_argument("--val-split", type=_fraction, help="validation share of the training set (default: the recipe's)")
     p.add_argument("--patience", type=int, default=-1, help="early-stopping patience in epochs; 0 disables")
     p.add_argument("--seed", type=int, default=0, help="random seed (split, batches, weights)")
     p.add_argument("--train-size", type=_positive_int, help="train on a stratified subset of this many images")

@@ -41,6 +41,8 @@ class Recipe:
         label_smoothing: float in [0, 1); the one-hot targets become
             `(1 - s) * onehot + s / 10` (Szegedy et al. 2016). Needs the
             categorical loss.
+        val_split: share of the training images held out for validation
+            (early stopping, checkpoints, curves); 0 trains on all 60,000.
         augment: train on randomly distorted images (see
             `digitrec.augmentation`).
         source: where the architecture and recipe come from.
@@ -55,6 +57,7 @@ class Recipe:
     schedule: str = "constant"
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
+    val_split: float = 0.1
     augment: bool = False
     source: str = ""
 
@@ -172,6 +175,7 @@ REGISTRY = {
         patience=None,
         schedule="cosine",
         warmup_epochs=0.4,
+        val_split=0.0,
         source="digitrec's own: batch-normalized CNN (Ioffe and Szegedy 2015) on a space-to-depth input, "
         "2 fixed epochs of Adam, warm-up then cosine decay (one-cycle style, Smith 2018)",
     ),

@@ -55,7 +55,7 @@ def _loss(recipe):
     return recipe.loss
 
 
-def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=0.1, patience=-1,
+def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=-1,
           seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
@@ -64,7 +64,8 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         epochs, batch_size, learning_rate: override the recipe's values
             (None keeps them). `epochs` is the maximum when early stopping.
         val_split: float in [0, 1), share of the 60,000 training images held
-            out (stratified) for validation, early stopping and checkpoints.
+            out (stratified) for validation, early stopping and checkpoints;
+            None keeps the recipe's (0.1, or 0 for `fast`).
         patience: epochs without a lower validation loss before stopping;
             -1 keeps the recipe's value, None or 0 disables early stopping.
         seed: int; the same seed gives the same split, batches and weights.
@@ -93,6 +94,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
     learning_rate = recipe.learning_rate if learning_rate is None else float(learning_rate)
     patience = recipe.patience if patience == -1 else patience
     augment = recipe.augment if augment is None else bool(augment)
+    val_split = recipe.val_split if val_split is None else float(val_split)
     for name, value in (("epochs", epochs), ("batch size", batch_size)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
