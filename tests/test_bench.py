@@ -33,7 +33,8 @@ def test_quick_bench_measures_every_recipe(mnist_dir, tmp_path, capsys):
     assert result["settings"]["quick"] and result["machine"]["cores"] >= 1 and result["machine"]["keras"]
     for name, r in result["recipes"].items():
         [run] = r["runs"]
-        assert run["n_train"] == 1800 and r["epochs"] == 1  # 2,000 images less the 10 % validation split
+        # 2,000 images less the recipe's validation split (none for fast), split class by class
+        assert abs(run["n_train"] - 2000 * (1 - models.get_recipe(name).val_split)) <= 10 and r["epochs"] == 1
         assert 0.3 < r["accuracy_min"] == r["accuracy_mean"] <= 1.0
         assert 0 < r["train_seconds"] < 120
         assert 100 < r["peak_rss_mib"] < 4096
@@ -49,8 +50,8 @@ def test_quick_bench_measures_every_recipe(mnist_dir, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_fast_recipe_epoch_on_all_data_stays_under_2_gib(mnist_dir):
-    # One full epoch (54,000 images) in a fresh process, as bench runs it.
+    # One full epoch (all 60,000 images) in a fresh process, as bench runs it.
     run = bench._in_subprocess(bench._train_job, "fast", 0, str(mnist_dir), None, 1, 0)
-    assert run["n_train"] == 54_000 and run["epochs"] == 1
+    assert run["n_train"] == 60_000 and run["epochs"] == 1
     assert run["peak_rss_mib"] <= 2048
-    assert run["accuracy"] > 0.98
+    assert run["accuracy"] > 0.97

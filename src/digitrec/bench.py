@@ -188,7 +188,7 @@ def _summarize(runs):
     images = np.mean([r["n_train"] * r["epochs"] for r in runs])
     summary = {
         "train_seconds": round(train_seconds, 1),
-        "epochs": float(np.mean([r["epochs"] for r in runs])),
+        "epochs": round(float(np.mean([r["epochs"] for r in runs])), 2),
         "accuracy_mean": round(float(np.mean([r["accuracy"] for r in runs])), 5),
         "accuracy_min": round(float(min(r["accuracy"] for r in runs)), 5),
         "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
@@ -206,7 +206,7 @@ def format_table(result):
               "p50 ms", "p95 ms", "MFLOP/img", "train GFLOP/s", "infer GFLOP/s")
     rows = [header]
     for name, r in result["recipes"].items():
-        rows.append((name, f"{r['train_seconds']:.1f}", f"{r['epochs']:g}", f"{r['accuracy_mean']:.2%}",
+        rows.append((name, f"{r['train_seconds']:.1f}", f"{r['epochs']:.3g}", f"{r['accuracy_mean']:.2%}",
                      f"{r['accuracy_min']:.2%}", f"{r['peak_rss_mib']:.0f}", f"{r['images_per_second']:,.0f}",
                      f"{r['latency_ms_p50']:.1f}", f"{r['latency_ms_p95']:.1f}",
                      f"{r['flops_per_image'] / 1e6:.2f}", f"{r['train_gflops']:.1f}", f"{r['inference_gflops']:.1f}"))
