@@ -120,7 +120,7 @@ def test_fast_model_crops_and_rearranges_pixels_losslessly():
     net = models.build_model("fast")
     stem = keras.Model(net.inputs, net.layers[3].output)
     x = np.arange(28 * 28, dtype="float32").reshape(1, 28, 28, 1)
-    out = np.asarray(stem(x))
+    out = np.asarray(stem([x]))
     assert out.shape == (1, 12, 12, 4)
     expected = x[0, 2:26, 2:26, 0].reshape(12, 2, 12, 2).transpose(0, 2, 1, 3).reshape(12, 12, 4)
     np.testing.assert_array_equal(out[0], expected)
