@@ -47,7 +47,7 @@ def flops_per_image(model):
         int, FLOPs per image.
     """
     total = 0
-    for layer in model._flatten_layers(include_self=False):
+    for layer in _leaf_layers(model):
         kind = type(layer).__name__
         if kind not in ("Conv2D", "Dense"):
             continue
@@ -56,6 +56,11 @@ def flops_per_image(model):
         positions = int(np.prod(out[:-1])) if len(out) > 1 else 1
         total += 2 * positions * int(np.prod(kernel))
     return total
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        yield from _leaf_layers(layer) if hasattr(layer, "layers") else (layer,)
 
 
 def machine():
