@@ -98,7 +98,7 @@ def _inference(model_path, data_dir, latency_images):
     model.predict(x, batch_size=1000, verbose=0)
     throughput = len(x) / (time.perf_counter() - start)
 
-    recognizer = inference.Recognizer(model_path)
+    recognizer = inference.Recognizer(model)
     recognizer.predict(images[0])
     latencies = []
     for image in images[1:latency_images + 1]:

@@ -38,9 +38,6 @@ class Recipe:
             Hutter 2017).
         warmup_epochs: length of the cosine schedule's warm-up, in epochs
             (may be fractional).
-        label_smoothing: float in [0, 1); the one-hot targets become
-            `(1 - s) * onehot + s / 10` (Szegedy et al. 2016). Needs the
-            categorical loss.
         val_split: share of the training images held out for validation
             (early stopping, checkpoints, curves); 0 trains on all 60,000.
         augment: train on randomly distorted images (see
@@ -56,7 +53,6 @@ class Recipe:
     patience: Optional[int]
     schedule: str = "constant"
     warmup_epochs: float = 1.0
-    label_smoothing: float = 0.0
     val_split: float = 0.1
     augment: bool = False
     source: str = ""

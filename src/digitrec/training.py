@@ -49,12 +49,6 @@ def _schedule(recipe, learning_rate, steps_per_epoch, epochs):
     return learning_rate
 
 
-def _loss(recipe):
-    if recipe.label_smoothing:
-        return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
-    return recipe.loss
-
-
 def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=-1,
           seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
@@ -119,7 +113,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
     steps = -(-len(train_idx) // batch_size)
     net.compile(
         optimizer=keras.optimizers.Adam(_schedule(recipe, learning_rate, steps, epochs)),
-        loss=_loss(recipe),
+        loss=recipe.loss,
         metrics=["accuracy"],
     )
     callbacks = [AtomicModelCheckpoint(out / "best.keras", monitor=monitor, save_best_only=True)]
@@ -135,7 +129,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         "model": model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
         "val_split": val_split, "patience": patience, "seed": seed, "train_size": train_size,
         "loss": recipe.loss, "optimizer": "adam", "schedule": recipe.schedule,
-        "warmup_epochs": recipe.warmup_epochs, "label_smoothing": recipe.label_smoothing, "augment": augment,
+        "warmup_epochs": recipe.warmup_epochs, "augment": augment,
         "init": str(init) if init else None,
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
