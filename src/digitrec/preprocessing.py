@@ -209,8 +209,8 @@ def _background(gray):
     return _resize(background, gray.shape) if background.shape != gray.shape else background
 
 
-def _ink_map(gray):
-    """Separate ink from background.
+def extract_ink(gray):
+    """Separate ink from background: the stage that `normalize` and number segmentation share.
 
     Args:
         gray: float32 `(H, W)` in [0, 1], either polarity.
@@ -277,7 +277,7 @@ def _locate(gray):
     if max(h, w) <= WORK_SIDE:
         return gray
     s = WORK_SIDE / max(h, w)
-    _, mask = _ink_map(_shrink(gray, WORK_SIDE))
+    _, mask = extract_ink(_shrink(gray, WORK_SIDE))
     r0, r1, c0, c1 = _bbox(mask)
     margin = 0.25 * max(r1 - r0, c1 - c0) + 2
     r0, r1 = int(max(0, (r0 - margin) / s)), int(min(h, (r1 + margin) / s + 1))
@@ -303,7 +303,7 @@ def normalize(image):
             ink found (blank image).
     """
     gray = _locate(to_grayscale(image))
-    ink, mask = _ink_map(gray)
+    ink, mask = extract_ink(gray)
     r0, r1, c0, c1 = _bbox(mask)
     ink, mask = ink[r0:r1, c0:c1], mask[r0:r1, c0:c1]
     h, w = ink.shape
