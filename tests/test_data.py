@@ -8,6 +8,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import os
 import socket
 import threading
 from pathlib import Path
@@ -21,6 +22,7 @@ from digitrec.errors import DatasetError
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+TEST_CACHES = ("t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy")  # written beside them on first load
 
 
 # --------------------------------------------------------------------------- helpers
@@ -315,6 +317,52 @@ def test_load_split_rejects_a_corrupt_local_file(tmp_path, mnist_dir):
     with pytest.raises(DatasetError) as e:
         data.load_split("test", tmp_path, download=False)
     assert_dataset_error(e, "t10k-images-idx3-ubyte.gz", "SHA-256")
+    assert folder_contents(tmp_path) == sorted(TEST_FILES)  # nothing unverified is cached
+
+
+def test_load_split_maps_its_cache_on_the_next_load(tmp_path, mnist_dir, mnist_test):
+    copy_test_split(mnist_dir, tmp_path)
+    first = data.load_split("test", tmp_path, download=False)
+    assert folder_contents(tmp_path) == sorted(TEST_FILES + TEST_CACHES)
+    # The next load never opens the IDX files: replace them by garbage (mtime kept older than the cache).
+    for name in TEST_FILES:
+        stat = (tmp_path / name).stat()
+        (tmp_path / name).write_bytes(b"not gzip")
+        os.utime(tmp_path / name, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    images, labels = data.load_split("test", tmp_path, download=False)
+    assert isinstance(images.base, np.memmap) and not images.flags.writeable
+    for got, loaded, expected in zip((images, labels), first, mnist_test):
+        assert type(got) is np.ndarray and got.dtype == np.uint8
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(loaded, expected)
+
+
+@pytest.mark.parametrize("damage", ["stale", "truncated", "wrong shape"])
+def test_load_split_rebuilds_a_bad_cache_from_the_verified_files(tmp_path, mnist_dir, mnist_test, damage):
+    copy_test_split(mnist_dir, tmp_path)
+    cache = tmp_path / TEST_CACHES[0]
+    if damage == "stale":  # older than its IDX file, e.g. the file was replaced since
+        np.save(cache, np.zeros((10000, 28, 28), np.uint8))
+        os.utime(cache, (0, 0))
+    elif damage == "truncated":
+        data.load_split("test", tmp_path, download=False)
+        cache.write_bytes(cache.read_bytes()[:5000])
+    else:
+        np.save(cache, np.zeros((5, 28, 28), np.uint8))
+    images, _ = data.load_split("test", tmp_path, download=False)
+    np.testing.assert_array_equal(images, mnist_test[0])
+    np.testing.assert_array_equal(np.load(cache), mnist_test[0])
+    assert folder_contents(tmp_path) == sorted(TEST_FILES + TEST_CACHES)
+
+
+def test_load_split_without_a_writable_cache_still_loads(tmp_path, mnist_dir, mnist_test):
+    # A folder where the cache file should go: it can neither be read nor replaced.
+    copy_test_split(mnist_dir, tmp_path)
+    (tmp_path / TEST_CACHES[0]).mkdir()
+    images, labels = data.load_split("test", tmp_path, download=False)
+    np.testing.assert_array_equal(images, mnist_test[0])
+    np.testing.assert_array_equal(labels, mnist_test[1])
+    assert folder_contents(tmp_path) == sorted(TEST_FILES + TEST_CACHES)  # no temporary file left behind
 
 
 @pytest.mark.parametrize("split", ["val", "TRAIN", "", None])
@@ -398,7 +446,7 @@ def test_download_from_mirror(tmp_path, mnist_dir, mnist_test, serve, monkeypatc
     images, labels = data.load_split("test", target)
     np.testing.assert_array_equal(images, mnist_test[0])
     np.testing.assert_array_equal(labels, mnist_test[1])
-    assert folder_contents(target) == sorted(TEST_FILES)
+    assert folder_contents(target) == sorted(TEST_FILES + TEST_CACHES)
     # the next load finds the files locally
     images2, _ = data.load_split("test", target, download=False)
     np.testing.assert_array_equal(images2, images)
@@ -410,7 +458,7 @@ def test_download_creates_the_data_dir(tmp_path, mnist_dir, serve, monkeypatch):
     target = tmp_path / "new" / "data"
     images, labels = data.load_split("test", target)
     assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
-    assert folder_contents(target) == sorted(TEST_FILES)
+    assert folder_contents(target) == sorted(TEST_FILES + TEST_CACHES)
 
 
 @pytest.mark.parametrize("damage", ["content", "truncated"])
@@ -442,7 +490,7 @@ def test_download_falls_back_to_the_next_mirror(tmp_path, mnist_dir, mnist_test,
     images, labels = data.load_split("test", target)
     np.testing.assert_array_equal(images, mnist_test[0])
     np.testing.assert_array_equal(labels, mnist_test[1])
-    assert folder_contents(target) == sorted(TEST_FILES)
+    assert folder_contents(target) == sorted(TEST_FILES + TEST_CACHES)
 
 
 def test_download_from_a_closed_port(tmp_path, monkeypatch):
@@ -467,5 +515,5 @@ def test_download_missing_file_on_mirror(tmp_path, mnist_dir, serve, monkeypatch
     with pytest.raises(DatasetError) as e:
         data.load_split("test", target)
     assert "t10k-labels-idx1-ubyte" in str(e.value) and "404" in str(e.value)
-    # the verified images file is kept, nothing else
-    assert folder_contents(target) == [TEST_FILES[0]]
+    # the verified images file (and its decoded cache) is kept, nothing else
+    assert folder_contents(target) == [TEST_FILES[0], TEST_CACHES[0]]

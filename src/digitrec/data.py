@@ -16,6 +16,12 @@ Where the files come from, in order:
 Whatever the source, the SHA-256 of the *decompressed* content must match
 the published value, so a recompressed but identical file is accepted and
 a corrupt one never is.
+
+Once verified, each decoded array is cached beside its IDX file as
+`<name>.npy` (written atomically) and later loads map that file into
+memory (`numpy.load(mmap_mode="r")`) instead of decompressing and hashing
+again; a cache older than its IDX file, or of the wrong shape, is rebuilt.
+A data directory that cannot be written just goes without the cache.
 """
 
 import gzip
@@ -27,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec import _atomic
 from digitrec.errors import DatasetError
 
 FILES = {
@@ -158,6 +165,25 @@ def _download(data_dir, name):
     raise DatasetError(f"{name}: not in {data_dir} and no mirror gave a verified copy ({'; '.join(errors)})")
 
 
+def _cached(path, ndim, count, sha256):
+    """The verified array of IDX file `path`, through its `.npy` cache beside it."""
+    cache = path.with_name(path.name.removesuffix(".gz") + ".npy")
+    try:
+        if cache.stat().st_mtime >= path.stat().st_mtime:
+            array = np.load(cache, mmap_mode="r", allow_pickle=False)
+            if array.dtype == np.uint8 and array.shape[0] == count and array.shape[1:] == (28, 28)[: ndim - 1]:
+                return np.asarray(array)
+    except (OSError, ValueError):  # no cache yet, or an unreadable one: rebuild it
+        pass
+    array = read_idx(path, ndim, count, sha256)
+    try:
+        with _atomic.atomic_path(cache, suffix=".npy") as tmp:
+            np.save(tmp, array, allow_pickle=False)
+    except OSError:  # a read-only data directory: no cache
+        pass
+    return array
+
+
 def load_split(split="train", data_dir=None, download=True):
     """Load one MNIST split, downloading it if it is not in the data directory.
 
@@ -169,7 +195,8 @@ def load_split(split="train", data_dir=None, download=True):
 
     Returns:
         `(images, labels)`: uint8 `(N, 28, 28)` in [0, 255], light ink on
-        dark, and uint8 `(N,)` in [0, 9].
+        dark, and uint8 `(N,)` in [0, 9]; read-only arrays (mapped from the
+        `.npy` cache when there is one, see the module docstring).
 
     Raises:
         DatasetError: a file is missing (and cannot be downloaded), corrupt
@@ -187,7 +214,7 @@ def load_split(split="train", data_dir=None, download=True):
             if not download:
                 raise DatasetError(f"{name}: not found in {data_dir}")
             path = _download(data_dir, name)
-        arrays.append(read_idx(path, ndim, _COUNTS[split], SHA256[name]))
+        arrays.append(_cached(path, ndim, _COUNTS[split], SHA256[name]))
     return arrays[0], arrays[1]
 
 
