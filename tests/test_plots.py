@@ -232,6 +232,31 @@ def test_training_curves_without_validation_and_bad_files(tmp_path):
         plots.plot_training_curves(path)
 
 
+# --------------------------------------------------------------------------- time to accuracy
+
+
+def test_time_to_accuracy_one_line_per_recipe_with_a_point_per_epoch():
+    curves = {"fast": [[4.1, 0.9871], [7.9, 0.9925]], "baseline": [[20.0, 0.981], [39.5, 0.986], [61.0, 0.9902]]}
+    fig = plots.plot_time_to_accuracy(curves)
+    [ax] = fig.axes
+    recipe_lines = [line for line in ax.lines if line.get_marker() == "o"]
+    assert [line.get_label() for line in recipe_lines] == ["fast", "baseline"]
+    assert list(recipe_lines[0].get_xdata()) == [4.1, 7.9]
+    assert list(recipe_lines[1].get_ydata()) == [0.981, 0.986, 0.9902]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fast", "baseline"]
+    # dotted targets at 99.2 % and 99.5 %, all points inside the axes
+    assert sorted(line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":") == [0.992, 0.995]
+    bottom, top = ax.get_ylim()
+    assert bottom <= 0.981 and top == 1.0
+    assert ax.get_xscale() == "log" and "seconds" in ax.get_xlabel()
+
+
+@pytest.mark.parametrize("curves", [{}, {"fast": []}])
+def test_time_to_accuracy_needs_points(curves):
+    with pytest.raises(ValueError, match="at least one"):
+        plots.plot_time_to_accuracy(curves)
+
+
 # --------------------------------------------------------------------------- saving
 
 

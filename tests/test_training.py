@@ -127,6 +127,27 @@ def test_fast_model_crops_and_rearranges_pixels_losslessly():
     assert out[0, 0, 0].tolist() == [2 * 28 + 2, 2 * 28 + 3, 3 * 28 + 2, 3 * 28 + 3]
 
 
+def test_strong_model_trains_on_whole_pixel_shifts_and_predicts_on_the_image_as_it_is():
+    shift = models.build_model("strong").layers[0]
+    assert type(shift).__name__ == "RandomTranslation"
+    x = np.zeros((64, 28, 28, 1), "float32")
+    x[:, 14, 14] = 1.0
+    moved = np.asarray(shift(x, training=True))
+    offsets = [np.argwhere(m[..., 0] == 1.0)[0] - 14 for m in moved]
+    assert all(m.sum() == 1.0 for m in moved)  # one pixel, moved whole (nearest), nothing blurred
+    assert {tuple(o) for o in offsets} <= {(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    assert len({tuple(o) for o in offsets}) > 3  # and the shifts vary
+    np.testing.assert_array_equal(np.asarray(shift(x, training=False)), x)
+
+
+def test_fast_and_strong_recipes_train_on_all_images_with_a_fixed_schedule():
+    for name in ("fast", "strong"):
+        recipe = models.get_recipe(name)
+        assert recipe.val_split == 0 and recipe.patience is None and recipe.schedule == "cosine"
+        assert recipe.loss == "categorical_crossentropy" and 0 < recipe.label_smoothing < 1
+    assert models.get_recipe("fast").epochs < models.get_recipe("strong").epochs
+
+
 def test_unknown_model_name(tmp_path):
     from digitrec.errors import ModelError
 

@@ -62,7 +62,8 @@ def build_parser():
     p = sub.add_parser("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
     p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed")
     p.add_argument("--out", help="also write the results as JSON to this file")
-    p.add_argument("--recipes", help="comma-separated registry names (default: fast,seed,tutorial)")
+    p.add_argument("--plot", help="also draw test accuracy against training seconds into this PNG file")
+    p.add_argument("--recipes", help="comma-separated registry names (default: fast,strong,seed)")
     p.add_argument("--seeds", type=_positive_int, default=3, help="training runs per recipe")
     _add_data_dir(p)
 
@@ -206,6 +207,11 @@ def _cmd_bench(args):
     if args.out:
         _atomic.write_json(args.out, result)
         print(f"results: {args.out}")
+    if args.plot:
+        from digitrec import plots
+
+        curves = {name: r["curve"] for name, r in result["recipes"].items()}
+        print(f"plot: {plots.save_figure(plots.plot_time_to_accuracy(curves), args.plot)}")
 
 
 def _cmd_report(args):

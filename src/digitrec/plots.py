@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from digitrec import _atomic
 
@@ -313,6 +313,47 @@ def plot_per_class(confusion_matrix):
     ax.set_title("Precision and recall per digit")
     ax.grid(axis="y", alpha=0.3)
     fig.legend(loc="outside lower center", ncols=2)
+    return fig
+
+
+def plot_time_to_accuracy(curves, targets=(0.992, 0.995)):
+    """Test accuracy after each epoch against training seconds, one line per recipe.
+
+    Args:
+        curves: dict recipe name -> sequence of `(training seconds, test
+            accuracy)` points in epoch order, as `digitrec bench` measures
+            them (its `curve` per recipe); seconds > 0, accuracy in [0, 1].
+        targets: accuracies drawn as dotted horizontal reference lines.
+
+    Returns:
+        Figure with one axes: a line with a marker per epoch for each
+        recipe (labelled with its name), seconds on a log scale.
+
+    Raises:
+        ValueError: no curves, or a curve without points.
+    """
+    if not curves or not all(len(points) for points in curves.values()):
+        raise ValueError("time-to-accuracy plot: every recipe needs at least one (seconds, accuracy) point")
+    fig = Figure(figsize=(8.5, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    for name, points in curves.items():
+        seconds, accuracy = np.asarray(points, dtype=float).T
+        ax.plot(seconds, accuracy, marker="o", markersize=4, label=name)
+    for target in targets:
+        ax.axhline(target, color="0.5", linestyle=":", linewidth=1)
+    every = np.concatenate([np.asarray(points, dtype=float)[:, 1] for points in curves.values()])
+    bottom = max(0.0, math.floor((min(every.min(), *targets) - 0.002) * 200) / 200)
+    ax.set_ylim(bottom, 1.0)
+    ax.set_xscale("log")
+    seconds_label = FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(seconds_label)
+    ax.xaxis.set_minor_formatter(seconds_label)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    ax.set_xlabel("training seconds (log scale)")
+    ax.set_ylabel("test accuracy after each epoch")
+    ax.set_title("Time to accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right")
     return fig
 
 

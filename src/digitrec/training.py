@@ -49,8 +49,15 @@ def _schedule(recipe, learning_rate, steps_per_epoch, epochs):
     return learning_rate
 
 
+def _loss(recipe):
+    if recipe.label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+    return recipe.loss
+
+
 def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=-1,
-          seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None):
+          seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None,
+          callbacks=()):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
     Args:
@@ -73,6 +80,8 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
             instead of freshly initialized weights; None builds the model.
         augment: train on distorted images (True) or the originals (False);
             None keeps the recipe's choice.
+        callbacks: more `keras.callbacks.Callback`s for `fit` (`digitrec
+            bench` scores the test set after each epoch with one).
 
     Returns:
         Path of the run folder.
@@ -112,11 +121,13 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
     net = load_model(init) if init else recipe.build()
     steps = -(-len(train_idx) // batch_size)
     net.compile(
-        optimizer=keras.optimizers.Adam(_schedule(recipe, learning_rate, steps, epochs)),
-        loss=recipe.loss,
+        optimizer=keras.optimizers.Adam(_schedule(recipe, learning_rate, steps, epochs), beta_1=recipe.beta_1,
+                                        beta_2=recipe.beta_2),
+        loss=_loss(recipe),
         metrics=["accuracy"],
+        steps_per_execution=recipe.steps_per_execution,
     )
-    callbacks = [AtomicModelCheckpoint(out / "best.keras", monitor=monitor, save_best_only=True)]
+    callbacks = [AtomicModelCheckpoint(out / "best.keras", monitor=monitor, save_best_only=True), *callbacks]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
     if augment:
@@ -129,7 +140,9 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         "model": model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
         "val_split": val_split, "patience": patience, "seed": seed, "train_size": train_size,
         "loss": recipe.loss, "optimizer": "adam", "schedule": recipe.schedule,
-        "warmup_epochs": recipe.warmup_epochs, "augment": augment,
+        "warmup_epochs": recipe.warmup_epochs, "beta_1": recipe.beta_1, "beta_2": recipe.beta_2,
+        "label_smoothing": recipe.label_smoothing,
+        "augment": augment,
         "init": str(init) if init else None,
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
