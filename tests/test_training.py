@@ -176,7 +176,7 @@ def test_train_size_larger_than_mnist_is_refused_before_anything_is_written(tmp_
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory, mnist_dir):
-    """Real trainings on 600 images for 1 epoch: seed twice (same seed), tutorial once.
+    """Real trainings on 600 images for 1 epoch: seed twice (same seed), tutorial and fast once.
 
     `keras.callbacks.EarlyStopping` is replaced by a subclass that only records its
     instances (the real callback still runs), to see what `train` builds.
@@ -192,7 +192,7 @@ def tiny_runs(tmp_path_factory, mnist_dir):
     runs = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(keras.callbacks, "EarlyStopping", RecordingEarlyStopping)
-        for current, model in (("seed-a", "seed"), ("seed-b", "seed"), ("tutorial", "tutorial")):
+        for current, model in (("seed-a", "seed"), ("seed-b", "seed"), ("tutorial", "tutorial"), ("fast", "fast")):
             runs[current] = training.train(
                 model=model, epochs=1, train_size=600, data_dir=mnist_dir, out=base / current, seed=0, verbose=0
             )
@@ -242,6 +242,18 @@ def test_config_json_records_the_settings(tiny_runs):
     assert cfg["loss"] == "sparse_categorical_crossentropy"
     assert cfg["batch_size"] == 64
     assert cfg["patience"] is None
+
+
+def test_fixed_schedule_without_validation_keeps_its_final_model_as_best(tiny_runs):
+    run = tiny_runs[0]["fast"]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["n_val"] == 0 and abs(cfg["n_train"] - 600) <= 10 and cfg["patience"] is None
+    assert (cfg["beta_1"], cfg["beta_2"], cfg["label_smoothing"]) == (0.7, 0.99, 0.1)
+    optimizer = saved_compile_config(run / "model.keras")["optimizer"]["config"]
+    assert (optimizer["beta_1"], optimizer["beta_2"]) == (0.7, 0.99)
+    assert (run / "best.keras").read_bytes() == (run / "model.keras").read_bytes()
+    with open(run / "history.csv", newline="") as f:
+        assert next(csv.reader(f)) == ["epoch", "accuracy", "loss"]
 
 
 def test_tiny_run_models_load(tiny_runs):

@@ -2,7 +2,8 @@
 
 A run folder holds `model.keras` (the final model, probabilities out; with
 early stopping, the best epoch's weights),
-`best.keras` (the checkpoint, written during training), `history.csv`
+`best.keras` (the checkpoint of the lowest validation loss, written during
+training; without a validation split, a copy of `model.keras`), `history.csv`
 (one row per epoch), `config.json` (every setting, for reproduction) and
 `metrics.json` (test-set scores, see `digitrec.evaluation`).
 """
@@ -11,6 +12,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -127,7 +129,9 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         metrics=["accuracy"],
         steps_per_execution=recipe.steps_per_execution,
     )
-    callbacks = [AtomicModelCheckpoint(out / "best.keras", monitor=monitor, save_best_only=True), *callbacks]
+    callbacks = list(callbacks)
+    if validation:  # a fixed schedule without one has no best epoch to keep: best.keras is the final model
+        callbacks.insert(0, AtomicModelCheckpoint(out / "best.keras", monitor=monitor, save_best_only=True))
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
     if augment:
@@ -155,6 +159,9 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
 
     with _atomic.atomic_path(out / "model.keras", suffix=".keras") as tmp:
         net.save(tmp)
+    if not validation:
+        with _atomic.atomic_path(out / "best.keras", suffix=".keras") as tmp:
+            shutil.copyfile(out / "model.keras", tmp)
     _write_history(out / "history.csv", history.history)
     metrics = evaluation.evaluate(net, data_dir)
     metrics.update(train_seconds=round(train_seconds, 1), epochs_run=len(history.history["loss"]))
