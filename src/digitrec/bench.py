@@ -74,7 +74,7 @@ def machine():
     import keras
 
     versions = {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend()}
-    for package in ("numpy", "tensorflow", "tensorflow-cpu", "jax", "torch"):
+    for package in ("numpy", "tensorflow", "tensorflow-cpu", "jax", "torch", "onnxruntime", "ai-edge-litert"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

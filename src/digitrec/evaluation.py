@@ -47,21 +47,23 @@ def evaluate(model, data_dir=None, batch_size=1000):
     """Score a model on the full MNIST test set.
 
     Args:
-        model: a `keras.Model` or the path of a saved `.keras` file.
+        model: a `keras.Model`, or the path of a `.keras`, `.onnx` or
+            `.tflite` file (run by its runtime, see `digitrec.runtimes`).
         data_dir: MNIST folder (see `digitrec.data.load_split`).
         batch_size: images per forward pass (memory only, not the result).
 
     Returns:
-        The `scores` dict plus `params` (the model's parameter count).
+        The `scores` dict plus `params` (the model's parameter count; None
+        for an exported file without digitrec metadata).
 
     Raises:
         ModelError: `model` is a path that cannot be loaded.
         DatasetError: the test files are missing or corrupt.
     """
-    from digitrec.models import load_model
+    from digitrec import runtimes
 
-    if not hasattr(model, "predict"):
-        model = load_model(model)
+    runtime = runtimes.load(model)
     images, labels = data.load_split("test", data_dir)
-    probabilities = model.predict(data.to_float(images), batch_size=batch_size, verbose=0)
-    return {**scores(probabilities, labels), "params": int(model.count_params())}
+    x = data.to_float(images)
+    probabilities = np.concatenate([runtime.predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    return {**scores(probabilities, labels), "params": runtime.parameters}

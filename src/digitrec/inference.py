@@ -6,14 +6,21 @@
 """
 
 import dataclasses
+import importlib.util
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from digitrec import preprocessing
+from digitrec import preprocessing, runtimes
 
 BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
+BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same model exported (`digitrec export`), for installs without Keras
+
+
+def bundled_model():
+    """The bundled model file: `BUNDLED_MODEL`, or `BUNDLED_ONNX` where Keras is not installed (Path)."""
+    return BUNDLED_MODEL if importlib.util.find_spec("keras") is not None else BUNDLED_ONNX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,19 +56,26 @@ class Recognizer:
     """A trained model plus MNIST-style input normalization.
 
     Args:
-        model: None for the bundled default model, the path of a `.keras`
-            file (loaded in Keras safe mode), or a `keras.Model` that maps
-            `(N, 28, 28, 1)` float32 in [0, 1] to `(N, 10)` probabilities.
+        model: None for the bundled model (see `bundled_model`); the path
+            of a `.keras` file (Keras, loaded in safe mode), an `.onnx` file
+            (ONNX Runtime) or a `.tflite` file (LiteRT), as written by
+            `digitrec export`; or a `keras.Model` that maps `(N, 28, 28, 1)`
+            float32 in [0, 1] to `(N, 10)` probabilities. The runtime
+            follows the file suffix (`digitrec.runtimes`); normalization is
+            the same for all, and an `.onnx` model never imports TensorFlow.
+
+    Attributes:
+        runtime: the `runtimes.Runtime` that runs the forward pass.
+        model_path: Path of the model file, or None for a `keras.Model`.
 
     Raises:
-        ModelError: the model file is missing, broken or incompatible.
+        ModelError: the model file is missing, broken, not a digitrec
+            model, or its runtime is not installed.
     """
 
     def __init__(self, model=None):
-        from digitrec.models import load_model
-
-        self.model_path = Path(model) if isinstance(model, (str, Path)) else (BUNDLED_MODEL if model is None else None)
-        self.model = load_model(self.model_path) if self.model_path else model
+        self.runtime = runtimes.load(bundled_model() if model is None else model)
+        self.model_path = self.runtime.path
         self._lock = threading.Lock()
 
     @staticmethod
@@ -76,16 +90,16 @@ class Recognizer:
             normalized: float32 `(N, 28, 28)` or `(N, 28, 28, 1)` in [0, 1].
 
         Returns:
-            float32 `(N, 10)`, rows summing to 1.
+            float32 `(N, 10)`, rows summing to 1 (an int8 LiteRT model's
+            probabilities come in steps of 1/256).
 
-        Safe to call from several threads: Keras's compiled predict function
-        (`predict_on_batch`, about 4x faster than an eager call for one
-        digit) is shared state, so forward passes take turns.
+        Safe to call from several threads: forward passes take turns
+        (Keras's compiled predict function and the LiteRT interpreter are
+        shared state).
         """
         x = np.asarray(normalized, dtype="float32").reshape(-1, 28, 28, 1)
         with self._lock:
-            chunks = [np.asarray(self.model.predict_on_batch(x[i : i + batch_size]))
-                      for i in range(0, len(x), batch_size)]
+            chunks = [self.runtime.predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, 10), "float32")
 
     def predict(self, images):

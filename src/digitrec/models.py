@@ -13,10 +13,11 @@ from typing import Callable, Optional
 import keras
 from keras import layers
 
+from digitrec import runtimes
 from digitrec.errors import ModelError
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+INPUT_SHAPE = runtimes.INPUT_SHAPE
+NUM_CLASSES = runtimes.NUM_CLASSES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,7 +237,8 @@ def load_model(path):
 
     Raises:
         ModelError: the file is missing, unreadable, unsafe, or its input or
-            output shape is not `(None, 28, 28, 1)` / `(None, 10)`.
+            output shape is not `(None, 28, 28, 1)` / `(None, 10)`
+            (`runtimes.check_signature`).
     """
     path = Path(path)
     if not path.is_file():
@@ -246,8 +248,5 @@ def load_model(path):
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: cannot load model ({first})") from None
-    in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
-    if in_shape[1:] != INPUT_SHAPE or out_shape[1:] != (NUM_CLASSES,):
-        raise ModelError(f"{path}: incompatible model: input {in_shape}, output {out_shape}; "
-                         f"expected (None, 28, 28, 1) -> (None, 10)")
+    runtimes.check_signature(path, model.input_shape, model.output_shape)
     return model
