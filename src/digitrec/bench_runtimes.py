@@ -114,7 +114,7 @@ def _measure(path, png, tmp, settings, data_dir):
                                         if i == 0 else [])
         started = time.time()
         child = subprocess.run([sys.executable, "-m", "digitrec.bench_runtimes", *args], capture_output=True,
-                               text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                               text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=False)
         if child.returncode != 0:
             from digitrec.errors import DigitrecError
 
@@ -167,12 +167,13 @@ def format_table(result):
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
              for row in rows]
     m, s = result["machine"], result["settings"]
-    lines += ["", f"machine: {m['cpu']}, {m['cores']} cores; python {m['python']}, keras {m['keras']}, "
-                  f"onnxruntime {m.get('onnxruntime', '?')}, ai-edge-litert {m.get('ai-edge-litert', '?')}"]
-    lines += [f"vs Keras: {name} starts {r['startup_speedup']:.1f}x faster, batch throughput {r['throughput_ratio']:.2f}x"
-              for name, r in result["runtimes"].items() if name != "keras"]
+    versions = f"onnxruntime {m.get('onnxruntime', '?')}, ai-edge-litert {m.get('ai-edge-litert', '?')}"
+    lines += ["", f"machine: {m['cpu']}, {m['cores']} cores; python {m['python']}, keras {m['keras']}, {versions}"]
+    lines += [f"vs Keras: {name} starts {r['startup_speedup']:.1f}x faster, batch throughput "
+              f"{r['throughput_ratio']:.2f}x" for name, r in result["runtimes"].items() if name != "keras"]
+    quick = " (quick mode: a smoke test)" if s["quick"] else ""
     lines.append(f"{s['test_images']:,} test images, {s['latency_images']} latency samples, "
-                 f"start-up median of {s['startup_runs']} processes" + (" (quick mode: a smoke test)" if s["quick"] else ""))
+                 f"start-up median of {s['startup_runs']} processes{quick}")
     return "\n".join(lines)
 
 

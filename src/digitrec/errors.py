@@ -25,7 +25,8 @@ class ImageError(DigitrecError):
 EXTRAS = {
     "keras": "keras", "tensorflow": "keras", "matplotlib": "keras",
     "onnxruntime": "onnx", "ai_edge_litert": "litert", "tf2onnx": "export", "onnx": "export",
-    "fastapi": "serve", "fastapi_offline": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve",
+    "fastapi": "serve", "fastapi_offline": "serve", "uvicorn": "serve", "multipart": "serve",
+    "python_multipart": "serve",
 }
 
 

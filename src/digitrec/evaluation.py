@@ -47,8 +47,9 @@ def evaluate(model, data_dir=None, batch_size=1000):
     """Score a model on the full MNIST test set.
 
     Args:
-        model: a `keras.Model`, or the path of a `.keras`, `.onnx` or
-            `.tflite` file (run by its runtime, see `digitrec.runtimes`).
+        model: a `keras.Model`, a `runtimes.Runtime`, or the path of a
+            `.keras`, `.onnx` or `.tflite` file (run by its runtime, see
+            `digitrec.runtimes`).
         data_dir: MNIST folder (see `digitrec.data.load_split`).
         batch_size: images per forward pass (memory only, not the result).
 

@@ -15,7 +15,7 @@ import numpy as np
 from digitrec import preprocessing, runtimes
 
 BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
-BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same model exported (`digitrec export`), for installs without Keras
+BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same model, exported: for installs without Keras
 
 
 def bundled_model():

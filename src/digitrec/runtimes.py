@@ -104,7 +104,7 @@ class OnnxRuntime(Runtime):
         options.log_severity_level = 3  # errors only: a bad file raises, with the message
         try:
             self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (ONNX Runtime's errors, InvalidProtobuf and more, are plain Exceptions)
             raise ModelError(f"{path}: cannot load ONNX model ({_first_line(e)})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or inputs[0].type != "tensor(float)":
@@ -134,7 +134,7 @@ class LiteRTRuntime(Runtime):
 
         try:
             self.interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
-        except Exception as e:
+        except (ValueError, RuntimeError) as e:
             raise ModelError(f"{path}: cannot load LiteRT model ({_first_line(e)})") from None
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -194,8 +194,9 @@ def load(model):
     """Load a model with the runtime its file suffix calls for (see the table above).
 
     Args:
-        model: str or Path of a `.keras`, `.onnx` or `.tflite` file, or a
-            `keras.Model` mapping `(N, 28, 28, 1)` to `(N, 10)`.
+        model: str or Path of a `.keras`, `.onnx` or `.tflite` file, a
+            `keras.Model` mapping `(N, 28, 28, 1)` to `(N, 10)`, or a
+            `Runtime` (returned as it is).
 
     Returns:
         `Runtime`.
@@ -205,6 +206,8 @@ def load(model):
             loaded, is not a digitrec model (see `check_signature`), or its
             runtime is not installed (the message names the extra to install).
     """
+    if isinstance(model, Runtime):
+        return model
     if not isinstance(model, (str, Path)):
         return KerasRuntime(model)
     path = Path(model)
