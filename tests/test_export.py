@@ -253,8 +253,9 @@ def _free_port():
 
 
 @pytest.mark.slow
-def test_onnx_extra_alone_predicts_and_serves(tmp_path, mnist_test):
-    """A fresh virtualenv with `digitrec[onnx,serve]` only: no TensorFlow, no Keras, and it still works."""
+def test_onnx_extra_alone_predicts_and_serves(tmp_path, mnist_dir, mnist_test):
+    """A fresh virtualenv with `digitrec[onnx,serve]` only: no TensorFlow, no Keras, and predict, evaluate
+    and serve work; the verbs that need Keras say which extra to install."""
     import httpx
 
     source = tmp_path / "source"
@@ -283,6 +284,11 @@ def test_onnx_extra_alone_predicts_and_serves(tmp_path, mnist_test):
                                  text=True, timeout=300, check=False)
         assert predict.returncode == 0, predict.stderr[-3000:]
         assert [json.loads(line)["label"] for line in predict.stdout.splitlines()] == list(range(10))
+
+    evaluate = subprocess.run([digitrec, "evaluate", "--json", "--model", str(model), "--data-dir", str(mnist_dir)],
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    assert json.loads(evaluate.stdout)["accuracy"] >= 0.99
 
     keras_model = tmp_path / "digits.keras"
     shutil.copy(BUNDLED_MODEL, keras_model)

@@ -158,7 +158,7 @@ class LiteRTRuntime(Runtime):
         self.interpreter.invoke()
         y = self.interpreter.get_tensor(self._out["index"])
         scale, zero = self._out["quantization"]
-        return (y.astype("float32") - zero) * scale if np.issubdtype(y.dtype, np.integer) else y.copy()
+        return (y.astype("float32") - zero) * scale if np.issubdtype(y.dtype, np.integer) else y
 
 
 def _litert_metadata(path):
