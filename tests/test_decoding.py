@@ -56,10 +56,9 @@ def base_url():
 def test_crafted_files_crash_plain_pillow(name):
     """The fixtures are real: Pillow with every reader enabled fails on them with a non-I/O exception."""
     data = hostile.CRAFTED[name]()
-    with pytest.raises(Exception) as e:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            ImageOps.exif_transpose(im)
+    with pytest.raises(Exception) as e, Image.open(io.BytesIO(data)) as im:
+        im.load()
+        ImageOps.exif_transpose(im)
     assert not isinstance(e.value, (OSError, SyntaxError, ValueError)), repr(e.value)
 
 

@@ -145,11 +145,18 @@ def test_a_client_that_trickles_its_head_is_dropped(strict_url):
             try:
                 if closed_by_server(sock):
                     break
-            except socket.timeout:
+            except TimeoutError:
                 pass  # still open: next byte
         seconds = time.monotonic() - start
     assert sent < len(head), "the server waited for the whole head"
     assert seconds >= 1  # not before its head timeout
+
+
+def test_a_head_over_16_kb_is_refused(base_url):
+    with connect(base_url) as sock:
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"x" * Limits().head_bytes)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400 ")
+        assert closed_by_server(sock)
 
 
 def test_an_idle_connection_is_dropped(strict_url):
@@ -170,7 +177,7 @@ def test_a_client_that_trickles_its_body_gets_a_408(strict_url):
                 sock.send(b" ")
                 response += sock.recv(65536)
                 break
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except (ConnectionResetError, BrokenPipeError):
                 break

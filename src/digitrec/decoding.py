@@ -85,7 +85,7 @@ def load_image(source, name=None):
         raise ImageTooLargeError(f"{name}: image too large ({e}); the limit is {MAX_PIXELS:,} pixels") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"{name}: corrupt or truncated image ({e})") from None
-    except Exception as e:  # a crafted file can make a reader fail in any way: it is still this image's fault
+    except Exception as e:  # noqa: BLE001 - a crafted file can make a reader fail in any way: still this image's fault
         raise ImageError(f"{name}: cannot decode the image ({type(e).__name__}: {e})") from None
 
 
@@ -121,9 +121,9 @@ def to_grayscale(image):
         image = load_image(image)
     if isinstance(image, np.ndarray) and image.size == 0:
         raise ImageError(f"empty image array of shape {image.shape}")
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3):
-        if image.ndim == 2 or image.shape[2] in (1, 2, 3, 4):  # hand uint8 pixels to Pillow, which is faster
-            image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and (image.ndim == 2 or (
+            image.ndim == 3 and image.shape[2] in (1, 2, 3, 4))):  # hand uint8 pixels to Pillow, which is faster
+        image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
     if isinstance(image, Image.Image) and image.mode == "F":
         image = np.asarray(image, dtype="float32")  # float pixels follow the float-array rule below
     if isinstance(image, Image.Image):

@@ -65,6 +65,7 @@ class Limits:
     decodes: int = 2
 
 
+LIMITS = Limits()  # the defaults, as `digitrec serve` applies them
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")  # names a browser uses for this machine
 
 
@@ -138,8 +139,8 @@ class HostAllowlist:
             except ValueError:
                 name = None
             if name not in self.hosts:
-                detail = (f"Host header {host!r} is not allowed: this server answers to "
-                          f"{', '.join(sorted(self.hosts))} (start it with --host to serve other names)")
+                detail = (f"Host header {host!r} is not allowed: this server answers only to "
+                          f"{', '.join(sorted(self.hosts))} (`digitrec serve --host ADDRESS` serves a network)")
                 return await error(400, detail)(scope, receive, send)
         await self.app(scope, receive, send)
 
@@ -221,6 +222,6 @@ class HeadTimeoutProtocol(H11Protocol):
 
 def uvicorn_settings(limits):
     """Keyword arguments of `uvicorn.run` / `uvicorn.Config` that apply `limits` (dict)."""
-    return dict(http=functools.partial(HeadTimeoutProtocol, head_timeout=limits.head_timeout),
-                timeout_keep_alive=limits.keep_alive, limit_concurrency=limits.connections,
-                h11_max_incomplete_event_size=limits.head_bytes)
+    return {"http": functools.partial(HeadTimeoutProtocol, head_timeout=limits.head_timeout),
+            "timeout_keep_alive": limits.keep_alive, "limit_concurrency": limits.connections,
+            "h11_max_incomplete_event_size": limits.head_bytes}

@@ -36,7 +36,7 @@ from starlette.datastructures import UploadFile
 
 from digitrec import __version__, decoding, guards
 from digitrec.errors import ImageError, ImageTooLargeError, ModelError, UnsupportedImageError
-from digitrec.guards import LOOPBACK_HOSTS, Limits
+from digitrec.guards import LIMITS, LOOPBACK_HOSTS
 from digitrec.inference import Recognizer
 
 STATIC = Path(__file__).with_name("static")
@@ -63,7 +63,7 @@ class Error(BaseModel):
 _ERRORS = {
     400: {"model": Error, "description": "a Host header outside the allowlist, or a bad Content-Length"},
     408: {"model": Error, "description": "the request body did not arrive in time"},
-    413: {"model": Error, "description": f"body over the limit (default {Limits.body_bytes:,} bytes), "
+    413: {"model": Error, "description": f"body over the limit (default {LIMITS.body_bytes:,} bytes), "
                                          f"or image over {decoding.MAX_PIXELS:,} pixels"},
     415: {"model": Error, "description": "not multipart or JSON, or the file is not an image in a supported format "
                                          f"({', '.join(decoding.FORMATS)})"},
@@ -76,7 +76,7 @@ _PREDICT_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def create_app(model=None, limits=Limits(), hosts=LOOPBACK_HOSTS):
+def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
     """Build the web app around one model, loaded now.
 
     Args:
@@ -253,7 +253,7 @@ def _slug(text):
     return re.sub(r"\W+", "_", re.sub(r"\(.*?\)", "", text)).strip("_")
 
 
-def serve(model=None, host="127.0.0.1", port=8000, limits=Limits()):
+def serve(model=None, host="127.0.0.1", port=8000, limits=LIMITS):
     """Run the web app with uvicorn until interrupted (see `create_app` for `model` and `limits`).
 
     On a loopback address the app answers only to the loopback names
