@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, features
 
-from digitrec import decoding
 from digitrec.decoding import FORMATS, MAX_PIXELS, MAX_SIDE, load_image, to_grayscale
 from digitrec.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 from digitrec.preprocessing import normalize
@@ -117,16 +116,6 @@ def test_pixel_limit_counts_the_pixels_to_decode():
     jpeg = _encode(Image.new("L", size, 255), "JPEG")
     out = load_image(jpeg)
     assert max(out.size) <= MAX_SIDE and out.size[0] / out.size[1] == pytest.approx(5000 / 3201, rel=0.01)
-
-
-def test_pixel_limit_is_the_one_constant(monkeypatch, tmp_path):
-    path = tmp_path / "digit.png"
-    path.write_bytes(_encode(Image.fromarray(_seven(224)), "PNG"))  # 50,176 pixels
-    monkeypatch.setattr(decoding, "MAX_PIXELS", 50_000)
-    with pytest.raises(ImageTooLargeError, match="the limit is 50,000 pixels"):
-        normalize(path)
-    monkeypatch.setattr(decoding, "MAX_PIXELS", 60_000)
-    assert normalize(path).shape == (28, 28)
 
 
 # ---------------------------------------------------------------- image modes
