@@ -104,6 +104,18 @@ def test_large_png_is_decoded_at_reduced_size():
     assert gray[500:750, 500:1500].max() == 0 and gray[:400].min() == 255  # the black bar, where it was
 
 
+@pytest.mark.parametrize("fmt", ["TIFF", "JPEG", "PNG"])
+def test_large_image_turned_upright_by_its_exif_orientation(fmt):
+    """Orientation 6 (stored sideways, turn clockwise): the result is portrait, also when reduced."""
+    stored = Image.new("L", (2100, 1000), 255)
+    ImageDraw.Draw(stored).rectangle([0, 0, 99, 99], fill=0)  # a mark in the stored image's top left
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = load_image(_encode(stored, fmt, exif=exif))
+    assert out.size == (500, 1050)  # 1000x2100 upright, halved
+    assert np.asarray(out)[:20, -20:].max() < 128  # the mark is now top right
+
+
 def test_pixel_limit_counts_the_pixels_to_decode():
     """One limit for every caller: a PNG just over it is refused; a JPEG of the same size is decoded
     at 1/4 scale inside the decoder, which is well under it."""

@@ -71,7 +71,8 @@ def load_image(source, name=None):
                                              f"{im.width * im.height / 1e6:.1f} megapixels; "
                                              f"the limit is {MAX_PIXELS:,} pixels")
                 im.load()
-                return ImageOps.exif_transpose(_reduce(im))
+                ImageOps.exif_transpose(im, in_place=True)  # first: the reduced copy would not keep TIFF tags
+                return _reduce(im)
     except ImageError:
         raise
     except FileNotFoundError:

@@ -91,10 +91,11 @@ class BodyLimit:
         length = dict(scope["headers"]).get(b"content-length", b"0")
         if not length.isdigit():
             return await error(400, f"bad Content-Length header {length.decode('latin-1')!r}")(scope, receive, send)
-        body, size = [], 0
+        declared, cap = int(length), self.limits.body_bytes + self.limits.drain_bytes
+        body, size, more = [], 0, declared <= cap  # a body declared over `cap` is not read: 413 at once
         try:
             with anyio.fail_after(self.limits.body_timeout):
-                while size <= self.limits.body_bytes + self.limits.drain_bytes:
+                while more and size <= cap:
                     message = await receive()
                     if message["type"] == "http.disconnect":
                         return
@@ -102,14 +103,11 @@ class BodyLimit:
                     size += len(chunk)
                     if size <= self.limits.body_bytes:
                         body.append(chunk)
-                    if not message.get("more_body"):
-                        break
-                    if int(length) > self.limits.body_bytes + self.limits.drain_bytes:
-                        break  # too large to drain: answer now
+                    more = message.get("more_body", False)
         except TimeoutError:
             detail = f"request body not received within {self.limits.body_timeout:g} s"
             return await error(408, detail, {"connection": "close"})(scope, receive, send)
-        if max(size, int(length)) > self.limits.body_bytes:
+        if max(size, declared) > self.limits.body_bytes:
             limit = f"{self.limits.body_bytes:,} bytes ({self.limits.body_bytes / 2**20:g} MB)"
             detail = f"request body too large: the limit is {limit}"
             return await error(413, detail, {"connection": "close"})(scope, receive, send)
