@@ -21,12 +21,20 @@ class ImageError(DigitrecError):
     """An input image cannot be decoded, is too large, has a bad shape, or holds no ink."""
 
 
+class UnsupportedImageError(ImageError):
+    """The data is not an image, or not in one of the supported formats (PNG, JPEG, BMP, GIF, TIFF, WebP)."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image has more pixels than `digitrec.decoding.MAX_PIXELS`."""
+
+
 # Optional dependencies (top-level module name) and the pyproject extra that installs each.
 EXTRAS = {
     "keras": "keras", "tensorflow": "keras", "matplotlib": "keras",
     "onnxruntime": "onnx", "ai_edge_litert": "litert", "tf2onnx": "export", "onnx": "export",
     "fastapi": "serve", "fastapi_offline": "serve", "uvicorn": "serve", "multipart": "serve",
-    "python_multipart": "serve",
+    "python_multipart": "serve", "starlette": "serve", "anyio": "serve", "h11": "serve", "pydantic": "serve",
 }
 
 
