@@ -218,7 +218,7 @@ from digitrec.server import create_app
 model, png = sys.argv[1:]
 [prediction] = Recognizer(model).predict(png)
 status = main(["predict", "--json", "--model", model, png])
-with TestClient(create_app(model)) as client:
+with TestClient(create_app(model), base_url="http://127.0.0.1") as client:  # a Host the server answers
     answer = client.post("/api/predict", files={"file": ("digit.png", open(png, "rb"), "image/png")}).json()
     info = client.get("/api/model").json()
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf2onnx"))
