@@ -1,13 +1,24 @@
 """The `digitrec` command: train, evaluate, predict, report, serve.
 
-Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`,
-and a non-zero exit status, never a traceback.
+Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`
+(`digitrec VERB: error: ...` for a bad argument, exit status 2), and a non-zero
+exit status, never a traceback. Native log lines (TensorFlow's C++ logging)
+are kept off the terminal unless `--verbose` or `DIGITREC_VERBOSE=1` asks
+for them (see `digitrec._stderr`).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose usage errors are one line, with a pointer to `--help`."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (try '{self.prog} --help')\n")
 
 
 def _number(cast, check, expected):
@@ -36,7 +47,9 @@ def _add_data_dir(p):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition with a CNN.")
+    parser = _Parser(prog="digitrec", description="Handwritten digit recognition with a CNN.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's native log lines (or set DIGITREC_VERBOSE=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a registered model on MNIST")
@@ -230,19 +243,22 @@ COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_pred
 
 def main(argv=None):
     """Run the CLI; returns the process exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    verbose = args.verbose or os.environ.get("DIGITREC_VERBOSE", "") not in ("", "0")
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from digitrec import _stderr
     from digitrec.errors import DigitrecError
 
-    try:
-        return COMMANDS[args.command](args) or 0
-    except (DigitrecError, ValueError, OSError) as e:
-        print(f"digitrec: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("digitrec: interrupted", file=sys.stderr)
-        return 130
+    with contextlib.nullcontext() if verbose else _stderr.filter_native_logs():
+        try:
+            return COMMANDS[args.command](args) or 0
+        except (DigitrecError, ValueError, OSError) as e:
+            print(f"digitrec: error: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("digitrec: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":
