@@ -178,6 +178,7 @@ def tiny_runs(tmp_path_factory, mnist_dir):
     return runs, created
 
 
+@pytest.mark.slow
 def test_train_builds_early_stopping_on_val_loss(tiny_runs):
     _, created = tiny_runs
     assert len(created["seed-a"]) == 1
@@ -191,6 +192,7 @@ def test_train_builds_early_stopping_on_val_loss(tiny_runs):
     assert "tutorial" not in created
 
 
+@pytest.mark.slow
 def test_train_compiles_adam_with_the_recipe_loss(tiny_runs):
     runs, _ = tiny_runs
     cfg = saved_compile_config(runs["seed-a"] / "model.keras")
@@ -202,6 +204,7 @@ def test_train_compiles_adam_with_the_recipe_loss(tiny_runs):
     assert cfg["loss"] == "sparse_categorical_crossentropy"
 
 
+@pytest.mark.slow
 def test_config_json_records_the_settings(tiny_runs):
     runs, _ = tiny_runs
     cfg = json.loads((runs["seed-a"] / "config.json").read_text())
@@ -223,6 +226,7 @@ def test_config_json_records_the_settings(tiny_runs):
     assert cfg["patience"] is None
 
 
+@pytest.mark.slow
 def test_tiny_run_models_load(tiny_runs):
     runs, _ = tiny_runs
     for run in runs.values():
@@ -232,6 +236,7 @@ def test_tiny_run_models_load(tiny_runs):
         assert partial_files(run) == []
 
 
+@pytest.mark.slow
 def test_training_is_reproducible(tiny_runs):
     """Same seed, same data, same settings: identical weights and scores."""
     runs, _ = tiny_runs
