@@ -66,7 +66,7 @@ def cli_run(tmp_path_factory, mnist_dir):
     cwd = tmp_path_factory.mktemp("cli")
     out = cwd / "run"
     result = run_cli(
-        "train", "--model", "seed", "--epochs", "1", "--train-size", "2000",
+        "train", "--model", "baseline", "--epochs", "1", "--train-size", "2000",
         "--data-dir", mnist_dir, "--out", out, cwd=cwd,
     )
     return result, out
@@ -88,7 +88,7 @@ def test_train(cli_run):
     assert f"run folder: {out}" in result.stdout
     assert {"model.keras", "best.keras", "history.csv", "config.json", "metrics.json"} <= set(os.listdir(out))
     config = json.loads((out / "config.json").read_text())
-    assert config["model"] == "seed" and config["epochs"] == 1 and config["train_size"] == 2000
+    assert config["model"] == "baseline" and config["epochs"] == 1 and config["train_size"] == 2000
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_test"] == 10000 and metrics["epochs_run"] == 1
     assert metrics["accuracy"] > 0.5
@@ -141,7 +141,7 @@ def test_train_without_data_and_network(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = run_cli(
-        "train", "--model", "seed", "--epochs", "1", "--train-size", "600", "--data-dir", empty,
+        "train", "--model", "baseline", "--epochs", "1", "--train-size", "600", "--data-dir", empty,
         "--out", tmp_path / "run", env={"DIGITREC_MNIST_MIRRORS": closed_port_url()}, cwd=tmp_path,
     )
     assert_one_line_error(result, "train-images-idx3-ubyte", str(empty))
@@ -159,14 +159,33 @@ def test_evaluate_garbage_model_file(tmp_path, mnist_dir):
     run.mkdir()
     (run / "model.keras").write_bytes(b"PK\x03\x04 this is not a keras file\n")
     result = run_cli("evaluate", "--model", run, "--data-dir", mnist_dir, cwd=tmp_path)
-    assert_one_line_error(result, str(run / "model.keras"), "cannot load model")
+    assert_one_line_error(result, str(run / "model.keras"), "not a Keras model archive")
+
+
+def test_train_refuses_an_out_folder_that_holds_files(tmp_path, mnist_dir):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("an earlier run\n")
+    result = run_cli("train", "--epochs", "1", "--train-size", "600", "--data-dir", mnist_dir, "--out", out,
+                     cwd=tmp_path)
+    assert_one_line_error(result, str(out), "--overwrite")
+    assert os.listdir(out) == ["notes.txt"] and os.listdir(tmp_path) == ["run"]
+
+
+@pytest.mark.slow
+def test_evaluate_without_model_scores_the_bundled_model(mnist_dir):
+    result = run_cli("evaluate", "--json", "--data-dir", mnist_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(result.stdout)
+    assert metrics["n_test"] == 10000 and metrics["params"] == 326_826
+    assert metrics["accuracy"] == pytest.approx(0.9967, abs=5e-5)  # the model card's 99.67 %
 
 
 def test_train_unknown_model(tmp_path, mnist_dir):
     result = run_cli("train", "--model", "lenet-9000", "--epochs", "1", "--data-dir", mnist_dir,
                      "--out", tmp_path / "run", cwd=tmp_path)
     line = assert_one_line_error(result, "lenet-9000")
-    assert "seed" in line and "tutorial" in line
+    assert "baseline" in line and "tutorial" in line
     assert not (tmp_path / "run").exists()
 
 
@@ -178,6 +197,9 @@ def test_train_unknown_model(tmp_path, mnist_dir):
         (["train", "--val-split", "1.5"], "--val-split"),
         (["train", "--val-split", "-0.1"], "--val-split"),
         (["train", "--learning-rate", "0"], "--learning-rate"),
+        (["train", "--learning-rate", "inf"], "--learning-rate"),
+        (["train", "--learning-rate", "nan"], "--learning-rate"),
+        (["train", "--patience", "-1"], "--patience"),
         (["train", "--train-size", "-5"], "--train-size"),
         (["predict"], "PATH"),
         (["fit"], "invalid choice"),

@@ -9,6 +9,7 @@ against another model than the bundled one.
 
 import io
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -87,6 +88,11 @@ def test_predict_returns_one_prediction_per_image(tmp_path, recognizer, examples
         assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
 
 
+def test_predict_of_no_images_is_an_empty_list(recognizer):
+    assert recognizer.predict([]) == []
+    assert recognizer.predict(np.zeros((0, 28, 28), np.uint8)) == []
+
+
 def test_predict_single_image_and_numpy_batch(recognizer, examples):
     images, labels = examples
     [single] = recognizer.predict(images[7])
@@ -120,25 +126,38 @@ def test_bundled_model_is_the_default():
 # ---------------------------------------------------------------- broken models
 
 
-def test_garbage_model_file(tmp_path):
-    path = tmp_path / "x.keras"
-    path.write_bytes(os.urandom(4096))
-    with pytest.raises(ModelError) as e:
-        Recognizer(path)
-    assert str(path) in str(e.value)
+def _zip_without_config():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("notes.txt", "a zip file, but not a Keras model\n")
+    return buf.getvalue()
 
 
-def test_text_and_truncated_model_files(tmp_path):
-    text = tmp_path / "notes.keras"
-    text.write_text("not a model\n")
-    with pytest.raises(ModelError):
-        Recognizer(str(text))
-    if BUNDLED_MODEL.is_file():
-        cut = tmp_path / "cut.keras"
-        cut.write_bytes(BUNDLED_MODEL.read_bytes()[:5000])
-        with pytest.raises(ModelError) as e:
-            Recognizer(cut)
-        assert str(cut) in str(e.value)
+BROKEN_MODELS = {
+    "empty": lambda: b"",
+    "text": lambda: b"not a model\n",
+    "random": lambda: np.random.default_rng(0).bytes(4096),
+    "zip-magic": lambda: b"PK\x03\x04 this is not a keras file\n",
+    "truncated": lambda: BUNDLED_MODEL.read_bytes()[:5000],
+    "zip-without-config": _zip_without_config,
+}
+
+
+@pytest.mark.parametrize("kind", BROKEN_MODELS)
+def test_broken_model_files_are_not_keras_archives(tmp_path, kind):
+    path = tmp_path / "broken.keras"
+    path.write_bytes(BROKEN_MODELS[kind]())
+    with pytest.raises(ModelError, match="not a Keras model archive") as e:
+        Recognizer(str(path))
+    assert str(e.value).startswith(f"{path}: ")
+
+
+def test_model_by_name_and_by_run_folder(tmp_path):
+    (tmp_path / "model.keras").symlink_to(BUNDLED_MODEL)
+    assert Recognizer("bundled").model_path == BUNDLED_MODEL
+    assert Recognizer(tmp_path).model_path == tmp_path / "model.keras"
+    with pytest.raises(ModelError, match="no model.keras in this folder"):
+        Recognizer(tmp_path / "..")
 
 
 def test_missing_model_file(tmp_path):

@@ -205,7 +205,7 @@ def test_index_html_scores_config_and_model_summary(run, page):
     assert row("parameters", f"{metrics['params']:,}") in text
     assert row("epochs run", "1") in text
     assert row("training time", f"{metrics['train_seconds']:.0f} s") in text
-    precision, recall = plots.per_class_scores(cm)
+    precision, recall, _ = evaluation.per_class_scores(cm)
     for d in range(10):
         assert row(d, f"{cm[d].sum():,}", f"{precision[d]:.2%}", f"{recall[d]:.2%}") in text
     for key, value in config.items():

@@ -250,7 +250,7 @@ def test_digitrec_serve_command_binds_localhost_and_stops_cleanly():
     with socket.socket() as s:  # a free port
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec.cli", "serve", "--model", "bundled", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -7,12 +7,13 @@ TensorFlow, JAX or PyTorch.
 """
 
 import dataclasses
-from pathlib import Path
+import zipfile
 from typing import Callable, Optional
 
 import keras
 from keras import layers
 
+from digitrec import runs
 from digitrec.errors import ModelError
 
 INPUT_SHAPE = (28, 28, 1)
@@ -58,7 +59,7 @@ class Recipe:
     source: str = ""
 
 
-def _seed():
+def _baseline():
     return keras.Sequential(
         [
             keras.Input(INPUT_SHAPE),
@@ -71,7 +72,7 @@ def _seed():
             layers.Dropout(0.5),
             layers.Dense(NUM_CLASSES, activation="softmax"),
         ],
-        name="seed",
+        name="baseline",
     )
 
 
@@ -175,8 +176,8 @@ REGISTRY = {
         source="digitrec's own: batch-normalized CNN (Ioffe and Szegedy 2015) on a space-to-depth input, "
         "2 fixed epochs of Adam, warm-up then cosine decay (one-cycle style, Smith 2018)",
     ),
-    "seed": Recipe(
-        _seed,
+    "baseline": Recipe(
+        _baseline,
         "categorical_crossentropy",
         epochs=50,
         batch_size=128,
@@ -225,29 +226,42 @@ def build_model(name):
     return get_recipe(name).build()
 
 
-def load_model(path):
+def load_model(model):
     """Load a saved `.keras` model with Keras safe mode (no arbitrary code).
 
     Args:
-        path: str or Path of a `.keras` file written by `digitrec train`.
+        model: str or Path of a `.keras` file written by `digitrec train`,
+            a run folder (its `model.keras`), or "bundled" (see
+            `digitrec.runs.model_path`).
 
     Returns:
         `keras.Model` mapping `(N, 28, 28, 1)` float32 to `(N, 10)` probabilities.
 
     Raises:
-        ModelError: the file is missing, unreadable, unsafe, or its input or
-            output shape is not `(None, 28, 28, 1)` / `(None, 10)`.
+        ModelError: the file is missing or unreadable, is not a Keras model
+            archive (a zip file with a `config.json`: an empty, text or
+            truncated file is not), is unsafe, or its input or output shape
+            is not `(None, 28, 28, 1)` / `(None, 10)`.
     """
-    path = Path(path)
+    path = runs.model_path(model)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                raise zipfile.BadZipFile("no config.json inside")
+    except zipfile.BadZipFile as e:
+        reason = "an empty file" if path.stat().st_size == 0 else str(e)[:1].lower() + str(e)[1:]
+        raise ModelError(f"{path}: not a Keras model archive ({reason})") from None
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read the model file ({e.strerror or e})") from None
+    try:
+        net = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: cannot load model ({first})") from None
-    in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
+    in_shape, out_shape = tuple(net.input_shape), tuple(net.output_shape)
     if in_shape[1:] != INPUT_SHAPE or out_shape[1:] != (NUM_CLASSES,):
         raise ModelError(f"{path}: incompatible model: input {in_shape}, output {out_shape}; "
                          f"expected (None, 28, 28, 1) -> (None, 10)")
-    return model
+    return net
