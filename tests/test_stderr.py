@@ -5,6 +5,7 @@ them), in a fresh Python process and in its child, so these tests do not
 depend on what this machine's TensorFlow happens to log.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -73,12 +74,13 @@ def test_cli_filters_native_lines_of_itself_and_its_children():
     assert result.stderr.endswith(b"last words, no newline")  # forwarded before the process exits
 
 
-@pytest.mark.parametrize("how", ["--verbose", "DIGITREC_VERBOSE=1"])
-def test_verbose_shows_native_lines(how):
-    import os
-
-    env = dict(os.environ, DIGITREC_VERBOSE="1") if how.startswith("DIGITREC") else None
-    result = run_script(*([how] if how.startswith("--") else []), "evaluate", "--model", "bundled", env=env)
+@pytest.mark.parametrize("args, env", [
+    (["--verbose", "evaluate", "--model", "bundled"], {}),
+    (["evaluate", "--model", "bundled", "--verbose"], {}),
+    (["evaluate", "--model", "bundled"], {"DIGITREC_VERBOSE": "1"}),
+], ids=["--verbose before the verb", "--verbose after it", "DIGITREC_VERBOSE=1"])
+def test_verbose_shows_native_lines(args, env):
+    result = run_script(*args, env={**os.environ, **env})
     assert result.returncode == 0, result.stderr
     lines = result.stderr.split(b"\n")
     for line in [*NATIVE, *KEPT, b"python line", b"child line"]:

@@ -9,6 +9,7 @@ for them (see `digitrec._stderr`).
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -52,12 +53,15 @@ def _add_data_dir(p):
 
 
 def build_parser():
+    verbose = "also show TensorFlow's native log lines (or set DIGITREC_VERBOSE=1)"
     parser = _Parser(prog="digitrec", description="Handwritten digit recognition with a CNN.")
-    parser.add_argument("--verbose", action="store_true",
-                        help="also show TensorFlow's native log lines (or set DIGITREC_VERBOSE=1)")
+    parser.add_argument("--verbose", action="store_true", help=verbose)
+    common = argparse.ArgumentParser(add_help=False)  # --verbose after the verb too
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose)
     sub = parser.add_subparsers(dest="command", required=True)
+    verb = functools.partial(sub.add_parser, parents=[common])
 
-    p = sub.add_parser("train", help="train a registered model on MNIST")
+    p = verb("train", help="train a registered model on MNIST")
     p.add_argument("--model", default="fast", help="registry name (fast, baseline, tutorial, robust)")
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
@@ -75,19 +79,19 @@ def build_parser():
                    help="train on distorted images (default: the recipe's choice)")
     _add_data_dir(p)
 
-    p = sub.add_parser("evaluate", help="score a saved model on the 10,000 MNIST test images")
+    p = verb("evaluate", help="score a saved model on the 10,000 MNIST test images")
     p.add_argument("--model", help=f"{_MODEL_FORMS} (default: bundled)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_data_dir(p)
 
-    p = sub.add_parser("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
+    p = verb("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
     p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed")
     p.add_argument("--out", help="also write the results as JSON to this file")
     p.add_argument("--recipes", help="comma-separated registry names (default: fast,baseline,tutorial)")
     p.add_argument("--seeds", type=_positive_int, default=3, help="training runs per recipe")
     _add_data_dir(p)
 
-    p = sub.add_parser("predict", help="recognize the digit in image files (photos, scans, drawings)")
+    p = verb("predict", help="recognize the digit in image files (photos, scans, drawings)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
     p.add_argument("--model", help=f"{_MODEL_FORMS} (default: bundled)")
     p.add_argument("--top-k", type=_positive_int, default=3, help="how many ranked guesses to report")
@@ -95,14 +99,14 @@ def build_parser():
                    help="below this probability the label is null and the result is marked uncertain")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    p = sub.add_parser("report", help="figures and an HTML page of what a model learned")
+    p = verb("report", help="figures and an HTML page of what a model learned")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("run", nargs="?", metavar="RUN_DIR", help="run folder written by `digitrec train`")
     which.add_argument("--model", help=f"{_MODEL_FORMS}; no training curves")
     p.add_argument("--out", help="output folder (default: RUN_DIR/report, or reports/<model file name>)")
     _add_data_dir(p)
 
-    p = sub.add_parser("serve", help="web app: draw a digit in the browser and see the prediction; REST API")
+    p = verb("serve", help="web app: draw a digit in the browser and see the prediction; REST API")
     p.add_argument("--model", help=f"{_MODEL_FORMS} (default: bundled)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
