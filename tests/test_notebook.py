@@ -87,7 +87,7 @@ def cell_with(nb, snippet):
 
 @pytest.mark.slow
 def test_runs_top_to_bottom_in_this_venv(executed):
-    nb, tmp, seconds = executed
+    nb, _, seconds = executed
     assert not [o for c in code_cells(nb) for o in c.outputs if o.output_type == "error"]
     assert text_of(nb.cells[-1]).strip() == sys.executable
     print(f"notebook ran in {seconds:.0f} s")  # reported, not asserted: it depends on the machine

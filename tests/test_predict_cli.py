@@ -163,7 +163,7 @@ def test_min_confidence_missing_path_and_explicit_non_image(tree):
 
 
 def test_only_a_missing_path(tmp_path):
-    code, stdout, stderr = run_predict("--json", tmp_path / "nothing-here.jpg")
+    code, stdout, _ = run_predict("--json", tmp_path / "nothing-here.jpg")
     assert code == 1
     [result] = json_lines(stdout).values()
     assert "not found" in result["error"] and "nothing-here.jpg" in result["error"]

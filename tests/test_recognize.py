@@ -16,11 +16,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+import synth
 from digitrec.errors import ImageError, ModelError
 from digitrec.inference import BUNDLED_MODEL, Prediction, Recognizer
 from digitrec.preprocessing import normalize
-
-import synth
 
 N_CONSISTENCY = 500
 N_PHOTOS = 500
@@ -84,7 +83,7 @@ def test_predict_returns_one_prediction_per_image(tmp_path, recognizer, examples
         assert sum(result.probabilities) == pytest.approx(1.0, abs=1e-4)
         assert result.confidence == max(result.probabilities) == result.probabilities[result.label]
         top = result.top_k(3)
-        assert [k for k, _ in top][0] == result.label and len(top) == 3
+        assert top[0][0] == result.label and len(top) == 3
         assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
 
 
@@ -156,7 +155,7 @@ def test_model_by_name_and_by_run_folder(tmp_path):
     (tmp_path / "model.keras").symlink_to(BUNDLED_MODEL)
     assert Recognizer("bundled").model_path == BUNDLED_MODEL
     assert Recognizer(tmp_path).model_path == tmp_path / "model.keras"
-    with pytest.raises(ModelError, match="no model.keras in this folder"):
+    with pytest.raises(ModelError, match=r"no model\.keras in this folder"):
         Recognizer(tmp_path / "..")
 
 
@@ -210,7 +209,7 @@ def test_large_3000x4000_photos(tmp_path, recognizer, examples):
 
 def test_consistency_with_plain_mnist(mnist_test, recognizer):
     """Transformed MNIST digits get the label of the plain digit (>= 97 % for each transform)."""
-    images, labels = mnist_test
+    images, _ = mnist_test
     rng = np.random.default_rng(2024)
     idx = rng.choice(len(images), N_CONSISTENCY, replace=False)
     digits = images[idx]

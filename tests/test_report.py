@@ -106,7 +106,7 @@ def test_red_titles_are_the_wrong_predictions_shown(predicted):
 
 @pytest.mark.slow
 def test_confusion_matrix_counts_sum_to_the_test_set(predicted):
-    images, labels, probabilities = predicted
+    _, labels, probabilities = predicted
     fig = plots.plot_confusion_matrix(evaluation.scores(probabilities, labels)["confusion_matrix"])
     counts = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text()) for t in fig.axes[0].texts}
     assert len(counts) == 100
@@ -145,7 +145,8 @@ def test_mistakes_are_the_most_confident_wrong_predictions(predicted):
 class PageParser(HTMLParser):
     """Collects the doctype, tags and attributes, and every end tag that does not close the open element."""
 
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+                      "wbr"})
 
     def __init__(self, text):
         super().__init__(convert_charrefs=True)

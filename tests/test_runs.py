@@ -15,7 +15,7 @@ def test_model_path_of_each_form(tmp_path):
 
 
 def test_a_folder_without_a_model(tmp_path):
-    with pytest.raises(ModelError, match="no model.keras in this folder") as e:
+    with pytest.raises(ModelError, match=r"no model\.keras in this folder") as e:
         runs.model_path(tmp_path)
     assert str(e.value).startswith(f"{tmp_path}: ")
 

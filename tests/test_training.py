@@ -13,12 +13,11 @@ import os
 import warnings
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from digitrec import evaluation, models, training
+from digitrec import evaluation, models, runs, training
 
 METRIC_KEYS = {
     "accuracy", "loss", "recall_macro", "precision_macro", "f1_macro", "per_class_recall",
@@ -186,19 +185,19 @@ def tiny_runs(tmp_path_factory, mnist_dir):
             super().__init__(*args, **kwargs)
             created.setdefault(current, []).append(self)
 
-    runs = {}
+    folders = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(keras.callbacks, "EarlyStopping", RecordingEarlyStopping)
         for current, model in (("baseline-a", "baseline"), ("baseline-b", "baseline"), ("tutorial", "tutorial")):
-            runs[current] = training.train(
+            folders[current] = training.train(
                 model=model, epochs=1, train_size=600, data_dir=mnist_dir, out=base / current, seed=0, verbose=0
             )
     # the tutorial run again, over a folder that holds an earlier run's files
     (base / "again").mkdir()
     (base / "again" / "stale.txt").write_text("from an earlier run\n")
-    runs["again"] = training.train(model="tutorial", epochs=1, train_size=600, data_dir=mnist_dir, out=base / "again",
+    folders["again"] = training.train(model="tutorial", epochs=1, train_size=600, data_dir=mnist_dir, out=base / "again",
                                    seed=0, verbose=0, overwrite=True)
-    return runs, created
+    return folders, created
 
 
 @pytest.mark.slow
@@ -217,28 +216,28 @@ def test_train_builds_early_stopping_on_val_loss(tiny_runs):
 
 @pytest.mark.slow
 def test_overwrite_replaces_the_whole_folder(tiny_runs):
-    runs, _ = tiny_runs
-    assert sorted(os.listdir(runs["again"])) == sorted(RUN_FILES)  # no stale.txt
-    assert sorted(os.listdir(runs["again"].parent)) == ["again", "baseline-a", "baseline-b", "tutorial"]
-    assert (runs["again"] / "history.csv").read_text() == (runs["tutorial"] / "history.csv").read_text()
+    folders, _ = tiny_runs
+    assert sorted(os.listdir(folders["again"])) == sorted(RUN_FILES)  # no stale.txt
+    assert sorted(os.listdir(folders["again"].parent)) == ["again", "baseline-a", "baseline-b", "tutorial"]
+    assert (folders["again"] / "history.csv").read_text() == (folders["tutorial"] / "history.csv").read_text()
 
 
 @pytest.mark.slow
 def test_train_compiles_adam_with_the_recipe_loss(tiny_runs):
-    runs, _ = tiny_runs
-    cfg = saved_compile_config(runs["baseline-a"] / "model.keras")
+    folders, _ = tiny_runs
+    cfg = saved_compile_config(folders["baseline-a"] / "model.keras")
     assert cfg["optimizer"]["class_name"] == "Adam"
     assert cfg["optimizer"]["config"]["learning_rate"] == pytest.approx(1e-3)
     assert cfg["loss"] == "categorical_crossentropy"
-    cfg = saved_compile_config(runs["tutorial"] / "model.keras")
+    cfg = saved_compile_config(folders["tutorial"] / "model.keras")
     assert cfg["optimizer"]["class_name"] == "Adam"
     assert cfg["loss"] == "sparse_categorical_crossentropy"
 
 
 @pytest.mark.slow
 def test_config_json_records_the_settings(tiny_runs):
-    runs, _ = tiny_runs
-    cfg = json.loads((runs["baseline-a"] / "config.json").read_text())
+    folders, _ = tiny_runs
+    cfg = json.loads((folders["baseline-a"] / "config.json").read_text())
     assert cfg["model"] == "baseline"
     assert cfg["epochs"] == 1
     assert cfg["batch_size"] == 128
@@ -251,7 +250,7 @@ def test_config_json_records_the_settings(tiny_runs):
     assert cfg["val_split"] == pytest.approx(0.1)
     assert abs(cfg["n_train"] + cfg["n_val"] - 600) <= 10
     assert abs(cfg["n_val"] - 60) <= 10
-    cfg = json.loads((runs["tutorial"] / "config.json").read_text())
+    cfg = json.loads((folders["tutorial"] / "config.json").read_text())
     assert cfg["loss"] == "sparse_categorical_crossentropy"
     assert cfg["batch_size"] == 64
     assert cfg["patience"] is None
@@ -259,8 +258,8 @@ def test_config_json_records_the_settings(tiny_runs):
 
 @pytest.mark.slow
 def test_tiny_run_models_load(tiny_runs):
-    runs, _ = tiny_runs
-    for run in runs.values():
+    folders, _ = tiny_runs
+    for run in folders.values():
         for name in ("model.keras", "best.keras"):
             net = models.load_model(run / name)
             assert tuple(net.output_shape) == (None, 10)
@@ -270,20 +269,20 @@ def test_tiny_run_models_load(tiny_runs):
 @pytest.mark.slow
 def test_training_is_reproducible(tiny_runs):
     """Same seed, same data, same settings: identical weights and scores."""
-    runs, _ = tiny_runs
-    a = models.load_model(runs["baseline-a"] / "model.keras").get_weights()
-    b = models.load_model(runs["baseline-b"] / "model.keras").get_weights()
+    folders, _ = tiny_runs
+    a = models.load_model(folders["baseline-a"] / "model.keras").get_weights()
+    b = models.load_model(folders["baseline-b"] / "model.keras").get_weights()
     assert len(a) == len(b)
     differing = [i for i, (wa, wb) in enumerate(zip(a, b)) if not np.array_equal(wa, wb)]
     max_diff = max((float(np.max(np.abs(a[i] - b[i]))) for i in differing), default=0.0)
     assert differing == [], f"weights differ in tensors {differing} (max abs diff {max_diff:g})"
-    ma = training.read_metrics(runs["baseline-a"])
-    mb = training.read_metrics(runs["baseline-b"])
+    ma = runs.read_metrics(folders["baseline-a"])
+    mb = runs.read_metrics(folders["baseline-b"])
     for m in (ma, mb):
         m.pop("train_seconds")
     assert ma == mb
-    ha = (runs["baseline-a"] / "history.csv").read_text()
-    hb = (runs["baseline-b"] / "history.csv").read_text()
+    ha = (folders["baseline-a"] / "history.csv").read_text()
+    hb = (folders["baseline-b"] / "history.csv").read_text()
     assert ha == hb
 
 
@@ -302,7 +301,7 @@ def baseline_run(tmp_path_factory, mnist_dir):
 
 @pytest.mark.slow
 def test_run_folder_contents(baseline_run):
-    assert RUN_FILES <= set(os.listdir(baseline_run))
+    assert set(os.listdir(baseline_run)) >= RUN_FILES
     assert partial_files(baseline_run) == []
     cfg = json.loads((baseline_run / "config.json").read_text())
     assert cfg["train_size"] == 6000 and abs(cfg["n_train"] + cfg["n_val"] - 6000) <= 10
@@ -322,7 +321,7 @@ def test_history_csv(baseline_run):
 
 @pytest.mark.slow
 def test_metrics_json(baseline_run, mnist_test):
-    m = training.read_metrics(baseline_run)
+    m = runs.read_metrics(baseline_run)
     assert set(m) == METRIC_KEYS
     assert m["n_test"] == 10000
     assert m["epochs_run"] == 1
@@ -353,7 +352,7 @@ def test_saved_model_reproduces_the_metrics(baseline_run, mnist_dir, mnist_test)
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
     assert (probs >= 0).all()
     m = evaluation.evaluate(baseline_run / "model.keras", mnist_dir)
-    saved = training.read_metrics(baseline_run)
+    saved = runs.read_metrics(baseline_run)
     assert m["n_test"] == 10000
     assert abs(m["accuracy"] - saved["accuracy"]) <= 1e-4
     assert m["loss"] == pytest.approx(saved["loss"], abs=1e-4)

@@ -62,7 +62,8 @@ def filter_native_logs():
     thread.start()
     os.dup2(write_fd, 2)
     os.close(write_fd)
-    sys.stderr = open(os.dup(real), "w", encoding=stream.encoding, errors=stream.errors, buffering=1)
+    # closed in the finally clause below, so not a `with` block
+    sys.stderr = open(os.dup(real), "w", encoding=stream.encoding, errors=stream.errors, buffering=1)  # noqa: SIM115
     try:
         yield
     finally:

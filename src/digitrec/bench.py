@@ -19,6 +19,7 @@ recipes only within one run (the baseline-to-fast ratio does that).
 """
 
 import concurrent.futures
+import contextlib
 import importlib.metadata
 import multiprocessing
 import os
@@ -31,7 +32,7 @@ import time
 import numpy as np
 
 DEFAULT_RECIPES = ("fast", "baseline", "tutorial")
-QUICK = dict(train_size=2000, epochs=1, seeds=1, latency_images=20)
+QUICK = {"train_size": 2000, "epochs": 1, "seeds": 1, "latency_images": 20}
 
 
 def flops_per_image(model):
@@ -75,10 +76,8 @@ def machine():
 
     versions = {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend()}
     for package in ("numpy", "tensorflow", "tensorflow-cpu", "jax", "torch"):
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
     return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), **versions}
 
 

@@ -57,7 +57,7 @@ def scores(probabilities, labels):
         "f1_macro": float(f1.mean()),
         "per_class_recall": [float(r) for r in recall],
         "confusion_matrix": cm.tolist(),
-        "n_test": int(len(labels)),
+        "n_test": len(labels),
     }
 
 

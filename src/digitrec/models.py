@@ -8,7 +8,7 @@ TensorFlow, JAX or PyTorch.
 
 import dataclasses
 import zipfile
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import keras
 from keras import layers
@@ -51,7 +51,7 @@ class Recipe:
     epochs: int
     batch_size: int
     learning_rate: float
-    patience: Optional[int]
+    patience: int | None
     schedule: str = "constant"
     warmup_epochs: float = 1.0
     val_split: float = 0.1
@@ -257,7 +257,7 @@ def load_model(model):
         raise ModelError(f"{path}: cannot read the model file ({e.strerror or e})") from None
     try:
         net = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (Keras raises many types for a bad archive; each becomes a ModelError)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: cannot load model ({first})") from None
     in_shape, out_shape = tuple(net.input_shape), tuple(net.output_shape)
