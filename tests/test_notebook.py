@@ -55,6 +55,10 @@ def test_uses_only_the_public_api():
             "plot_predictions", "plot_confusion_matrix"} <= used
 
 
+def test_every_public_name_resolves():
+    assert all(callable(getattr(digitrec, name)) for name in digitrec.__all__)
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory, mnist_dir):
     """The notebook run from its own folder, with TMPDIR (where it writes) in pytest's temporary folder.

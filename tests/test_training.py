@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-from digitrec import evaluation, models, runs, training
+from digitrec import evaluation, models, plots, runs, training
 
 METRIC_KEYS = {
     "accuracy", "loss", "recall_macro", "precision_macro", "f1_macro", "per_class_recall",
@@ -192,11 +192,11 @@ def tiny_runs(tmp_path_factory, mnist_dir):
             folders[current] = training.train(
                 model=model, epochs=1, train_size=600, data_dir=mnist_dir, out=base / current, seed=0, verbose=0
             )
-    # the tutorial run again, over a folder that holds an earlier run's files
+    # tutorial again, without a validation split, over a folder that holds an earlier run's files
     (base / "again").mkdir()
     (base / "again" / "stale.txt").write_text("from an earlier run\n")
-    folders["again"] = training.train(model="tutorial", epochs=1, train_size=600, data_dir=mnist_dir, out=base / "again",
-                                   seed=0, verbose=0, overwrite=True)
+    folders["again"] = training.train(model="tutorial", epochs=1, train_size=600, val_split=0, data_dir=mnist_dir,
+                                      out=base / "again", seed=0, verbose=0, overwrite=True)
     return folders, created
 
 
@@ -219,7 +219,15 @@ def test_overwrite_replaces_the_whole_folder(tiny_runs):
     folders, _ = tiny_runs
     assert sorted(os.listdir(folders["again"])) == sorted(RUN_FILES)  # no stale.txt
     assert sorted(os.listdir(folders["again"].parent)) == ["again", "baseline-a", "baseline-b", "tutorial"]
-    assert (folders["again"] / "history.csv").read_text() == (folders["tutorial"] / "history.csv").read_text()
+
+
+@pytest.mark.slow
+def test_history_csv_of_a_run_without_validation_has_no_empty_columns(tiny_runs):
+    folders, _ = tiny_runs
+    assert runs.read_config(folders["again"])["n_val"] == 0
+    assert (folders["again"] / "history.csv").read_text().splitlines()[0] == "epoch,accuracy,loss"
+    history = plots.read_history(folders["again"] / "history.csv")
+    assert history["epoch"].tolist() == [1] and 0 < history["loss"][0] < 10
 
 
 @pytest.mark.slow

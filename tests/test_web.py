@@ -24,6 +24,9 @@ if not CHROMIUM:
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
+# A generous ceiling, not Playwright's 5 s: a loaded machine answers late, and only a broken page never does.
+expect.set_options(timeout=30_000)
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 

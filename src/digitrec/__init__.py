@@ -33,7 +33,7 @@ __all__ = [
     "serve",
     "train",
 ]
-_PLOTS = __all__[9:]
+_PLOTS = {name for name in __all__ if name.startswith("plot_")} | {"save_figure"}  # from digitrec.plots
 
 
 def predict(images, model=None):

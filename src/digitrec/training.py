@@ -47,9 +47,14 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
 
 class EpochCSVLogger(keras.callbacks.CSVLogger):
-    """`CSVLogger` whose `epoch` column counts from 1, like the epochs Keras prints."""
+    """`CSVLogger` whose `epoch` column counts from 1, like the epochs Keras prints, with the columns
+
+    of the first epoch's logs only (Keras's adds empty `val_` columns, "NA", to a run without validation).
+    """
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            self.keys = sorted(logs or {})
         super().on_epoch_end(epoch + 1, logs)
 
 
