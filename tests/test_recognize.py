@@ -207,6 +207,7 @@ def test_large_3000x4000_photos(tmp_path, recognizer, examples):
 # ---------------------------------------------------------------- rates
 
 
+@pytest.mark.slow  # 2,500 normalizations: minutes on a loaded 2-core machine
 def test_consistency_with_plain_mnist(mnist_test, recognizer):
     """Transformed MNIST digits get the label of the plain digit (>= 97 % for each transform)."""
     images, _ = mnist_test
@@ -225,6 +226,7 @@ def test_consistency_with_plain_mnist(mnist_test, recognizer):
         str({k: bad[k] for k in failing})
 
 
+@pytest.mark.slow  # 500 synthetic photos made and normalized: minutes on a loaded 2-core machine
 def test_synthetic_phone_photos(mnist_test, recognizer):
     """Digits on paper with lighting, shadow, texture, coloured ink, noise, JPEG: >= 95 % read right."""
     images, labels = mnist_test

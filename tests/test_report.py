@@ -253,7 +253,7 @@ def test_report_arguments_and_default_folders(tmp_path):
     args = cli.build_parser().parse_args(["report", "--model", "bundled"])
     assert (args.run, args.model, args.out) == (None, "bundled", None)
     assert reporting._resolve(None, "bundled", None) == (BUNDLED_MODEL, None, reporting.Path("reports/default"))
-    (tmp_path / "model.keras").touch()
+    shutil.copy(BUNDLED_MODEL, tmp_path / "model.keras")
     assert reporting._resolve(tmp_path, None, None) == (tmp_path / "model.keras", tmp_path, tmp_path / "report")
     for both_or_neither in ((None, None), (tmp_path, "bundled")):
         with pytest.raises(ValueError, match="either a run folder or a model file"):

@@ -9,9 +9,10 @@ from digitrec.errors import ModelError
 def test_model_path_of_each_form(tmp_path):
     assert runs.model_path(None) == runs.model_path("bundled") == runs.BUNDLED_MODEL
     assert runs.BUNDLED_MODEL.is_file()
-    (tmp_path / "model.keras").touch()
+    (tmp_path / "model.keras").write_bytes(runs.BUNDLED_MODEL.read_bytes())
     assert runs.model_path(tmp_path) == runs.model_path(str(tmp_path)) == tmp_path / "model.keras"
-    assert runs.model_path(tmp_path / "other.keras") == tmp_path / "other.keras"  # a file is checked on loading
+    (tmp_path / "other.keras").write_bytes(runs.BUNDLED_MODEL.read_bytes())
+    assert runs.model_path(tmp_path / "other.keras") == tmp_path / "other.keras"
 
 
 def test_a_folder_without_a_model(tmp_path):

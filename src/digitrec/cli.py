@@ -150,6 +150,7 @@ def _cmd_evaluate(args):
 def _cmd_predict(args):
     import numpy as np
 
+    from digitrec import runs
     from digitrec.errors import DigitrecError
     from digitrec.files import find_images
     from digitrec.inference import Recognizer
@@ -157,7 +158,7 @@ def _cmd_predict(args):
     files = list(find_images(args.paths))  # (path, None or why it cannot be read)
     if not files:
         raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
-    recognizer = Recognizer(args.model)
+    model, recognizer = runs.model_path(args.model), None  # loaded (seconds) when the first image needs it
     progress = None
     if len(files) >= 20 and sys.stderr.isatty() and not args.json:
         import keras
@@ -172,10 +173,11 @@ def _cmd_predict(args):
         for i, (path, error) in enumerate(chunk):
             try:
                 if not error:
-                    normalized[i] = recognizer.preprocess(path)
+                    normalized[i] = Recognizer.preprocess(path)
             except DigitrecError as e:
                 results[i]["error"] = str(e)
         if normalized:
+            recognizer = recognizer or Recognizer(model)
             probabilities = recognizer.classify(np.stack(list(normalized.values())))
             for i, p in zip(normalized, probabilities):
                 results[i] = _result_dict(chunk[i][0], recognizer.to_prediction(p), args)

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support
 
-from digitrec import data
+from digitrec import data, runs
 
 NUM_CLASSES = 10
 
@@ -96,9 +96,10 @@ def evaluate(model=None, data_dir=None, batch_size=1000):
         ModelError: `model` is a path that cannot be loaded.
         DatasetError: the test files are missing or corrupt.
     """
-    from digitrec.models import load_model
-
     if not hasattr(model, "predict"):
-        model = load_model(model)
+        path = runs.model_path(model)  # a bad path fails here, before Keras is imported (seconds)
+        from digitrec.models import load_model
+
+        model = load_model(path)
     _, labels, probabilities = predict_test_set(model, data_dir, batch_size)
     return {**scores(probabilities, labels), "params": int(model.count_params())}

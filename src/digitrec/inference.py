@@ -61,10 +61,12 @@ class Recognizer:
     """
 
     def __init__(self, model=None):
-        from digitrec.models import load_model
-
         self.model_path = runs.model_path(model) if model is None or isinstance(model, (str, Path)) else None
-        self.model = load_model(self.model_path) if self.model_path else model
+        if self.model_path:
+            from digitrec.models import load_model  # after the path is checked: importing Keras takes seconds
+
+            model = load_model(self.model_path)
+        self.model = model
         self._lock = threading.Lock()
 
     @staticmethod

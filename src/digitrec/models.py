@@ -7,7 +7,6 @@ TensorFlow, JAX or PyTorch.
 """
 
 import dataclasses
-import zipfile
 from collections.abc import Callable
 
 import keras
@@ -238,23 +237,11 @@ def load_model(model):
         `keras.Model` mapping `(N, 28, 28, 1)` float32 to `(N, 10)` probabilities.
 
     Raises:
-        ModelError: the file is missing or unreadable, is not a Keras model
-            archive (a zip file with a `config.json`: an empty, text or
-            truncated file is not), is unsafe, or its input or output shape
-            is not `(None, 28, 28, 1)` / `(None, 10)`.
+        ModelError: as `digitrec.runs.model_path` (missing, unreadable, not
+            a Keras model archive), or the model is unsafe, or its input or
+            output shape is not `(None, 28, 28, 1)` / `(None, 10)`.
     """
     path = runs.model_path(model)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if "config.json" not in archive.namelist():
-                raise zipfile.BadZipFile("no config.json inside")
-    except zipfile.BadZipFile as e:
-        reason = "an empty file" if path.stat().st_size == 0 else str(e)[:1].lower() + str(e)[1:]
-        raise ModelError(f"{path}: not a Keras model archive ({reason})") from None
-    except OSError as e:
-        raise ModelError(f"{path}: cannot read the model file ({e.strerror or e})") from None
     try:
         net = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # noqa: BLE001 (Keras raises many types for a bad archive; each becomes a ModelError)

@@ -13,6 +13,7 @@ Every failure here is a `ModelError` naming the path.
 """
 
 import json
+import zipfile
 from pathlib import Path
 
 from digitrec.errors import ModelError
@@ -22,26 +23,36 @@ BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
 
 
 def model_path(model=None):
-    """The `.keras` file that `model` names.
+    """The `.keras` file that `model` names, checked to be a Keras model archive (without importing Keras).
 
     Args:
         model: None or "bundled" for the bundled model, a run folder (str
-            or Path) for its `model.keras`, or the path of a `.keras` file
-            (returned as given; `models.load_model` checks it).
+            or Path) for its `model.keras`, or the path of a `.keras` file.
 
     Returns:
         Path of the model file.
 
     Raises:
-        ModelError: a folder without `model.keras`.
+        ModelError: a folder without `model.keras`; a missing or unreadable
+            file; a file that is not a Keras model archive (a zip file with
+            a `config.json`: an empty, text or truncated file is not).
     """
-    if model is None or str(model) == BUNDLED:
-        return BUNDLED_MODEL
-    path = Path(model)
+    path = BUNDLED_MODEL if model is None or str(model) == BUNDLED else Path(model)
     if path.is_dir():
         if not (path / "model.keras").is_file():
             raise ModelError(f"{path}: no model.keras in this folder (is it a run folder from `digitrec train`?)")
-        return path / "model.keras"
+        path = path / "model.keras"
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                raise zipfile.BadZipFile("no config.json inside")
+    except zipfile.BadZipFile as e:
+        reason = "an empty file" if path.stat().st_size == 0 else str(e)[:1].lower() + str(e)[1:]
+        raise ModelError(f"{path}: not a Keras model archive ({reason})") from None
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read the model file ({e.strerror or e})") from None
     return path
 
 
