@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from live_server import DIGITS, scan_png
 
 from digitrec import runtimes
 from digitrec.bench_runtimes import VARIANTS
@@ -29,6 +28,7 @@ from digitrec.cli import main
 from digitrec.data import to_float
 from digitrec.errors import ModelError
 from digitrec.inference import BUNDLED_MODEL, BUNDLED_ONNX, Recognizer
+from live_server import DIGITS, scan_png
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,7 @@ def test_export_refuses_what_is_not_a_digitrec_keras_model(capsys, tmp_path):
     (tmp_path / "notes.keras").write_text("not a model\n")
     out = tmp_path / "x.onnx"
     cases = {"cifar.keras": "not a digitrec model: input (N, 32, 32, 3), output (N, 10)",
-             "notes.keras": "cannot load model", "missing.keras": "model file not found",
+             "notes.keras": "not a Keras model archive", "missing.keras": "model file not found",
              "default.onnx": "not a .keras file; digitrec export converts a Keras model"}
     for name, message in cases.items():
         model = BUNDLED_ONNX if name == "default.onnx" else tmp_path / name

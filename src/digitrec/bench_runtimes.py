@@ -43,11 +43,12 @@ FULL = {"latency_images": 200, "startup_runs": 3, "test_images": 10000}
 QUICK = {"latency_images": 20, "startup_runs": 1, "test_images": 2000}
 
 
-def run(model, quick=False, data_dir=None, log=print):
+def run(model=None, quick=False, data_dir=None, log=print):
     """Export `model` and measure every runtime; returns a JSON-ready dict.
 
     Args:
-        model: str or Path of a `.keras` model.
+        model: a `.keras` file, a run folder, or None or "bundled" (see
+            `digitrec.runs.model_path`).
         quick: a smoke test (`QUICK` settings: fewer images and processes).
         data_dir: MNIST folder (see `digitrec.data.load_split`).
         log: function called with one line of progress per step.
@@ -66,7 +67,7 @@ def run(model, quick=False, data_dir=None, log=print):
             has its last error line); ModelError, DatasetError as in
             `digitrec.export.export`.
     """
-    from digitrec import bench, data, export
+    from digitrec import bench, data, export, runs
 
     settings = dict(QUICK if quick else FULL, quick=quick)
     result = {"machine": bench.machine(), "settings": settings, "runtimes": {}}
@@ -74,10 +75,10 @@ def run(model, quick=False, data_dir=None, log=print):
     labels = labels[: settings["test_images"]]
     with tempfile.TemporaryDirectory(prefix="digitrec-runtimes-") as tmp:
         tmp = Path(tmp)
-        files = {"keras": Path(model)}
+        files = {"keras": runs.model_path(model)}
         for name, (fmt, quantize, suffix) in VARIANTS.items():
             start = time.perf_counter()
-            files[name] = export.export(model, tmp / f"model-{name}{suffix}", fmt, quantize, data_dir)
+            files[name] = export.export(files["keras"], tmp / f"model-{name}{suffix}", fmt, quantize, data_dir)
             log(f"exported {name}: {files[name].stat().st_size:,} bytes in {time.perf_counter() - start:.1f} s")
         png = tmp / "digit.png"
         _save_png(255 - images[0], png)  # a dark-on-white scan of the first test digit

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import __version__, _atomic, data, runtimes
+from digitrec import __version__, _atomic, data, runs, runtimes
 from digitrec.errors import DigitrecError, ModelError, missing_extra
 
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}  # format -> the file suffix its runtime needs
@@ -57,7 +57,8 @@ def export(model, out, format="onnx", quantize=None, data_dir=None):
     """Write `model` in another format.
 
     Args:
-        model: str or Path of a `.keras` file, or a `keras.Model` mapping
+        model: a `.keras` file, a run folder or "bundled" (see
+            `digitrec.runs.model_path`), or a `keras.Model` mapping
             `(N, 28, 28, 1)` float32 in [0, 1] to `(N, 10)` probabilities.
         out: str or Path of the file to write: `.onnx` for "onnx",
             `.tflite` for "litert".
@@ -77,10 +78,10 @@ def export(model, out, format="onnx", quantize=None, data_dir=None):
     """
     check_options(format, quantize, out)
     try:
-        net = _keras_model(model)
+        net, source = _keras_model(model)
         with _atomic.atomic_path(out, suffix=FORMATS[format]) as tmp:
             metadata = {"architecture": net.name, "parameters": int(net.count_params()), "quantization": quantize,
-                        "source": Path(model).name if isinstance(model, (str, Path)) else None,
+                        "source": source,
                         "digitrec_version": __version__}
             if format == "onnx":
                 _export_onnx(net, tmp, metadata)
@@ -96,16 +97,18 @@ def export(model, out, format="onnx", quantize=None, data_dir=None):
 
 
 def _keras_model(model):
-    if not isinstance(model, (str, Path)):
-        return model
-    from digitrec.models import load_model
+    """`(keras.Model, file name or None)` for `export`'s `model`."""
+    if model is not None and not isinstance(model, (str, Path)):
+        return model, None
+    from digitrec.models import load_model  # first: without Keras, the error names the export extra
 
-    if Path(model).suffix.lower() != ".keras":
-        raise ModelError(f"{model}: not a .keras file; digitrec export converts a Keras model "
+    path = runs.model_path(model)
+    if path.suffix.lower() != ".keras":
+        raise ModelError(f"{path}: not a .keras file; digitrec export converts a Keras model "
                          "(a .keras file, a run folder or 'bundled')")
-    net = load_model(model)
+    net = load_model(path)
     net(np.zeros((1, *runtimes.INPUT_SHAPE), "float32"))  # Keras exports only a model that has been called
-    return net
+    return net, path.name
 
 
 def _export_onnx(net, path, metadata):

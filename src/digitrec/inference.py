@@ -6,21 +6,12 @@
 """
 
 import dataclasses
-import importlib.util
 import threading
-from pathlib import Path
 
 import numpy as np
 
 from digitrec import preprocessing, runtimes
-
-BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
-BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same model, exported: for installs without Keras
-
-
-def bundled_model():
-    """The bundled model file: `BUNDLED_MODEL`, or `BUNDLED_ONNX` where Keras is not installed (Path)."""
-    return BUNDLED_MODEL if importlib.util.find_spec("keras") is not None else BUNDLED_ONNX
+from digitrec.runs import BUNDLED_MODEL, BUNDLED_ONNX  # noqa: F401 (part of this module's API)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +47,9 @@ class Recognizer:
     """A trained model plus MNIST-style input normalization.
 
     Args:
-        model: None for the bundled model (see `bundled_model`); the path
-            of a `.keras` file (Keras, loaded in safe mode), an `.onnx` file
+        model: None or "bundled" for the bundled model (see
+            `digitrec.runs.bundled_model`); the path of a `.keras` file
+            (Keras, loaded in safe mode) or a run folder, an `.onnx` file
             (ONNX Runtime) or a `.tflite` file (LiteRT), as written by
             `digitrec export`; or a `keras.Model` that maps `(N, 28, 28, 1)`
             float32 in [0, 1] to `(N, 10)` probabilities. The runtime
@@ -74,7 +66,7 @@ class Recognizer:
     """
 
     def __init__(self, model=None):
-        self.runtime = runtimes.load(bundled_model() if model is None else model)
+        self.runtime = runtimes.load(model)
         self.model_path = self.runtime.path
         self._lock = threading.Lock()
 
@@ -112,14 +104,16 @@ class Recognizer:
                 `(N, H, W, C)` counts as N images.
 
         Returns:
-            list of `Prediction`, one per image, in order.
+            list of `Prediction`, one per image, in order (empty for no images).
 
         Raises:
             ImageError: an image cannot be read or holds no ink (the first
                 such image stops the call; the CLI handles images one by one).
         """
-        normalized = np.stack([self.preprocess(image) for image in _as_list(images)])
-        return [self.to_prediction(p) for p in self.classify(normalized)]
+        normalized = [self.preprocess(image) for image in _as_list(images)]
+        if not normalized:
+            return []
+        return [self.to_prediction(p) for p in self.classify(np.stack(normalized))]
 
     @staticmethod
     def to_prediction(p):

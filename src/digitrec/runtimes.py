@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec import runs
 from digitrec.errors import ModelError, missing_extra
 
 INPUT_SHAPE = (28, 28, 1)  # one image: height, width, channels
@@ -194,33 +195,33 @@ def _load_keras(path):
 LOADERS = {".keras": _load_keras, ".onnx": OnnxRuntime, ".tflite": LiteRTRuntime}
 
 
-def load(model):
+def load(model=None):
     """Load a model with the runtime its file suffix calls for (see the table above).
 
     Args:
-        model: str or Path of a `.keras`, `.onnx` or `.tflite` file, a
-            `keras.Model` mapping `(N, 28, 28, 1)` to `(N, 10)`, or a
-            `Runtime` (returned as it is).
+        model: None or "bundled" for the bundled model, a run folder, or
+            str or Path of a `.keras`, `.onnx` or `.tflite` file (see
+            `digitrec.runs.model_path`); a `keras.Model` mapping
+            `(N, 28, 28, 1)` to `(N, 10)`; or a `Runtime` (returned as it is).
 
     Returns:
         `Runtime`.
 
     Raises:
-        ModelError: the file is missing, has another suffix, cannot be
-            loaded, is not a digitrec model (see `check_signature`), or its
-            runtime is not installed (the message names the extra to install).
+        ModelError: as `runs.model_path` (missing file, broken `.keras`
+            archive, ...), or the file has another suffix, cannot be loaded,
+            is not a digitrec model (see `check_signature`), or its runtime
+            is not installed (the message names the extra to install).
     """
     if isinstance(model, Runtime):
         return model
-    if not isinstance(model, (str, Path)):
+    if model is not None and not isinstance(model, (str, Path)):
         return KerasRuntime(model)
-    path = Path(model)
+    path = runs.model_path(model)
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise ModelError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r}; "
                          f"expected one of {', '.join(LOADERS)}")
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
     try:
         return loader(path)
     except ModuleNotFoundError as e:
