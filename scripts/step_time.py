@@ -3,9 +3,9 @@
 On a shared machine one timing means little; each setting here trains `--steps` batches per `fit` call, the
 settings take turns, and the fastest of `--repeats` rounds counts (the least disturbed one).
 
-    nice -n 10 .venv/bin/python scripts/step_time.py "fast --batch 128" "fast --batch 256" "seed"
+    nice -n 10 .venv/bin/python scripts/step_time.py "fast --batch 128" "fast --batch 256" "baseline"
 
-Each argument is a label and recipe_search.py flags; the label "seed" times the registry's seed model instead.
+Each argument is a label and recipe_search.py flags; the label "baseline" times the registry's baseline model instead.
 """
 
 import os
@@ -27,8 +27,8 @@ from digitrec import models  # noqa: E402
 def setting(spec):
     label, *flags = shlex.split(spec)
     parser_args = recipe_search.parse(["--name", label, *flags])
-    if label == "seed":
-        net = models.build_model("seed")
+    if label == "baseline":
+        net = models.build_model("baseline")
         loss = "categorical_crossentropy"
     else:
         net = recipe_search.build(parser_args)

@@ -27,6 +27,7 @@ Times are wall-clock on a machine that should be otherwise idle; compare
 recipes only within one run (the ratios to `REFERENCE` do that).
 """
 
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -41,9 +42,9 @@ import numpy as np
 
 from digitrec.errors import DigitrecError
 
-DEFAULT_RECIPES = ("fast", "strong", "seed")
-REFERENCE = "seed"  # every other recipe's times are given as ratios to this one's
-QUICK = dict(train_size=2000, epochs=1, seeds=1, latency_images=20)
+DEFAULT_RECIPES = ("fast", "strong", "baseline")
+REFERENCE = "baseline"  # every other recipe's times are given as ratios to this one's
+QUICK = {"train_size": 2000, "epochs": 1, "seeds": 1, "latency_images": 20}
 
 
 def flops_per_image(model):
@@ -83,12 +84,11 @@ def machine():
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    versions = {"python": platform.python_version()}
-    for package in ("keras", "numpy", "tensorflow", "tensorflow-cpu", "jax", "torch"):
-        try:
+    versions = {"python": platform.python_version()}  # from the package metadata: no Keras import here
+    for package in ("keras", "numpy", "tensorflow", "tensorflow-cpu", "jax", "torch", "onnxruntime",
+                    "ai-edge-litert"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
     return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), **versions}
 
 
@@ -174,12 +174,12 @@ def _test_curve_callback(data_dir):
 
 def _train_job(recipe, seed, data_dir, out, train_size, epochs):
     """One training run in this (fresh) process; writes its measurements to `out/bench-run.json`."""
-    from digitrec import models, training
+    from digitrec import models, runs, training
 
     curve = _test_curve_callback(data_dir)
     run = training.train(model=recipe, seed=seed, data_dir=data_dir, out=out, train_size=train_size, epochs=epochs,
                          verbose=0, callbacks=[curve])
-    metrics, config = training.read_metrics(run), training.read_config(run)
+    metrics, config = runs.read_metrics(run), runs.read_config(run)
     result = {
         "seed": seed, "train_seconds": round(metrics["train_seconds"] - curve.scoring_seconds, 2),
         "epochs": metrics["epochs_run"], "accuracy": metrics["accuracy"], "n_train": config["n_train"],
