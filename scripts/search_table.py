@@ -1,6 +1,7 @@
 """Summarize scripts/search-log.jsonl as the Markdown table of docs/recipe-search.md (issue 14).
 
     .venv/bin/python scripts/search_table.py [LOG] > table.md
+    .venv/bin/python scripts/search_table.py --queue [LOG] > queue.txt   # every trial again, for run_queue.sh
 
 Trials named NAME-s0, NAME-s1, ... are one setting with seeds 0, 1, ...; each row gives the flags that differ
 from recipe_search.py's defaults, the validation accuracy after the last epoch (each seed, and the mean), the
@@ -12,9 +13,10 @@ import collections
 import json
 import re
 import sys
+from pathlib import Path
 
 sys.path.insert(0, "scripts")
-import recipe_search  # noqa: E402
+import recipe_search
 
 DEFAULTS = vars(recipe_search.parse(["--name", "x"]))
 SKIP = {"name", "log", "seed", "tta", "params", "n_train", "epoch_seconds", "epoch_cpu_seconds", "val_acc",
@@ -31,9 +33,18 @@ def flags(record):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else "scripts/search-log.jsonl"
+    args = sys.argv[1:]
+    queue = "--queue" in args
+    args = [a for a in args if a != "--queue"]
+    path = args[0] if args else "scripts/search-log.jsonl"
+    if queue:
+        for line in Path(path).read_text().splitlines():
+            record = json.loads(line)
+            tta = f" --tta {record['tta']}" if record.get("tta") else ""
+            print(f"{record['name']} {flags(record).replace('(defaults)', '')} --seed {record['seed']}{tta}".replace("  ", " "))
+        return
     groups = collections.OrderedDict()
-    for line in open(path):
+    for line in Path(path).read_text().splitlines():
         record = json.loads(line)
         groups.setdefault(re.sub(r"-s\d+$", "", record["name"]), []).append(record)
     print("| trial | settings (flags of `scripts/recipe_search.py`) | epochs | params | validation accuracy per seed "
