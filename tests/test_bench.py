@@ -36,6 +36,7 @@ def test_missing_data_fails_before_any_training(tmp_path, monkeypatch, capsys):
     assert err.startswith("digitrec: error: ") and "train-images-idx3-ubyte" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow  # a fresh process that imports TensorFlow
 def test_a_failing_training_process_is_one_clear_error(tmp_path, monkeypatch):
     # The child process finds no data (calling it directly skips the parent's check).
     monkeypatch.setenv("DIGITREC_MNIST_MIRRORS", "http://127.0.0.1:9/")
