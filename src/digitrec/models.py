@@ -181,40 +181,34 @@ def _s2d_cnn(name, widths=(32, 64), hidden=256, shift_px=0, bn_momentum=0.9):
     )
 
 
+_FAST = Recipe(
+    lambda: _s2d_cnn("fast"),
+    "categorical_crossentropy",
+    epochs=1,
+    batch_size=256,
+    learning_rate=5e-2,
+    patience=None,
+    schedule="cosine",
+    warmup_epochs=0.15,
+    beta_1=0.7,
+    beta_2=0.99,
+    label_smoothing=0.1,
+    steps_per_execution=16,
+    val_split=0.0,
+    source="digitrec's own, chosen on a validation split (docs/recipe-search.md): batch-normalized CNN "
+    "(Ioffe and Szegedy 2015) on a space-to-depth input, pooling before activation and Adam with beta_1 0.7 "
+    "(tuomaso/train_mnist_fast), one epoch with warm-up then cosine decay (one-cycle style, Smith 2018), "
+    "label smoothing (Szegedy et al. 2016)",
+)
+
 REGISTRY = {
-    "fast": Recipe(
-        lambda: _s2d_cnn("fast"),
-        "categorical_crossentropy",
-        epochs=1,
-        batch_size=256,
-        learning_rate=5e-2,
-        patience=None,
-        schedule="cosine",
-        warmup_epochs=0.15,
-        beta_1=0.7,
-        beta_2=0.99,
-        label_smoothing=0.1,
-        steps_per_execution=16,
-        val_split=0.0,
-        source="digitrec's own, chosen on a validation split (docs/recipe-search.md): batch-normalized CNN "
-        "(Ioffe and Szegedy 2015) on a space-to-depth input, pooling before activation and Adam with beta_1 0.7 "
-        "(tuomaso/train_mnist_fast), one epoch with warm-up then cosine decay (one-cycle style, Smith 2018), "
-        "label smoothing (Szegedy et al. 2016)",
-    ),
-    "strong": Recipe(
-        lambda: _s2d_cnn("strong", shift_px=1),
-        "categorical_crossentropy",
+    "fast": _FAST,
+    "strong": dataclasses.replace(
+        _FAST,
+        build=lambda: _s2d_cnn("strong", shift_px=1),
         epochs=8,
-        batch_size=256,
         learning_rate=2e-2,
-        patience=None,
-        schedule="cosine",
         warmup_epochs=0.3,
-        beta_1=0.7,
-        beta_2=0.99,
-        label_smoothing=0.1,
-        steps_per_execution=16,
-        val_split=0.0,
         source="digitrec's own, chosen on a validation split (docs/recipe-search.md): fast's network and "
         "optimizer, trained 8 epochs on digits shifted by up to 1 pixel (Simard, Steinkraus and Platt 2003)",
     ),
