@@ -65,6 +65,7 @@ def test_quick_bench_measures_every_recipe(mnist_dir, tmp_path, capsys):
         assert 0.3 < r["accuracy_min"] == r["accuracy_mean"] <= 1.0
         # training is part of the process; the per-epoch test scoring is in neither
         assert 0 < r["train_seconds"] < r["process_seconds"] and run["scoring_seconds"] > 0
+        assert r["train_cpu_seconds"] > 0
         [(seconds, accuracy)] = r["curve"]  # one point per epoch: the last epoch's weights
         assert 0 < seconds <= r["train_seconds"] + 0.1 and 0.1 < accuracy <= 1.0
         assert r["peak_rss_mib"] > 0 and r["images_per_second"] > 0
@@ -78,6 +79,7 @@ def test_quick_bench_measures_every_recipe(mnist_dir, tmp_path, capsys):
         r = result["recipes"][name]
         assert ratio["train"] == pytest.approx(reference["train_seconds"] / r["train_seconds"], rel=0.02)
         assert ratio["process"] == pytest.approx(reference["process_seconds"] / r["process_seconds"], rel=0.02)
+        assert ratio["train_cpu"] == pytest.approx(reference["train_cpu_seconds"] / r["train_cpu_seconds"], rel=0.02)
         assert f"{bench.REFERENCE}-to-{name} time ratio: training" in printed
     assert set(result["speedups"]) == set(bench.DEFAULT_RECIPES) - {bench.REFERENCE}
     assert f"results: {out}" in printed and f"plot: {plot}" in printed

@@ -7,6 +7,10 @@ no run warms another's caches), and measures:
 - training seconds: the wall time of `model.fit` (validation and
   checkpoints included), less the time spent scoring the test set after
   each epoch for the time-to-accuracy curve (that scoring chooses nothing);
+- training CPU seconds: the CPU time of all the process's threads from
+  the start to the end of training (Keras' `on_train_begin` and
+  `on_train_end`), less that of the per-epoch scoring; on a machine shared
+  with other jobs this varies far less than wall time;
 - whole-process seconds: from starting the process to its exit
   (interpreter, TensorFlow import, data loading, training, the final test
   evaluation and saving), less the same per-epoch scoring;
@@ -146,7 +150,9 @@ def _test_curve_callback(data_dir):
     """A Keras callback that scores the test set after each epoch and times that scoring.
 
     Its `points` are `[training seconds so far, test accuracy]` per epoch,
-    the seconds counted from the start of training without the scoring.
+    the seconds counted from the start of training without the scoring;
+    `cpu_seconds` is the process's CPU time over training, without the
+    scoring's.
     """
     import keras
 
@@ -158,16 +164,20 @@ def _test_curve_callback(data_dir):
     class TestCurve(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.points, self.scoring_seconds, self.start = [], 0.0, None
+            self.points, self.scoring_seconds, self.scoring_cpu, self.start, self.cpu_seconds = [], 0.0, 0.0, None, None
 
         def on_train_begin(self, logs=None):
-            self.start = time.perf_counter()
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time()
             accuracy = float(np.mean(self.model.predict(x, batch_size=1000, verbose=0).argmax(1) == labels))
             self.points.append([round(now - self.start - self.scoring_seconds, 2), accuracy])
             self.scoring_seconds += time.perf_counter() - now
+            self.scoring_cpu += time.process_time() - cpu
+
+        def on_train_end(self, logs=None):
+            self.cpu_seconds = time.process_time() - self.cpu_start - self.scoring_cpu
 
     return TestCurve()
 
@@ -183,7 +193,8 @@ def _train_job(recipe, seed, data_dir, out, train_size, epochs):
     result = {
         "seed": seed, "train_seconds": round(metrics["train_seconds"] - curve.scoring_seconds, 2),
         "epochs": metrics["epochs_run"], "accuracy": metrics["accuracy"], "n_train": config["n_train"],
-        "scoring_seconds": round(curve.scoring_seconds, 2), "curve": curve.points,
+        "train_cpu_seconds": round(curve.cpu_seconds, 2), "scoring_seconds": round(curve.scoring_seconds, 2),
+        "curve": curve.points,
         "train_flops_per_image": flops_per_image(models.build_model(recipe)), "backend": config["backend"],
     }
     Path(out, "bench-run.json").write_text(json.dumps(result))
@@ -234,13 +245,13 @@ def run(recipes=DEFAULT_RECIPES, seeds=3, quick=False, data_dir=None, log=print)
         dict with `machine` (see `machine`, plus `peak_gflops` from
         `peak_gflops` and the Keras `backend`), `settings`, `recipes` (a
         dict per recipe: `runs` and the summary keys `train_seconds` and
-        `process_seconds` (means), `epochs`, `accuracy_mean`,
+        `process_seconds` and `train_cpu_seconds` (means), `epochs`, `accuracy_mean`,
         `accuracy_min`, `peak_rss_mib` (max), `curve` (seed 0's
         `[seconds, test accuracy]` per epoch), `train_gflops`,
         `train_peak_share` and the inference keys of seed 0's model) and
         `speedups`: for each recipe other than `REFERENCE`, when that ran,
-        `REFERENCE`'s mean seconds over this recipe's, for `train` and
-        `process`.
+        `REFERENCE`'s mean seconds over this recipe's, for `train`,
+        `process` and `train_cpu`.
 
     Raises:
         ModelError: an unknown recipe name (before anything runs).
@@ -271,7 +282,8 @@ def run(recipes=DEFAULT_RECIPES, seeds=3, quick=False, data_dir=None, log=print)
                     r.update(_in_subprocess(_inference, Path(tmp, "model.keras"), data_dir,
                                             settings["latency_images"]))
             runs[name].append(r)
-            log(f"{name} seed {seed}: {r['train_seconds']:.1f} s training, {r['process_seconds']:.1f} s process, "
+            log(f"{name} seed {seed}: {r['train_seconds']:.1f} s training ({r['train_cpu_seconds']:.1f} CPU s), "
+                f"{r['process_seconds']:.1f} s process, "
                 f"{r['epochs']} epochs, accuracy {r['accuracy']:.4f}, peak RSS {r['peak_rss_mib']:.0f} MiB")
     result["machine"]["backend"] = runs[recipes[0]][0]["backend"]
     result["machine"]["peak_gflops"] = max(result["machine"]["peak_gflops"], round(peak_gflops(), 1))  # least disturbed
@@ -279,7 +291,7 @@ def run(recipes=DEFAULT_RECIPES, seeds=3, quick=False, data_dir=None, log=print)
     reference = result["recipes"].get(REFERENCE)
     if reference:
         result["speedups"] = {
-            name: {key: round(reference[f"{key}_seconds"] / r[f"{key}_seconds"], 2) for key in ("train", "process")}
+            name: {key: round(reference[f"{key}_seconds"] / r[f"{key}_seconds"], 2) for key in ("train", "process", "train_cpu")}
             for name, r in result["recipes"].items() if name != REFERENCE}
     return result
 
@@ -292,6 +304,7 @@ def _summarize(runs, peak):
     return {
         "train_seconds": round(train_seconds, 1),
         "process_seconds": round(float(np.mean([r["process_seconds"] for r in runs])), 1),
+        "train_cpu_seconds": round(float(np.mean([r["train_cpu_seconds"] for r in runs])), 1),
         "epochs": round(float(np.mean([r["epochs"] for r in runs])), 2),
         "accuracy_mean": round(float(np.mean([r["accuracy"] for r in runs])), 5),
         "accuracy_min": round(float(min(r["accuracy"] for r in runs)), 5),
@@ -308,11 +321,11 @@ def _summarize(runs, peak):
 def format_table(result):
     """Render `run`'s result as a plain-text table (str), machine and ratios below it."""
     peak = result["machine"]["peak_gflops"]
-    header = ("recipe", "train s", "process s", "epochs", "acc mean", "acc min", "peak RSS MiB", "img/s @1000",
+    header = ("recipe", "train s", "train CPU s", "process s", "epochs", "acc mean", "acc min", "peak RSS MiB", "img/s @1000",
               "p50 ms", "p95 ms", "MFLOP/img", "train GFLOP/s", "infer GFLOP/s")
     rows = [header]
     for name, r in result["recipes"].items():
-        rows.append((name, f"{r['train_seconds']:.1f}", f"{r['process_seconds']:.1f}", f"{r['epochs']:.3g}",
+        rows.append((name, f"{r['train_seconds']:.1f}", f"{r['train_cpu_seconds']:.1f}", f"{r['process_seconds']:.1f}", f"{r['epochs']:.3g}",
                      f"{r['accuracy_mean']:.2%}", f"{r['accuracy_min']:.2%}", f"{r['peak_rss_mib']:.0f}",
                      f"{r['images_per_second']:,.0f}", f"{r['latency_ms_p50']:.1f}", f"{r['latency_ms_p95']:.1f}",
                      f"{r['train_flops_per_image'] / 1e6:.2f}",
@@ -328,7 +341,7 @@ def format_table(result):
                  f"({m.get('backend', '?')}), numpy {m.get('numpy', '?')}")
     for name, ratio in result.get("speedups", {}).items():
         lines.append(f"{REFERENCE}-to-{name} time ratio: training {ratio['train']:.1f}x, "
-                     f"whole process {ratio['process']:.1f}x")
+                     f"whole process {ratio['process']:.1f}x, training CPU time {ratio['train_cpu']:.1f}x")
     if result["settings"]["quick"]:
         lines.append("quick mode: 1 epoch on 2,000 images; a smoke test, not a benchmark")
     return "\n".join(lines)
