@@ -103,6 +103,16 @@ def build_parser():
     p.add_argument("--min-confidence", type=_fraction, default=0.0,
                    help="below this probability the label is null and the result is marked uncertain")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--workers", type=_positive_int,
+                   help="processes that decode and normalize images (default: the number of cores)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this machine's cores; ray: Ray Data, on a local or remote Ray cluster "
+                        "(pip install 'digitrec[scale]')")
+    p.add_argument("--address", help="with --engine ray: the Ray cluster to join (default: start a local one)")
+    p.add_argument("--output", metavar="DIR", help="with --engine ray: write the results to this folder "
+                                                   "(or object-store URI) instead of printing them")
+    p.add_argument("--format", choices=("json", "parquet"), default="json",
+                   help="with --output: JSON lines or Parquet files (default: json)")
 
     p = verb("report", help="figures and an HTML page of what a model learned")
     which = p.add_mutually_exclusive_group(required=True)
@@ -162,17 +172,21 @@ def _cmd_evaluate(args):
 
 
 def _cmd_predict(args):
-    import numpy as np
-
-    from digitrec import runs
+    from digitrec import parallel, runs
     from digitrec.errors import DigitrecError
     from digitrec.files import find_images
     from digitrec.inference import Recognizer
 
+    if args.engine == "ray":
+        from digitrec import scale
+
+        return scale.run_cli(args)
+    if args.address or args.output:
+        raise DigitrecError("--address and --output need --engine ray")
     files = list(find_images(args.paths))  # (path, None or why it cannot be read)
     if not files:
         raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
-    model, recognizer = runs.model_path(args.model), None  # loaded (seconds) when the first image needs it
+    model = runs.model_path(args.model)  # checked now; loaded (seconds) when the first image needs it
     progress = None
     if model.suffix == ".keras" and len(files) >= 20 and sys.stderr.isatty() and not args.json:
         import keras  # the model needs it anyway; an .onnx or .tflite model never imports it
@@ -181,35 +195,13 @@ def _cmd_predict(args):
     failed = 0
     if not args.json:
         print(f"{'path':<40} {'label':>5} {'confidence':>10}  top-{args.top_k}")
-    for start in range(0, len(files), 64):
-        chunk = files[start : start + 64]
-        results, normalized = [{"path": str(path), "error": error} for path, error in chunk], {}
-        for i, (path, error) in enumerate(chunk):
-            try:
-                if not error:
-                    normalized[i] = Recognizer.preprocess(path)
-            except DigitrecError as e:
-                results[i]["error"] = str(e)
-        if normalized:
-            recognizer = recognizer or Recognizer(model)
-            probabilities = recognizer.classify(np.stack(list(normalized.values())))
-            for i, p in zip(normalized, probabilities):
-                results[i] = _result_dict(chunk[i][0], recognizer.to_prediction(p), args)
-        for result in results:
-            failed += "error" in result
-            _print_result(result, args)
+    for path, outcome in parallel.predict_files(files, lambda: Recognizer(model), args.workers):
+        result = parallel.record(path, outcome, args.top_k, args.min_confidence)
+        failed += "error" in result
+        _print_result(result, args)
         if progress:
-            progress.add(len(chunk))
+            progress.add(1)
     return 1 if failed else 0
-
-
-def _result_dict(path, prediction, args):
-    result = {"path": str(path), "label": prediction.label, "confidence": prediction.confidence,
-              "probabilities": list(prediction.probabilities),
-              "top_k": [{"label": k, "probability": v} for k, v in prediction.top_k(args.top_k)]}
-    if prediction.confidence < args.min_confidence:
-        result.update(label=None, uncertain=True)
-    return result
 
 
 def _print_result(result, args):
