@@ -125,6 +125,10 @@ def build_parser():
     p.add_argument("--model", help=_ANY_MODEL)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
+    p.add_argument("--workers", type=_non_negative_int, help="processes that decode and normalize requests "
+                                                             "(default: the number of cores; 0: threads)")
+    p.add_argument("--max-batch", type=_positive_int, default=32,
+                   help="most concurrent requests classified in one model call (default: 32; 1: no batching)")
 
     p = verb("export", help="write a model as ONNX or LiteRT, to run without TensorFlow")
     p.add_argument("--model", required=True, help=_MODEL_FORMS)
@@ -246,7 +250,7 @@ def _cmd_report(args):
 def _cmd_serve(args):
     from digitrec import server
 
-    server.serve(args.model, host=args.host, port=args.port)
+    server.serve(args.model, host=args.host, port=args.port, workers=args.workers, max_batch=args.max_batch)
 
 
 def _cmd_export(args):

@@ -37,22 +37,29 @@ def process_pool(workers):
     return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def normalize_or_error(source, name=None):
-    """`(image, None)` or `(None, message)` for one image file or encoded bytes.
+def normalize_source(source, name=None):
+    """`preprocessing.normalize` of an image file or encoded bytes, decoded by `decoding.load_image`.
 
     Args:
         source: str or Path of a file, or bytes of an encoded image.
         name: how an error message names the image (default: the path).
 
     Returns:
-        `(float32 (28, 28) in [0, 1], None)` from `preprocessing.normalize`,
-        or `(None, str)` when the image cannot be read or holds no ink
-        (the message names the image).
+        float32 `(28, 28)` in [0, 1].
+
+    Raises:
+        ImageError (or its subclasses `UnsupportedImageError`,
+        `ImageTooLargeError`): the image cannot be read or holds no ink.
     """
     from digitrec import decoding, preprocessing
 
+    return preprocessing.normalize(decoding.load_image(source, name=name))
+
+
+def normalize_or_error(source):
+    """`(normalize_source(source), None)`, or `(None, message)` when it raises a `DigitrecError`."""
     try:
-        return preprocessing.normalize(decoding.load_image(source, name=name)), None
+        return normalize_source(source), None
     except DigitrecError as e:
         return None, str(e)
 

@@ -17,23 +17,26 @@ JSON 500 `{"detail": "internal error"}`, and uvicorn logs its traceback.
 The limits and HTTP guards are in `digitrec.guards`.
 """
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import os
 import re
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import anyio
 import numpy as np
 from fastapi import HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from digitrec import __version__, decoding, guards, runs
+from digitrec import __version__, decoding, guards, parallel, runs
+from digitrec.batching import DynamicBatcher
 from digitrec.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 from digitrec.guards import LIMITS, LOOPBACK_HOSTS
 from digitrec.inference import Recognizer
@@ -75,8 +78,11 @@ _PREDICT_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
+def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, max_batch=32, max_wait=0.005):
     """Build the web app around one model, loaded now.
+
+    Concurrent requests are decoded and normalized in a pool of `workers`
+    processes and classified together by a `batching.DynamicBatcher`.
 
     Args:
         model: None or "bundled" for the bundled model, a `.keras`, `.onnx`
@@ -84,41 +90,75 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
             a `keras.Model`, or a `Recognizer`.
         limits: `guards.Limits`, kept as `app.state.limits`; the
             server's share of them goes to uvicorn (`guards.uvicorn_settings`).
+            At most `limits.decodes` images are decoded at once, whatever `workers`.
         hosts: the `Host` header names to answer (any port), or None for
             any; the default suits a server on loopback (DNS rebinding).
+        workers: processes that decode and normalize (default: the number of
+            cores, `parallel.default_workers()`), started with the first
+            request and stopped with the app; 0 does it in threads of this process.
+        max_batch: most images per model call (1: every request alone).
+        max_wait: seconds a batch waits for requests still being normalized.
 
     Returns:
         `fastapi.FastAPI`, an ASGI app for uvicorn; `app.state.recognizer`
-        is its `Recognizer`.
+        is its `Recognizer`, `app.state.batcher` its `DynamicBatcher`.
 
     Raises:
         ModelError: the model cannot be loaded, or a metrics.json or
             config.json beside it is not valid JSON.
+        ValueError: `workers` < 0, `max_batch` < 1 or `max_wait` < 0.
     """
     recognizer = model if isinstance(model, Recognizer) else Recognizer(model)
     info = model_info(recognizer)
     recognizer.classify(np.zeros((1, 28, 28), "float32"))  # trace the predict function now, not on request 1
+    workers = parallel.default_workers() if workers is None else workers
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    batcher = DynamicBatcher(recognizer.classify, max_batch, max_wait)
     decodes = anyio.CapacityLimiter(limits.decodes)  # bounds the memory that decoding takes
+    pool = None  # the worker processes, started by the first request
 
-    def prepare(data, source):
-        """Decode and normalize (in a worker thread, at most `limits.decodes` at once)."""
+    async def normalize(data, source):
+        nonlocal pool
+        if not workers:
+            return await anyio.to_thread.run_sync(parallel.normalize_source, data, source)
+        pool = pool or parallel.process_pool(workers)
         try:
-            return recognizer.preprocess(decoding.load_image(data, name=source))
-        except ImageTooLargeError as e:
-            raise HTTPException(413, str(e)) from None
-        except UnsupportedImageError as e:
-            raise HTTPException(415, str(e)) from None
-        except ImageError as e:
-            raise HTTPException(422, str(e)) from None
+            return await asyncio.wrap_future(pool.submit(parallel.normalize_source, data, source))
+        except BrokenProcessPool:  # a worker died (killed, out of memory): the next request gets a new pool
+            broken, pool = pool, None
+            broken.shutdown(wait=False)
+            raise
+
+    async def prepare(data, source):
+        """Decode and normalize (at most `limits.decodes` at once); HTTP errors for bad images."""
+        with batcher.incoming():
+            try:
+                async with decodes:
+                    return await normalize(data, source)
+            except ImageTooLargeError as e:
+                raise HTTPException(413, str(e)) from None
+            except UnsupportedImageError as e:
+                raise HTTPException(415, str(e)) from None
+            except ImageError as e:
+                raise HTTPException(422, str(e)) from None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        nonlocal pool
+        yield
+        if pool is not None:  # stopped; a restarted server (the same app) starts a new pool
+            stopping, pool = pool, None
+            stopping.shutdown(cancel_futures=True)
 
     app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit: "
-                         "draw it at `/`, or POST an image to `/api/predict`.")
+                         "draw it at `/`, or POST an image to `/api/predict`.", lifespan=lifespan)
     app.add_middleware(guards.BodyLimit, limits=limits)
     if hosts is not None:
         app.add_middleware(guards.HostAllowlist, hosts=hosts)
     app.add_middleware(guards.SecurityHeaders)
     app.add_exception_handler(Exception, _internal_error)
-    app.state.recognizer, app.state.limits = recognizer, limits
+    app.state.recognizer, app.state.limits, app.state.batcher = recognizer, limits, batcher
 
     @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY)
     async def predict(request: Request):
@@ -144,8 +184,8 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
                                      'with a file field named \'file\', or application/json {"image": "<base64>"}')
         if not data:
             raise HTTPException(422, f"{source} is empty")
-        x = await anyio.to_thread.run_sync(prepare, data, source, limiter=decodes)
-        result = recognizer.to_prediction((await run_in_threadpool(recognizer.classify, x[None]))[0])
+        x = await prepare(data, source)
+        result = recognizer.to_prediction(await batcher.classify(x))
         return {"label": result.label, "confidence": result.confidence, "probabilities": list(result.probabilities),
                 "input": x.round(3).tolist(), "model": info["name"]}
 
@@ -248,8 +288,8 @@ def _slug(text):
     return re.sub(r"\W+", "_", re.sub(r"\(.*?\)", "", text)).strip("_")
 
 
-def serve(model=None, host="127.0.0.1", port=8000, limits=LIMITS):
-    """Run the web app with uvicorn until interrupted (see `create_app` for `model` and `limits`).
+def serve(model=None, host="127.0.0.1", port=8000, limits=LIMITS, workers=None, max_batch=32):
+    """Run the web app with uvicorn until interrupted (see `create_app` for the other arguments).
 
     On a loopback address the app answers only to the loopback names
     (`guards.LOOPBACK_HOSTS` and `host`), against DNS rebinding; on any other
@@ -258,5 +298,5 @@ def serve(model=None, host="127.0.0.1", port=8000, limits=LIMITS):
     import uvicorn
 
     hosts = (*LOOPBACK_HOSTS, host) if guards.is_loopback(host) else None
-    app = create_app(model, limits=limits, hosts=hosts)
+    app = create_app(model, limits=limits, hosts=hosts, workers=workers, max_batch=max_batch)
     uvicorn.run(app, host=host, port=port, log_level="info", **guards.uvicorn_settings(limits))
