@@ -11,11 +11,11 @@ import io
 import httpx
 import numpy as np
 import pytest
-from live_server import bundled_app, live_server
 from PIL import Image
 
 from digitrec import parallel
 from digitrec.batching import DynamicBatcher
+from live_server import bundled_app, live_server
 
 
 @pytest.fixture(scope="module")
