@@ -88,7 +88,12 @@ def build_parser():
     p = verb("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
     p.add_argument("--runtimes", action="store_true",
                    help="instead, compare Keras, ONNX Runtime and LiteRT (float and int8) on one trained model")
-    p.add_argument("--model", help=f"with --runtimes: the model to export and time, {_MODEL_FORMS} (default: bundled)")
+    p.add_argument("--serve", action="store_true", help="instead, load-test `digitrec serve` on 127.0.0.1 with 1 and "
+                                                         "8 clients, batch 1 beside dynamic batching")
+    p.add_argument("--predict", action="store_true", help="instead, images/s of `digitrec predict` on 10,000 PNG "
+                                                           "files with 1 and 2 worker processes")
+    p.add_argument("--model", help=f"with --runtimes, --serve or --predict: the model, {_MODEL_FORMS} "
+                                   "(default: bundled)")
     p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed "
                                                         "(with --runtimes: 20 latency samples, 1 start-up run)")
     p.add_argument("--out", help="also write the results as JSON to this file")
@@ -222,6 +227,18 @@ def _print_result(result, args):
 def _cmd_bench(args):
     from digitrec import _atomic, bench
 
+    log = functools.partial(print, file=sys.stderr, flush=True)
+    if args.serve or args.predict:
+        from digitrec import bench_scale
+
+        run, show = ((bench_scale.serve_load, bench_scale.format_serve) if args.serve
+                     else (bench_scale.predict_rate, bench_scale.format_predict))
+        result = run(args.model, data_dir=args.data_dir, quick=args.quick, log=log)
+        print(show(result))
+        if args.out:
+            _atomic.write_json(args.out, result)
+            print(f"results: {args.out}")
+        return
     if args.runtimes:
         from digitrec import bench_runtimes as bench
 
