@@ -13,6 +13,7 @@ from PIL import Image
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs the 'scale' extra: pip install 'digitrec[scale]'")
 
+import digitrec  # noqa: E402
 from digitrec import parallel, scale  # noqa: E402
 from digitrec.inference import BUNDLED_ONNX, Recognizer  # noqa: E402
 
@@ -54,7 +55,7 @@ def _by_name(records):
 
 
 def test_predict_dataset_labels_equal_the_local_engine(cluster, folder, local):
-    ds = scale.predict_dataset(scale.read_files([folder]), model=BUNDLED_ONNX, batch_size=100)
+    ds = digitrec.predict_dataset(scale.read_files([folder]), model=BUNDLED_ONNX, batch_size=100)
     rows = _by_name(map(scale.as_record, ds.take_all()))
     assert set(rows) == set(local)
     assert {n: r.get("label") for n, r in rows.items()} == {n: r.get("label") for n, r in local.items()}
