@@ -50,3 +50,26 @@ def test_quick_bench_measures_every_recipe(mnist_dir, tmp_path, capsys):
     assert result["baseline_to_fast_ratio"] == pytest.approx(ratio, rel=0.02)
     assert "baseline-to-fast training time ratio" in printed and f"results: {out}" in printed
     assert "baseline seed 0: " in captured.err and "seed seed" not in captured.err  # the progress lines
+
+
+@pytest.mark.slow
+def test_serve_bench_loads_both_servers_without_errors(mnist_dir, tmp_path, capsys):
+    from digitrec import bench_scale
+
+    out = tmp_path / "serve.json"
+    assert cli.main(["bench", "--serve", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)]) == 0
+    result = json.loads(out.read_text())
+    assert list(result["configs"]) == list(bench_scale.CONFIGS)
+    for runs in result["configs"].values():
+        assert [runs[k]["errors"] for k in ("1_client", "8_clients")] == [0, 0]
+        assert runs["8_clients"]["requests"] == 8 * 10 and runs["8_clients"]["p95_ms"] >= runs["8_clients"]["p50_ms"]
+    assert "targets (issue 13" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_predict_bench_rates_one_and_two_workers(mnist_dir, tmp_path):
+    out = tmp_path / "predict.json"
+    assert cli.main(["bench", "--predict", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)]) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == 1000 and set(result["rates"]) == {"1", "2"}
+    assert result["scaling_efficiency"] > 0

@@ -1,17 +1,20 @@
 """`digitrec predict --workers N`: worker processes normalize, the model runs batched, order and errors kept.
 
 Real MNIST test digits written as PNG scans; labels compared with `Recognizer.predict` on the same files.
+The bundled model's ONNX copy keeps TensorFlow out of these processes (the engine is the same for every runtime).
 """
 
 import functools
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from digitrec import parallel
-from digitrec.inference import Recognizer
+from digitrec.inference import BUNDLED_ONNX, Recognizer
 
 N_IMAGES = 150  # three chunks of 64 (the CLI's), so --workers 2 really starts two processes
 BAD = 75  # index of the corrupt file, in the middle
@@ -19,7 +22,7 @@ BAD = 75  # index of the corrupt file, in the middle
 
 @functools.cache
 def recognizer():
-    return Recognizer()
+    return Recognizer(BUNDLED_ONNX)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +58,11 @@ def test_labels_equal_recognizer_predict_in_input_order(folder, expected, worker
 
 
 def test_cli_streams_json_lines_in_order_with_an_error_record(folder, expected):
-    from test_predict_cli import run_predict
-
-    code, stdout, stderr = run_predict("--json", "--workers", "2", folder)
-    assert code == 1, stderr  # one file failed
+    cmd = [sys.executable, "-m", "digitrec.cli", "predict", "--model", str(BUNDLED_ONNX), "--json", "--workers", "2",
+           str(folder)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    code, stdout = proc.returncode, proc.stdout
+    assert code == 1, proc.stderr  # one file failed
     records = [json.loads(line) for line in stdout.splitlines()]
     names = [r["path"].rsplit("/", 1)[-1] for r in records]
     assert names == sorted(p.name for p in folder.iterdir())

@@ -28,10 +28,10 @@ class DynamicBatcher:
             thread, one call at a time.
         max_batch: int >= 1, most images per model call.
         max_wait: seconds a batch waits for requests that are on their way
-            (default 5 ms).
+            (default 2 ms).
     """
 
-    def __init__(self, classify, max_batch=32, max_wait=0.005):
+    def __init__(self, classify, max_batch=32, max_wait=0.002):
         if max_batch < 1 or max_wait < 0:
             raise ValueError(f"max_batch must be >= 1 and max_wait >= 0, got {max_batch} and {max_wait}")
         self._classify, self.max_batch, self.max_wait = classify, max_batch, max_wait

@@ -1,7 +1,7 @@
 """Benchmark scaling on this machine: `digitrec bench --serve` and `digitrec bench --predict`.
 
 `serve_load` starts the real server (`digitrec serve`, a subprocess on
-127.0.0.1) twice, side by side: as it was (batch 1, normalization in
+127.0.0.1) twice, side by side, measured in alternating rounds: as it was (batch 1, normalization in
 threads: `--workers 0 --max-batch 1`) and with dynamic batching and a process
 pool (the defaults). Each gets 280x280 PNG canvases of MNIST test digits,
 black ink on white, as the drawing page sends them (JSON data URLs), from 1
@@ -108,9 +108,7 @@ def _load(port, bodies, clients, per_client):
                              range(0, clients * 7, 7)))
     seconds = time.perf_counter() - start
     latencies = np.concatenate([lat for lat, _ in done]) * 1000
-    return {"clients": clients, "requests": len(latencies), "errors": int(sum(e for _, e in done)),
-            "p50_ms": round(float(np.percentile(latencies, 50)), 2),
-            "p95_ms": round(float(np.percentile(latencies, 95)), 2),
+    return {"clients": clients, "errors": int(sum(e for _, e in done)), "latencies_ms": latencies,
             "requests_per_s": round(len(latencies) / seconds, 1)}
 
 
@@ -129,20 +127,40 @@ def _peak_rss_mib(pid):
 
 
 def serve_load(model=None, data_dir=None, quick=False, log=print):
-    """Load-test `digitrec serve` in each of `CONFIGS`; returns a JSON-ready dict (see the module docstring)."""
+    """Load-test `digitrec serve` in each of `CONFIGS`; returns a JSON-ready dict (see the module docstring).
+
+    Both servers run at once (one idles while the other is measured) and are measured in alternating
+    rounds, so that a change in the machine's load between them affects both alike. Latencies are pooled
+    over the rounds; requests/s is the median of the rounds.
+    """
     bodies = canvases(data_dir)
-    per_client = {1: 40 if quick else 300, 8: 10 if quick else 60}
-    result = {"targets": TARGETS, "configs": {}, "cores": len(os.sched_getaffinity(0))
-              if hasattr(os, "sched_getaffinity") else os.cpu_count()}
-    for name, options in CONFIGS.items():
-        log(f"serve: {name} ({' '.join(options) or 'defaults'})")
-        with _server(model, options) as (port, proc):
+    rounds, per_client = (1, {1: 40, 8: 10}) if quick else (3, {1: 100, 8: 20})
+    result = {"targets": TARGETS, "rounds": rounds, "configs": {},
+              "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
+    with contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(_server(model, options)) for name, options in CONFIGS.items()}
+        for port, _ in servers.values():
             _load(port, bodies, 8, 5)  # warm-up: starts the worker processes, traces the model's batch sizes
-            runs = {f"{n}_client{'s' * (n > 1)}": _load(port, bodies, n, per_client[n]) for n in (1, 8)}
-            runs["peak_rss_mib"] = _peak_rss_mib(proc.pid)
-        result["configs"][name] = runs
-        log(f"  {json.dumps(runs)}")
+        measured = {(name, n): [] for name in CONFIGS for n in (1, 8)}
+        for r in range(rounds):
+            for n in (1, 8):
+                for name, (port, _) in servers.items():
+                    measured[name, n].append(_load(port, bodies, n, per_client[n]))
+            log(f"serve: round {r + 1} of {rounds} done")
+        for name, (_, proc) in servers.items():
+            runs = {f"{n}_client{'s' * (n > 1)}": _pool(measured[name, n]) for n in (1, 8)}
+            result["configs"][name] = runs | {"peak_rss_mib": _peak_rss_mib(proc.pid)}
+            log(f"  {name}: {json.dumps(result['configs'][name])}")
     return result
+
+
+def _pool(loads):
+    """One summary of several `_load` rounds: latencies pooled, requests/s the median round."""
+    latencies = np.concatenate([load.pop("latencies_ms") for load in loads])
+    return {"clients": loads[0]["clients"], "requests": len(latencies), "errors": sum(x["errors"] for x in loads),
+            "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+            "p95_ms": round(float(np.percentile(latencies, 95)), 2),
+            "requests_per_s": float(np.median([x["requests_per_s"] for x in loads]))}
 
 
 def format_serve(result):

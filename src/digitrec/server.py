@@ -78,7 +78,7 @@ _PREDICT_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, max_batch=32, max_wait=0.005):
+def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, max_batch=32, max_wait=0.002):
     """Build the web app around one model, loaded now.
 
     Concurrent requests are decoded and normalized in a pool of `workers`
