@@ -65,6 +65,7 @@ def test_predict_dataset_labels_equal_the_local_engine(cluster, folder, local):
     assert all(set(rows[n]) == set(local[n]) for n in good)  # the same fields
 
 
+@pytest.mark.slow
 def test_cli_writes_parquet_through_address(cluster, folder, local, tmp_path):
     import pyarrow.parquet as pq
 
