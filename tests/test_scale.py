@@ -80,6 +80,7 @@ def test_cli_writes_parquet_through_address(cluster, folder, local, tmp_path):
     assert {n: r.get("label") for n, r in rows.items()} == {n: r.get("label") for n, r in local.items()}
 
 
+@pytest.mark.slow
 def test_cli_prints_json_lines_in_input_order(cluster, folder, local):
     small = sorted(folder.iterdir())[95:105]  # digit_0100.png, broken, among them
     cmd = [sys.executable, "-m", "digitrec.cli", "predict", "--engine", "ray", "--address", cluster,

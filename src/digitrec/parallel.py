@@ -16,6 +16,7 @@ import collections
 import concurrent.futures
 import multiprocessing
 import os
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -85,13 +86,21 @@ def normalized_chunks(paths, workers, chunk=CHUNK):
         yield from map(normalize_many, tasks)
         return
     with process_pool(workers) as pool:
-        pending, tasks = collections.deque(), iter(tasks)
+        pending = collections.deque()
         for task in tasks:
-            pending.append(pool.submit(normalize_many, task))
+            pending.append((task[0], pool.submit(normalize_many, task)))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+                yield _result(*pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _result(*pending.popleft())
+
+
+def _result(first, future):
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise DigitrecError(f"a worker process died while normalizing the images from {first} on (out of memory? "
+                            "try fewer --workers)") from None
 
 
 def predict_files(files, recognizer, workers=None, chunk=CHUNK):

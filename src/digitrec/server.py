@@ -8,6 +8,10 @@
 - `POST /api/predict`: a multipart `file`, or JSON `{"image": "<base64 or data URL>"}`;
 - `GET /api/health`, `GET /api/model`; OpenAPI docs at `/docs` (served locally).
 
+Requests are decoded and normalized in a pool of worker processes and
+classified together in one model call when they come at once (dynamic
+batching, `digitrec.batching`).
+
 Bad input is a JSON `{"detail": "..."}` with a 4xx status: a body over
 `Limits.body_bytes` or an image over `decoding.MAX_PIXELS` pixels (413), a
 file that is not an image in a supported format (415), a corrupt image,
