@@ -17,6 +17,7 @@ rows have the fields of the local engine's records (`parallel.record`):
 """
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -132,7 +133,11 @@ def run_cli(args):
     import ray
 
     from digitrec import cli
+    from digitrec.errors import DigitrecError
 
+    missing = [p for p in args.paths if "://" not in p and not Path(p).exists()]
+    if missing:  # found before Ray starts (seconds); object-store paths are Ray's to check
+        raise DigitrecError(f"{missing[0]}: file or folder not found")
     ray.init(address=args.address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     try:
         context = ray.data.DataContext.get_current()
