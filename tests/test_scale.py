@@ -90,3 +90,11 @@ def test_cli_prints_json_lines_in_input_order(cluster, folder, local):
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["path"].rsplit("/", 1)[-1] for r in records] == [p.name for p in small]
     assert [r.get("label") for r in records] == [local[p.name].get("label") for p in small]
+
+
+def test_predict_dataset_takes_an_image_column(cluster, mnist_test):
+    images = mnist_test[0][:20]  # arrays (28, 28) uint8, light ink on black, as ray.data.read_images gives them
+    ds = ray.data.from_items([{"image": image} for image in images])
+    rows = digitrec.predict_dataset(ds, model=BUNDLED_ONNX).take_all()
+    assert [r["label"] for r in rows] == [p.label for p in Recognizer(BUNDLED_ONNX).predict(list(images))]
+    assert all(r["path"] is None and r["error"] is None for r in rows)

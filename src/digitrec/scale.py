@@ -58,7 +58,7 @@ class Predictor:
         from digitrec.errors import DigitrecError
 
         images = batch["bytes"] if "bytes" in batch else batch["image"]
-        paths = batch["path"] if "path" in batch else [f"<row {i}>" for i in range(len(images))]
+        paths = batch["path"] if "path" in batch else [None] * len(images)  # null: rows without a path
         outcomes = []
         for path, image in zip(paths, images):
             try:
@@ -72,7 +72,8 @@ class Predictor:
         rows = [dict.fromkeys(FIELDS) | parallel.record(
                     path, x if isinstance(x, str) else self.recognizer.to_prediction(next(probabilities)),
                     self.top_k, self.min_confidence) for path, x in zip(paths, outcomes)]
-        for row in rows:
+        for row, path in zip(rows, paths):
+            row["path"] = None if path is None else row["path"]
             if row["error"] is None:
                 row["uncertain"] = bool(row["uncertain"])
         return pa.Table.from_pylist(rows, schema=schema())
@@ -85,7 +86,9 @@ def predict_dataset(ds, model=None, actors=None, batch_size=64, top_k=3, min_con
         ds: `ray.data.Dataset` with a `bytes` column of encoded images and
             optionally a `path` column (`ray.data.read_binary_files(...,
             include_paths=True)`), or an `image` column of arrays `(H, W)` or
-            `(H, W, C)` (`ray.data.read_images`, or `from_numpy`).
+            `(H, W, C)` (`ray.data.read_images`, or `from_items`); without a
+            `path` column (`read_images(..., include_paths=True)` has one) the
+            rows' `path` is null.
         model: a model file or "bundled" (default), loaded once per actor.
         actors: most actors in the pool (default: the cluster's CPUs but one,
             which the read tasks need; the pool grows from one actor).
