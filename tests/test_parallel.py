@@ -78,3 +78,16 @@ def test_errors_of_find_images_pass_through_in_place(tmp_path, folder):
     assert [p for p, _ in results] == [paths[0], tmp_path / "gone.png", paths[1]]
     assert results[1][1] == "gone.png: file not found"
     assert [r.label for r in recognizer().predict(paths[:2])] == [results[0][1].label, results[2][1].label]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--address", "127.0.0.1:6379"], "--address and --output need --engine ray"),
+    (["--output", "out"], "--address and --output need --engine ray"),
+    (["--format", "parquet"], "--format needs --output"),
+])
+def test_ray_options_without_the_ray_engine_are_one_error_line(folder, args, message, capsys):
+    from digitrec import cli
+
+    assert cli.main(["predict", *args, str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"digitrec: error: {message}" + err.split(message, 1)[1] and err.count("\n") == 1

@@ -47,6 +47,12 @@ class DynamicBatcher:
         finally:
             self._incoming -= 1
 
+    def close(self):
+        """Stop the batching task (when the app shuts down); a later `classify` starts a new one."""
+        if self._task is not None:
+            self._task.cancel()
+        self._loop = self._task = None
+
     async def classify(self, image):
         """Probabilities `(10,)` float32 of one normalized image `(28, 28)`, classified with its batch.
 

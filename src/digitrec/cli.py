@@ -186,6 +186,8 @@ def _cmd_predict(args):
     from digitrec.files import find_images
     from digitrec.inference import Recognizer
 
+    if args.format != "json" and not args.output:
+        raise DigitrecError("--format needs --output (the folder to write the files to)")
     if args.engine == "ray":
         from digitrec import scale
 

@@ -151,6 +151,7 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
     async def lifespan(app):
         nonlocal pool
         yield
+        batcher.close()
         if pool is not None:  # stopped; a restarted server (the same app) starts a new pool
             stopping, pool = pool, None
             stopping.shutdown(cancel_futures=True)
