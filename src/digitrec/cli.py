@@ -1,4 +1,4 @@
-"""The `digitrec` command: train, evaluate, predict, report, serve.
+"""The `digitrec` command: train, evaluate, predict, read, report, serve.
 
 Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`,
 and a non-zero exit status, never a traceback.
@@ -52,6 +52,9 @@ def build_parser():
     p.add_argument("--init", help="start from this saved .keras model (fine-tuning) instead of new weights")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="train on distorted images (default: the recipe's choice)")
+    p.add_argument("--outlier-exposure", type=_number(float, lambda v: v >= 0, "a number >= 0"), metavar="RATIO",
+                   help="add RATIO generated non-digits per training digit, trained towards the uniform "
+                        "distribution, and calibrate the 'not a digit' threshold (default: the recipe's, 0)")
     _add_data_dir(p)
 
     p = sub.add_parser("evaluate", help="score a saved model on the 10,000 MNIST test images")
@@ -72,6 +75,11 @@ def build_parser():
     p.add_argument("--top-k", type=_positive_int, default=3, help="how many ranked guesses to report")
     p.add_argument("--min-confidence", type=_fraction, default=0.0,
                    help="below this probability the label is null and the result is marked uncertain")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = sub.add_parser("read", help="read handwritten numbers (several digits) in image files")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("--model", help="a .keras model file or run folder (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     p = sub.add_parser("report", help="figures and an HTML page of what a model learned")
@@ -99,6 +107,7 @@ def _cmd_train(args):
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         val_split=args.val_split, patience=args.patience, seed=args.seed, data_dir=args.data_dir,
         out=args.out, train_size=args.train_size, init=args.init, augment=args.augment,
+        outlier_exposure=args.outlier_exposure,
     )
     _print_summary(training.read_metrics(out))
     print(f"run folder: {out}")
@@ -156,7 +165,7 @@ def _cmd_predict(args):
         progress = keras.utils.Progbar(len(files), unit_name="image")
     failed = 0
     if not args.json:
-        print(f"{'path':<40} {'label':>5} {'confidence':>10}  top-{args.top_k}")
+        print(f"{'path':<40} {'label':>5} {'confidence':>10} {'digit score':>11}  top-{args.top_k}")
     for start in range(0, len(files), 64):
         chunk, normalized, results = files[start : start + 64], [], {}
         for path in chunk:
@@ -178,9 +187,11 @@ def _cmd_predict(args):
 
 def _result_dict(path, prediction, args):
     result = {"path": str(path), "label": prediction.label, "confidence": prediction.confidence,
-              "probabilities": list(prediction.probabilities),
+              "digit_score": prediction.digit_score, "probabilities": list(prediction.probabilities),
               "top_k": [{"label": k, "probability": v} for k, v in prediction.top_k(args.top_k)]}
-    if prediction.confidence < args.min_confidence:
+    if prediction.rejected:
+        result["rejected"] = prediction.rejected
+    elif prediction.confidence < args.min_confidence:
         result.update(label=None, uncertain=True)
     return result
 
@@ -193,7 +204,35 @@ def _print_result(result, args):
     else:
         label = "?" if result["label"] is None else str(result["label"])
         top = "  ".join(f"{t['label']}:{t['probability']:.3f}" for t in result["top_k"])
-        print(f"{result['path']:<40} {label:>5} {result['confidence']:>10.3f}  {top}")
+        note = f"  ({result['rejected']})" if "rejected" in result else ""
+        print(f"{result['path']:<40} {label:>5} {result['confidence']:>10.3f} {result['digit_score']:>11.3f}  {top}{note}")
+
+
+def _cmd_read(args):
+    from digitrec.errors import DigitrecError
+    from digitrec.inference import Recognizer
+
+    files = list(_image_files(args.paths))
+    if not files:
+        raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
+    recognizer = Recognizer(_model_path(args.model) if args.model else None)
+    if not args.json:
+        print(f"{'path':<40} {'text':>10} {'confidence':>10}  digits (label:confidence, ? = not a digit)")
+    failed = 0
+    for path in files:
+        try:
+            result = {"path": str(path), **recognizer.read(path).as_dict()}
+        except DigitrecError as e:
+            result, failed = {"path": str(path), "error": str(e)}, failed + 1
+        if args.json:
+            print(json.dumps(result), flush=True)
+        elif "error" in result:
+            print(f"{result['path']:<40} error: {result['error']}", flush=True)
+        else:
+            digits = " ".join(f"{'?' if d['label'] is None else d['label']}:{d['confidence']:.3f}"
+                              for d in result["digits"])
+            print(f"{result['path']:<40} {result['text']:>10} {result['confidence']:>10.3f}  {digits}", flush=True)
+    return 1 if failed else 0
 
 
 def _cmd_bench(args):
@@ -224,8 +263,8 @@ def _cmd_serve(args):
     server.serve(_model_path(args.model) if args.model else None, host=args.host, port=args.port)
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report,
-            "serve": _cmd_serve, "bench": _cmd_bench}
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "read": _cmd_read,
+            "report": _cmd_report, "serve": _cmd_serve, "bench": _cmd_bench}
 
 
 def main(argv=None):

@@ -6,6 +6,7 @@
 
 - `GET /`: the drawing page (files in `digitrec/static/`, no CDN: it works offline);
 - `POST /api/predict`: a multipart `file`, or JSON `{"image": "<base64 or data URL>"}`;
+- `POST /api/read`: the same inputs, holding a handwritten number: its digits, boxes and labels;
 - `GET /api/health`, `GET /api/model`; OpenAPI docs at `/docs` (served locally).
 
 Bad input is a JSON `{"detail": "..."}` with a 4xx status: a body over
@@ -20,6 +21,7 @@ import json
 import re
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from fastapi import HTTPException, Request
@@ -95,12 +97,38 @@ class PredictJSON(BaseModel):
                                    "(`data:image/png;base64,...`)")
 
 
+_LABEL = "the most probable digit; null when rejected (not a digit)"
+_CONFIDENCE = "the highest probability"
+_DIGIT_SCORE = "how much the input looks like one handwritten digit, in [0, 1] (see digitrec.rejection)"
+_REJECTED = "\"not a digit\" when `digit_score` is under the model's calibrated threshold; absent otherwise"
+_INPUT = ("the 28x28 image the model saw after normalization: rows of floats in [0, 1], light ink on black, "
+          "rounded to 3 decimals")
+
+
 class PredictResult(BaseModel):
-    label: int = Field(ge=0, le=9, description="the most probable digit")
-    confidence: float = Field(ge=0, le=1, description="the probability of `label`")
+    label: Optional[int] = Field(ge=0, le=9, description=_LABEL)
+    confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
+    digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
+    rejected: Optional[str] = Field(None, description=_REJECTED)
     probabilities: list[float] = Field(description="10 probabilities summing to 1, indexed by digit")
-    input: list[list[float]] = Field(description="the 28x28 image the model saw after normalization: "
-                                                 "rows of floats in [0, 1], light ink on black, rounded to 3 decimals")
+    input: list[list[float]] = Field(description=_INPUT)
+    model: str = Field(description="name of the model that answered")
+
+
+class DigitResult(BaseModel):
+    label: Optional[int] = Field(ge=0, le=9, description=_LABEL)
+    confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
+    digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
+    rejected: Optional[str] = Field(None, description=_REJECTED)
+    probabilities: list[float] = Field(description="10 probabilities summing to 1, indexed by digit")
+    box: list[int] = Field(description="[x0, y0, x1, y1]: the digit's ink in the image's pixels (x1, y1 exclusive)")
+    input: list[list[float]] = Field(description=_INPUT)
+
+
+class ReadResult(BaseModel):
+    text: str = Field(description="the number, one character per digit, left to right; ? for a rejected digit")
+    confidence: float = Field(ge=0, le=1, description="the product of the digits' confidences")
+    digits: list[DigitResult] = Field(description="each digit, left to right")
     model: str = Field(description="name of the model that answered")
 
 
@@ -149,39 +177,39 @@ def create_app(model=None):
         except ImageError as e:
             raise HTTPException(422, str(e).replace("<bytes>", source)) from None
         result = recognizer.to_prediction(recognizer.classify(x[None])[0])
-        return {"label": result.label, "confidence": result.confidence, "probabilities": list(result.probabilities),
-                "input": x.round(3).tolist(), "model": info["name"]}
+        answer = {"label": result.label, "confidence": result.confidence, "digit_score": result.digit_score,
+                  "probabilities": list(result.probabilities), "input": x.round(3).tolist(), "model": info["name"]}
+        return {**answer, "rejected": result.rejected} if result.rejected else answer
 
-    app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit: "
-                         "draw it at `/`, or POST an image to `/api/predict`.")
+    def read_number(data, source):
+        """Decode, segment, normalize and classify the digits (runs in a worker thread)."""
+        _check_image(data, source)
+        try:
+            reading = recognizer.read(data)
+        except ImageError as e:
+            raise HTTPException(422, str(e).replace("<bytes>", source)) from None
+        answer = reading.as_dict()
+        for digit, d in zip(answer["digits"], reading.digits):
+            digit["input"] = d.input.round(3).tolist()
+        return {**answer, "model": info["name"]}
+
+    app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit or "
+                         "number: draw it at `/`, or POST an image to `/api/predict` or `/api/read`.")
     app.add_middleware(BodyLimit)
     app.state.recognizer = recognizer
 
-    @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY)
+    @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY,
+              response_model_exclude_unset=True)
     async def predict(request: Request):
         """Recognize the digit in an image: a multipart `file`, or JSON `{"image": base64 or data URL}`."""
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "multipart/form-data":
-            async with request.form(max_files=1, max_fields=0) as form:
-                upload = form.get("file")
-                if not isinstance(upload, UploadFile):
-                    raise HTTPException(422, "multipart form has no file field named 'file'")
-                data, source = await upload.read(), f"file {upload.filename!r}"
-        elif kind == "application/json" or kind.endswith("+json"):
-            try:
-                image = PredictJSON.model_validate_json(await request.body()).image
-            except ValidationError as e:
-                first = e.errors()[0]
-                where = ".".join(map(str, first["loc"])) or "body"
-                raise HTTPException(422, f"bad JSON body ({where}): {first['msg']}; "
-                                         'expected {"image": "<base64 or data URL>"}') from None
-            data, source = _decode_base64(image), "JSON field 'image'"
-        else:
-            raise HTTPException(415, f"unsupported Content-Type {kind or 'none'!r}: send multipart/form-data "
-                                     'with a file field named \'file\', or application/json {"image": "<base64>"}')
-        if not data:
-            raise HTTPException(422, f"{source} is empty")
-        return await run_in_threadpool(recognize, data, source)
+        return await run_in_threadpool(recognize, *await _image_upload(request))
+
+    @app.post("/api/read", response_model=ReadResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY,
+              response_model_exclude_unset=True)
+    async def read(request: Request):
+        """Read a handwritten number (one or more digits side by side) in an image: the same inputs as
+        `/api/predict`."""
+        return await run_in_threadpool(read_number, *await _image_upload(request))
 
     @app.get("/api/health")
     def health():
@@ -199,6 +227,32 @@ def create_app(model=None):
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+async def _image_upload(request):
+    """`(bytes, source)` of the image in a multipart `file` or a JSON `{"image"}` body; 4xx otherwise."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=0) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise HTTPException(422, "multipart form has no file field named 'file'")
+            data, source = await upload.read(), f"file {upload.filename!r}"
+    elif kind == "application/json" or kind.endswith("+json"):
+        try:
+            image = PredictJSON.model_validate_json(await request.body()).image
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "body"
+            raise HTTPException(422, f"bad JSON body ({where}): {first['msg']}; "
+                                     'expected {"image": "<base64 or data URL>"}') from None
+        data, source = _decode_base64(image), "JSON field 'image'"
+    else:
+        raise HTTPException(415, f"unsupported Content-Type {kind or 'none'!r}: send multipart/form-data "
+                                 'with a file field named \'file\', or application/json {"image": "<base64>"}')
+    if not data:
+        raise HTTPException(422, f"{source} is empty")
+    return data, source
 
 
 def _decode_base64(text):

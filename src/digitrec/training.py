@@ -19,7 +19,7 @@ import numpy as np
 
 import keras
 
-from digitrec import _atomic, data, evaluation
+from digitrec import _atomic, data, evaluation, outliers, rejection
 from digitrec.augmentation import AugmentedBatches
 from digitrec.models import get_recipe, load_model
 
@@ -50,7 +50,8 @@ def _schedule(recipe, learning_rate, steps_per_epoch, epochs):
 
 
 def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=-1,
-          seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None):
+          seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None,
+          outlier_exposure=None):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
     Args:
@@ -73,6 +74,12 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
             instead of freshly initialized weights; None builds the model.
         augment: train on distorted images (True) or the originals (False);
             None keeps the recipe's choice.
+        outlier_exposure: float >= 0, non-digits added per training digit
+            with a uniform target (see `digitrec.outliers`); None keeps the
+            recipe's (0). When above 0 the run also calibrates the
+            rejection threshold on the validation split and writes it
+            beside the model (`model.rejection.json`, see
+            `digitrec.rejection`), so it needs a validation split.
 
     Returns:
         Path of the run folder.
@@ -89,11 +96,15 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
     patience = recipe.patience if patience == -1 else patience
     augment = recipe.augment if augment is None else bool(augment)
     val_split = recipe.val_split if val_split is None else float(val_split)
+    outlier_exposure = recipe.outlier_exposure if outlier_exposure is None else float(outlier_exposure)
     for name, value in (("epochs", epochs), ("batch size", batch_size)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     if learning_rate <= 0:
         raise ValueError(f"learning rate must be positive, got {learning_rate}")
+    if outlier_exposure < 0 or (outlier_exposure > 0 and not val_split):
+        raise ValueError(f"outlier exposure must be >= 0 and needs a validation split to calibrate the rejection "
+                         f"threshold, got {outlier_exposure} with validation split {val_split}")
     images, labels = data.load_split("train", data_dir)
     if train_size and not 10 <= train_size <= len(labels):
         raise ValueError(f"train size must be between 10 and {len(labels)}, got {train_size}")
@@ -105,7 +116,8 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         images, labels = images[keep], labels[keep]
     train_idx, val_idx = data.stratified_split(labels, val_split, seed)
     x = data.to_float(images)
-    y = keras.utils.to_categorical(labels, 10) if recipe.loss == "categorical_crossentropy" else labels
+    loss = "categorical_crossentropy" if outlier_exposure else recipe.loss  # uniform targets need one-hot labels
+    y = keras.utils.to_categorical(labels, 10) if loss == "categorical_crossentropy" else labels
     validation = (x[val_idx], y[val_idx]) if len(val_idx) else None
     monitor = "val_loss" if validation else "loss"
 
@@ -113,22 +125,25 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
     steps = -(-len(train_idx) // batch_size)
     net.compile(
         optimizer=keras.optimizers.Adam(_schedule(recipe, learning_rate, steps, epochs)),
-        loss=recipe.loss,
+        loss=loss,
         metrics=["accuracy"],
     )
     callbacks = [AtomicModelCheckpoint(out / "best.keras", monitor=monitor, save_best_only=True)]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
+    x_train, y_train = x[train_idx], y[train_idx]
+    if outlier_exposure:
+        x_train, y_train = outliers.expose(x_train, y_train, images[train_idx], outlier_exposure, seed)
     if augment:
-        train_data = dict(x=AugmentedBatches(x[train_idx], y[train_idx], batch_size, seed))
+        train_data = dict(x=AugmentedBatches(x_train, y_train, batch_size, seed))
     else:
-        train_data = dict(x=x[train_idx], y=y[train_idx], batch_size=batch_size, shuffle=True)
+        train_data = dict(x=x_train, y=y_train, batch_size=batch_size, shuffle=True)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     config = {
         "model": model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
         "val_split": val_split, "patience": patience, "seed": seed, "train_size": train_size,
-        "loss": recipe.loss, "optimizer": "adam", "schedule": recipe.schedule,
+        "loss": loss, "optimizer": "adam", "outlier_exposure": outlier_exposure, "schedule": recipe.schedule,
         "warmup_epochs": recipe.warmup_epochs, "augment": augment,
         "init": str(init) if init else None,
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "source": recipe.source,
@@ -143,6 +158,9 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
     with _atomic.atomic_path(out / "model.keras", suffix=".keras") as tmp:
         net.save(tmp)
     _write_history(out / "history.csv", history.history)
+    if outlier_exposure:
+        rejection.write_threshold(out / "model.keras", rejection.calibrate_model(net, images[val_idx]),
+                                  val_split=val_split, seed=seed)
     metrics = evaluation.evaluate(net, data_dir)
     metrics.update(train_seconds=round(train_seconds, 1), epochs_run=len(history.history["loss"]))
     _atomic.write_json(out / "metrics.json", metrics)
