@@ -115,7 +115,7 @@ def _arc(cx, cy, rx, ry, start, sweep, n=16):
 
 # Digits whose strokes do not touch: a 5 with a detached flag, a 4 in two strokes, a 7 whose bar
 # and stem are apart. Each is several connected components that segmentation must merge.
-FIVE = [[(0.15, 0.0), (0.55, 0.0)], [(0.12, 0.08), (0.1, 0.45)] + _arc(0.3, 0.68, 0.24, 0.3, -120, 230)]
+FIVE = [[(0.15, 0.0), (0.55, 0.0)], [(0.12, 0.08), (0.1, 0.45), *_arc(0.3, 0.68, 0.24, 0.3, -120, 230)]]
 FOUR = [[(0.3, 0.0), (0.05, 0.6), (0.32, 0.6)], [(0.45, 0.05), (0.42, 1.0)]]
 SEVEN = [[(0.05, 0.0), (0.5, 0.0)], [(0.5, 0.07), (0.2, 1.0)]]
 

@@ -49,7 +49,7 @@ def non_digits(family, n, seed, fonts=None, dark_on_white=True):
 def test_every_prediction_carries_a_digit_score(recognizer, mnist_test):
     images, labels = mnist_test
     predictions = recognizer.predict(list(images[:20]))
-    for p, label in zip(predictions, labels[:20]):
+    for p in predictions:
         assert 0.0 <= p.digit_score <= 1.0
         assert p.digit_score == pytest.approx((10 * p.confidence - 1) / 9, abs=1e-6)
         if p.rejected is None:
@@ -92,7 +92,7 @@ def test_threshold_lives_beside_the_model(tmp_path, recognizer):
     with pytest.raises(ModelError, match="outside"):
         Recognizer(model)
     rejection.threshold_path(model).write_text('{"thresh')
-    with pytest.raises(ModelError, match="mine.rejection.json: cannot read"):
+    with pytest.raises(ModelError, match=r"mine\.rejection\.json: cannot read"):
         Recognizer(model)
 
 
@@ -132,3 +132,20 @@ def test_at_most_2_percent_of_real_handwriting_rejected(recognizer, dev_set):
     images, _ = dev_set
     rate = np.mean([p.rejected is not None for p in recognizer.predict(list(images))])
     assert rate <= 0.02, rate
+
+
+@pytest.mark.slow
+def test_calibrate_command_writes_the_threshold_and_the_rates(tmp_path, recognizer, capsys):
+    from digitrec import cli
+
+    model = tmp_path / "copy.keras"
+    shutil.copy(recognizer.model_path or BUNDLED_MODEL, model)
+    assert cli.main(["calibrate", "--model", str(model), "--reject", "0.01"]) == 0
+    out = capsys.readouterr().out
+    saved = json.loads(rejection.threshold_path(model).read_text())
+    assert saved["reject_target"] == 0.01 and saved["rejected"] <= 0.01 and saved["n"] == 5999
+    assert f"{saved['threshold']:.4f}" in out and "MNIST test digits" in out
+    assert set(saved["measured"]) >= {"non-digits: letters", "non-digits: scribbles", "MNIST test digits"}
+    assert Recognizer(model).min_digit_score == saved["threshold"]
+    assert cli.main(["calibrate", "--model", str(tmp_path / "missing.keras")]) == 1
+    assert "missing.keras" in capsys.readouterr().err

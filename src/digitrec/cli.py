@@ -82,6 +82,14 @@ def build_parser():
     p.add_argument("--model", help="a .keras model file or run folder (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    p = sub.add_parser("calibrate", help="calibrate a model's 'not a digit' threshold and measure its rejection rates")
+    p.add_argument("--model", required=True, help="a .keras model file or run folder, or 'bundled'")
+    p.add_argument("--reject", type=_fraction, default=None,
+                   help="share of validation digits to reject (default: 0.005; the threshold file is rewritten)")
+    p.add_argument("--dev", metavar="NPZ", help="also measure on real digits: an .npz with 'images' (e.g. "
+                                                "realworld-dev's optdigits_dev.npz)")
+    _add_data_dir(p)
+
     p = sub.add_parser("report", help="figures and an HTML page of what a model learned")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("run", nargs="?", metavar="RUN_DIR", help="run folder written by `digitrec train`")
@@ -235,6 +243,33 @@ def _cmd_read(args):
     return 1 if failed else 0
 
 
+def _cmd_calibrate(args):
+    import numpy as np
+
+    from digitrec import rejection
+    from digitrec.errors import DigitrecError
+    from digitrec.inference import BUNDLED_MODEL, Recognizer
+    from digitrec.models import load_model
+
+    path = BUNDLED_MODEL if args.model == "bundled" else _model_path(args.model)
+    model = load_model(path)
+    reject = rejection.REJECT_DIGITS if args.reject is None else args.reject
+    calibration = rejection.calibrate_model(model, rejection.validation_images(path, args.data_dir), reject)
+    dev = None
+    if args.dev:
+        with np.load(args.dev, allow_pickle=False) as f:
+            if "images" not in f:
+                raise DigitrecError(f"{args.dev}: no 'images' array in it")
+            dev = f["images"]
+    rates = rejection.measure(Recognizer(model, calibration["threshold"]), args.data_dir, dev)
+    written = rejection.write_threshold(path, calibration, measured=rates)
+    print(f"threshold (digit score)      {calibration['threshold']:.4f}")
+    print(f"{'MNIST validation digits':<40} {calibration['rejected']:>7.2%} rejected ({calibration['n']:,} images)")
+    for name, rate in rates.items():
+        print(f"{name:<40} {rate:>7.2%} rejected")
+    print(f"threshold file: {written}")
+
+
 def _cmd_bench(args):
     from digitrec import _atomic, bench
 
@@ -264,7 +299,7 @@ def _cmd_serve(args):
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "read": _cmd_read,
-            "report": _cmd_report, "serve": _cmd_serve, "bench": _cmd_bench}
+            "calibrate": _cmd_calibrate, "report": _cmd_report, "serve": _cmd_serve, "bench": _cmd_bench}
 
 
 def main(argv=None):

@@ -11,10 +11,10 @@ is rejected: its `label` is None and `rejected` is "not a digit" (see
 `digitrec.rejection`).
 """
 
+import contextlib
 import dataclasses
 import threading
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -38,11 +38,11 @@ class Prediction:
             recognizer's `min_digit_score`.
     """
 
-    label: Optional[int]
+    label: int | None
     confidence: float
     probabilities: tuple
     digit_score: float
-    rejected: Optional[str] = None
+    rejected: str | None = None
 
     def top_k(self, k=3):
         """The `k` most probable digits as `[(label, probability), ...]`, best first."""
@@ -184,10 +184,8 @@ class Recognizer:
         10)`, classified in one batch."""
         normalized, ok = np.zeros((len(found), 28, 28), "float32"), np.zeros(len(found), bool)
         for i, candidate in enumerate(found):
-            try:
+            with contextlib.suppress(ImageError):  # too faint once cut out: a uniform answer, never chosen
                 normalized[i], ok[i] = self.preprocess(candidate.image), True
-            except ImageError:  # too faint once cut out: a uniform answer, never chosen over a real digit
-                pass
         probabilities = np.full((len(found), 10), 0.1, "float32")
         probabilities[ok] = self.classify(normalized[ok])
         return normalized, probabilities

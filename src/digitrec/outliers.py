@@ -50,7 +50,7 @@ from digitrec.errors import ImageError
 # hooked J f t r 1-likes (a 1 with a flag or a base), S s 5, B 8, b G 6, g q 9, h H u U y Y
 # (an open-topped 4), and dots and commas (too small to be anything).
 LETTERS = "ACEFKLMNPRTVWXZacdekmnpvwxz"
-SYMBOLS = "+#%&@?*<>{}$~^=€£¥§¶×÷±∞→←↑↓♥★✓"
+SYMBOLS = "+#%&@?*<>{}$~^=€£¥§¶\u00d7÷±∞→←↑↓♥★✓"  # \u00d7: the multiplication sign
 GREEK = "αγεζηλμνπρτφχψωΓΔΛΞΠΣΦΨΩ"
 _MPL_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSerif.ttf",
               "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf")
@@ -131,7 +131,7 @@ def _smooth_path(points, n=48):
         p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
         out.append(0.5 * (2 * p1 + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
                           + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))
-    return [tuple(q) for q in np.concatenate(out + [p[-2:-1]])]
+    return [tuple(q) for q in np.concatenate([*out, p[-2:-1]])]
 
 
 def scribbles(rng):
@@ -283,7 +283,7 @@ def pairs(rng, digits):
         crops.append(p[:, cols[0] : cols[-1] + 1] if len(cols) else p)
     out = crops[0]
     for crop in crops[1:]:
-        overlap = int(rng.integers(-2, 5))  # pixels: negative leaves a gap
+        overlap = min(int(rng.integers(-2, 5)), out.shape[1] - 1, crop.shape[1] - 1)  # pixels; negative: a gap
         width = out.shape[1] + crop.shape[1] - overlap
         merged = np.zeros((28, width), "float32")
         merged[:, : out.shape[1]] = out
@@ -292,7 +292,7 @@ def pairs(rng, digits):
     return out
 
 
-TRAINING = {"letters": 0.35, "scribbles": 0.15, "shapes": 0.15, "texture": 0.05, "fragments": 0.15, "pairs": 0.15}
+TRAINING = {"letters": 0.4, "scribbles": 0.2, "shapes": 0.15, "texture": 0.05, "pairs": 0.2}
 FAMILIES = {"letters": letters, "scribbles": scribbles, "shapes": shapes, "texture": texture,
             "fragments": fragments, "pairs": pairs}
 

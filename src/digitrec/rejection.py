@@ -30,6 +30,7 @@ from digitrec.errors import ModelError
 
 REJECT_DIGITS = 0.005  # share of validation digits the calibrated threshold rejects (the issue allows 1 %)
 REJECTED = "not a digit"
+MEASURE_SEED = 20260  # seed of the non-digits `measure` draws: never used for training or in the tests
 
 
 def digit_score(probabilities):
@@ -107,3 +108,59 @@ def write_threshold(model_path, calibration, **details):
                               "method": "outlier exposure (Hendrycks et al. 2019) + maximum softmax "
                                         "probability (Hendrycks and Gimpel 2017)", **details})
     return path
+
+
+def validation_images(model_path, data_dir=None):
+    """The MNIST validation digits a model never trained on: uint8 `(N, 28, 28)`.
+
+    The split (share and seed) comes from the run's `config.json` beside
+    the model, else 10 % with seed 0, as the bundled model was trained.
+    """
+    from digitrec import data
+
+    config = Path(model_path).with_name("config.json") if model_path else None
+    settings = json.loads(config.read_text()) if config and config.is_file() else {}
+    images, labels = data.load_split("train", data_dir)
+    _, val = data.stratified_split(labels, settings.get("val_split") or 0.1, settings.get("seed", 0))
+    return images[val]
+
+
+def measure(recognizer, data_dir=None, dev_images=None, n_per_family=300, seed=MEASURE_SEED):
+    """Share of inputs `recognizer.predict` rejects, by kind of input.
+
+    Non-digits are drawn with `seed` (never used for training or tests):
+    `letters` in the training fonts and in `outliers.held_out_fonts()`
+    (with Greek letters), `scribbles`, `shapes` and `texture`; a picture in
+    which no ink is found counts as rejected. Digits: the 10,000 MNIST test
+    images, and `dev_images` (e.g. realworld-dev) when given.
+
+    Returns:
+        dict of shares in [0, 1].
+    """
+    from digitrec import data, outliers
+    from digitrec.errors import ImageError
+    from digitrec.preprocessing import normalize
+
+    def rejected(pictures):
+        scores = []
+        for picture in pictures:
+            try:
+                scores.append(recognizer.classify(normalize(picture)[None])[0])
+            except ImageError:
+                scores.append(np.full(10, 0.1, "float32"))
+        return float(np.mean(digit_score(np.array(scores)) < recognizer.min_digit_score))
+
+    rng = np.random.default_rng(seed)
+    result = {}
+    for family in ("letters", "scribbles", "shapes", "texture"):
+        result[f"non-digits: {family}"] = rejected(outliers.render(family, rng) for _ in range(n_per_family))
+    held_out = outliers.held_out_fonts()
+    result["non-digits: letters, unseen fonts"] = rejected(
+        outliers.render("letters", rng, fonts=held_out) for _ in range(n_per_family))
+    test, _ = data.load_split("test", data_dir)
+    x = np.stack([normalize(image) for image in test])
+    result["MNIST test digits"] = float(np.mean(digit_score(recognizer.classify(x)) < recognizer.min_digit_score))
+    if dev_images is not None:
+        x = np.stack([normalize(image) for image in dev_images])
+        result["realworld-dev digits"] = float(np.mean(digit_score(recognizer.classify(x)) < recognizer.min_digit_score))
+    return result

@@ -43,15 +43,17 @@ from digitrec.preprocessing import extract_ink, to_grayscale
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
 CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)
 SPLIT_WIDTH = 0.5  # components wider than this many line heights (deslanted) may be cut ...
-DOUBTFUL = 0.9  # ... when the classifier's maximum probability for their digit is under this,
-WIDE = 1.0  # or when they are wider than this many line heights
+DOUBTFUL = 0.9  # ... when the classifier's maximum probability for their digit is under this, or it is too wide:
+WIDE = 1.0  # candidates wider than this many line heights (90 % of digits are under 1.03) ...
+WIDE_PENALTY = 2.0  # ... lose this much log-probability per line height of extra width (two digits, likely)
 MAX_WIDTH = 1.6  # widest candidate digit, in line heights
-MAX_ATOMS = 8  # most atoms merged into one candidate digit
+MAX_ATOMS = 16  # most atoms merged into one candidate digit
 SHORT = 0.5  # candidates shorter than this share of the line height are penalized ...
 SHORT_PENALTY = 4.0  # ... by this much log-probability
 CUT_PENALTY = 0.3  # log-probability cost of each cut through a connected component (digits rarely touch)
 MAX_STARTS = 4  # start columns of candidate cuts per component ...
-CUTS_PER_START = 3  # ... and distinct cuts kept from each
+CUTS_PER_START = 3  # ... and distinct cuts kept from each,
+MAX_CUTS = 6  # at most this many in all
 START_GAP = 0.15  # start columns at least this many line heights apart
 EDGE = 0.05  # no cut leaves a piece narrower than this many line heights
 
@@ -68,7 +70,8 @@ class Candidate:
         box: `(x0, y0, x1, y1)` int, its ink's bounding box in source-image
             pixels (x1, y1 exclusive).
         height: float, its ink's height in line heights.
-        width: float, its ink's deslanted width in line heights.
+        width: float, its ink's width in line heights, deslanted or not,
+            whichever is narrower.
         cuts: int, how many of its sides are cuts through a connected
             component (0 to 2 per component it holds part of).
         components: frozenset of the connected components it touches.
@@ -154,7 +157,8 @@ class Number:
             for last in range(first + 1, min(first + MAX_ATOMS, len(atoms)) + 1):
                 if last - first > 1 and hi[first:last].max() - lo[first:last].min() > MAX_WIDTH * self.line:
                     break
-                width = (hi[first:last].max() - lo[first:last].min() + 1) / self.line
+                upright = max(boxes[i][1].stop for i in range(first, last)) - min(boxes[i][1].start for i in range(first, last))
+                width = min(hi[first:last].max() - lo[first:last].min() + 1, upright) / self.line
                 found.append(self._candidate(first, last, atoms, boxes, atom_map, width, last_piece))
         return len(atoms), found
 
@@ -244,13 +248,15 @@ def best_path(n_atoms, found, probabilities):
     Returns:
         list of indices into `found`, left to right, maximizing the sum of
         log maximum probabilities, minus `SHORT_PENALTY` for each candidate
-        shorter than `SHORT` line heights and `CUT_PENALTY` for each cut
-        through a connected component.
+        shorter than `SHORT` line heights, `CUT_PENALTY` for each cut
+        through a connected component and `WIDE_PENALTY` per line height of
+        width beyond `WIDE`.
     """
     p = np.asarray(probabilities, "float64")
     score = np.log(np.maximum(p.max(axis=1), 1e-12))
     score -= SHORT_PENALTY * np.array([c.height < SHORT for c in found])
     score -= CUT_PENALTY / 2 * np.array([c.cuts for c in found])
+    score -= WIDE_PENALTY * np.maximum(0.0, np.array([c.width for c in found]) - WIDE)
     best = np.full(n_atoms + 1, -np.inf)
     best[0], back = 0.0, [None] * (n_atoms + 1)
     for i, c in sorted(enumerate(found), key=lambda ic: ic[1].last):
@@ -306,7 +312,8 @@ def _cuts(ry, xd, line):
     least `START_GAP` line heights apart. From each, a straight cut and
     drop-fall paths from the top and from the bottom, each preferring left
     or right (the four variants of Khan 1998's extended drop-fall); at most
-    `CUTS_PER_START` distinct ones. Cuts that leave a sliver are dropped.
+    `CUTS_PER_START` distinct ones and `MAX_CUTS` in all. Cuts that leave a
+    sliver are dropped.
     """
     x0, top = int(np.floor(xd.min())), int(ry.min())
     grid = np.zeros((int(np.ptp(ry)) + 1, int(np.floor(xd.max())) - x0 + 1), bool)
@@ -340,7 +347,7 @@ def _cuts(ry, xd, line):
             kept.append(path.astype("float64") + x0)
             sides.append(side)
             found += 1
-            if found == CUTS_PER_START:
+            if found == CUTS_PER_START or len(kept) == MAX_CUTS:
                 break
     return kept
 

@@ -21,7 +21,6 @@ import json
 import re
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from fastapi import HTTPException, Request
@@ -106,20 +105,20 @@ _INPUT = ("the 28x28 image the model saw after normalization: rows of floats in 
 
 
 class PredictResult(BaseModel):
-    label: Optional[int] = Field(ge=0, le=9, description=_LABEL)
+    label: int | None = Field(ge=0, le=9, description=_LABEL)
     confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
     digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
-    rejected: Optional[str] = Field(None, description=_REJECTED)
+    rejected: str | None = Field(None, description=_REJECTED)
     probabilities: list[float] = Field(description="10 probabilities summing to 1, indexed by digit")
     input: list[list[float]] = Field(description=_INPUT)
     model: str = Field(description="name of the model that answered")
 
 
 class DigitResult(BaseModel):
-    label: Optional[int] = Field(ge=0, le=9, description=_LABEL)
+    label: int | None = Field(ge=0, le=9, description=_LABEL)
     confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
     digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
-    rejected: Optional[str] = Field(None, description=_REJECTED)
+    rejected: str | None = Field(None, description=_REJECTED)
     probabilities: list[float] = Field(description="10 probabilities summing to 1, indexed by digit")
     box: list[int] = Field(description="[x0, y0, x1, y1]: the digit's ink in the image's pixels (x1, y1 exclusive)")
     input: list[list[float]] = Field(description=_INPUT)
