@@ -146,7 +146,8 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         "loss": loss, "optimizer": "adam", "outlier_exposure": outlier_exposure, "schedule": recipe.schedule,
         "warmup_epochs": recipe.warmup_epochs, "augment": augment,
         "init": str(init) if init else None,
-        "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "source": recipe.source,
+        "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_outliers": int(len(x_train) - len(train_idx)),
+        "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
     }
     _atomic.write_json(out / "config.json", config)
