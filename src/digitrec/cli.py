@@ -1,13 +1,26 @@
-"""The `digitrec` command: train, evaluate, predict, read, report, serve.
+"""The `digitrec` command: train, evaluate, predict, read, calibrate, report, serve, export, bench.
 
-Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`,
-and a non-zero exit status, never a traceback.
+Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`
+(`digitrec VERB: error: ...` for a bad argument, exit status 2), and a non-zero
+exit status, never a traceback. Native log lines (TensorFlow's C++ logging)
+are kept off the terminal unless `--verbose` or `DIGITREC_VERBOSE=1` asks
+for them (see `digitrec._stderr`).
 """
 
 import argparse
+import contextlib
+import functools
 import json
+import math
 import os
 import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose usage errors are one line, with a pointer to `--help`."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (try '{self.prog} --help')\n")
 
 
 def _number(cast, check, expected):
@@ -26,9 +39,15 @@ def _number(cast, check, expected):
 
 
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_ratio = _number(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-_positive_float = _number(float, lambda v: v > 0, "a positive number")
+_positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+_non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _port = _number(int, lambda v: 0 <= v <= 65535, "a port number in [0, 65535]")
+
+
+_MODEL_FORMS = "a .keras file, a run folder, or 'bundled' for the bundled model"
+_ANY_MODEL = "a .keras, .onnx or .tflite file, a run folder, or 'bundled' (default: bundled)"
 
 
 def _add_data_dir(p):
@@ -36,95 +55,111 @@ def _add_data_dir(p):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition with a CNN.")
+    verbose = "also show TensorFlow's native log lines (or set DIGITREC_VERBOSE=1)"
+    parser = _Parser(prog="digitrec", description="Handwritten digit recognition with a CNN.")
+    parser.add_argument("--verbose", action="store_true", help=verbose)
+    common = argparse.ArgumentParser(add_help=False)  # --verbose after the verb too
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose)
     sub = parser.add_subparsers(dest="command", required=True)
+    verb = functools.partial(sub.add_parser, parents=[common])
 
-    p = sub.add_parser("train", help="train a registered model on MNIST")
-    p.add_argument("--model", default="fast", help="registry name (fast, seed, tutorial, robust)")
+    p = verb("train", help="train a registered model on MNIST")
+    p.add_argument("--model", default="fast", help="registry name (fast, baseline, tutorial, robust)")
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
     p.add_argument("--learning-rate", type=_positive_float, help="Adam learning rate (default: the recipe's)")
     p.add_argument("--val-split", type=_fraction, help="validation share of the training set (default: the recipe's)")
-    p.add_argument("--patience", type=int, default=-1, help="early-stopping patience in epochs; 0 disables")
+    p.add_argument("--patience", type=_non_negative_int,
+                   help="early-stopping patience in epochs; 0 disables (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (split, batches, weights)")
     p.add_argument("--train-size", type=_positive_int, help="train on a stratified subset of this many images")
     p.add_argument("--out", help="run folder (default: runs/<timestamp>-<model>)")
-    p.add_argument("--init", help="start from this saved .keras model (fine-tuning) instead of new weights")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an --out folder that holds files (swapped in when the new run is complete)")
+    p.add_argument("--init", help=f"start from this model (fine-tuning) instead of new weights: {_MODEL_FORMS}")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="train on distorted images (default: the recipe's choice)")
-    p.add_argument("--outlier-exposure", type=_number(float, lambda v: v >= 0, "a number >= 0"), metavar="RATIO",
+    p.add_argument("--outlier-exposure", type=_ratio, metavar="RATIO",
                    help="add RATIO generated non-digits per training digit, trained towards the uniform "
                         "distribution, and calibrate the 'not a digit' threshold (default: the recipe's, 0)")
     _add_data_dir(p)
 
-    p = sub.add_parser("evaluate", help="score a saved model on the 10,000 MNIST test images")
-    p.add_argument("--model", required=True, help="path of a .keras model file or a run folder")
+    p = verb("evaluate", help="score a saved model on the 10,000 MNIST test images")
+    p.add_argument("--model", help=_ANY_MODEL)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_data_dir(p)
 
-    p = sub.add_parser("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
-    p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed")
+    p = verb("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
+    p.add_argument("--runtimes", action="store_true",
+                   help="instead, compare Keras, ONNX Runtime and LiteRT (float and int8) on one trained model")
+    p.add_argument("--model", help=f"with --runtimes: the model to export and time, {_MODEL_FORMS} (default: bundled)")
+    p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed "
+                                                        "(with --runtimes: 20 latency samples, 1 start-up run)")
     p.add_argument("--out", help="also write the results as JSON to this file")
-    p.add_argument("--recipes", help="comma-separated registry names (default: fast,seed,tutorial)")
+    p.add_argument("--recipes", help="comma-separated registry names (default: fast,baseline,tutorial)")
     p.add_argument("--seeds", type=_positive_int, default=3, help="training runs per recipe")
     _add_data_dir(p)
 
-    p = sub.add_parser("predict", help="recognize the digit in image files (photos, scans, drawings)")
+    p = verb("predict", help="recognize the digit in image files (photos, scans, drawings)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
-    p.add_argument("--model", help="a .keras model file or run folder (default: the bundled model)")
+    p.add_argument("--model", help=_ANY_MODEL)
     p.add_argument("--top-k", type=_positive_int, default=3, help="how many ranked guesses to report")
     p.add_argument("--min-confidence", type=_fraction, default=0.0,
                    help="below this probability the label is null and the result is marked uncertain")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    p = sub.add_parser("read", help="read handwritten numbers (several digits) in image files")
+    p = verb("read", help="read handwritten numbers (several digits side by side) in image files")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
-    p.add_argument("--model", help="a .keras model file or run folder (default: the bundled model)")
+    p.add_argument("--model", help=_ANY_MODEL)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    p = sub.add_parser("calibrate", help="calibrate a model's 'not a digit' threshold and measure its rejection rates")
-    p.add_argument("--model", required=True, help="a .keras model file or run folder, or 'bundled'")
-    p.add_argument("--reject", type=_fraction, default=None,
-                   help="share of validation digits to reject (default: 0.005; the threshold file is rewritten)")
-    p.add_argument("--dev", metavar="NPZ", help="also measure on real digits: an .npz with 'images' (e.g. "
-                                                "realworld-dev's optdigits_dev.npz)")
+    p = verb("calibrate", help="calibrate a model's 'not a digit' threshold and measure its rejection rates")
+    p.add_argument("--model", required=True, help=_MODEL_FORMS)
+    p.add_argument("--reject", type=_fraction, help="share of validation digits to reject (default: 0.005)")
+    p.add_argument("--dev", metavar="NPZ", help="also measure on real digits: an .npz file with an 'images' "
+                                                "array (e.g. realworld-dev's optdigits_dev.npz)")
     _add_data_dir(p)
 
-    p = sub.add_parser("report", help="figures and an HTML page of what a model learned")
+    p = verb("report", help="figures and an HTML page of what a model learned")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("run", nargs="?", metavar="RUN_DIR", help="run folder written by `digitrec train`")
-    which.add_argument("--model", help="a .keras file, or 'bundled' for the bundled model (no training curves)")
+    which.add_argument("--model", help=f"{_MODEL_FORMS}; no training curves")
     p.add_argument("--out", help="output folder (default: RUN_DIR/report, or reports/<model file name>)")
     _add_data_dir(p)
 
-    p = sub.add_parser("serve", help="web app: draw a digit in the browser and see the prediction; REST API")
-    p.add_argument("--model", help="a .keras model file or run folder (default: the bundled model)")
+    p = verb("serve", help="web app: draw a digit or a number in the browser and see the reading; REST API")
+    p.add_argument("--model", help=_ANY_MODEL)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
+
+    p = verb("export", help="write a model as ONNX or LiteRT, to run without TensorFlow")
+    p.add_argument("--model", required=True, help=_MODEL_FORMS)
+    p.add_argument("--format", required=True, help="onnx (.onnx file) or litert (.tflite file)")
+    p.add_argument("--quantize", metavar="int8", help="litert only: full-integer post-training quantization, "
+                                                      "calibrated on 500 training images")
+    p.add_argument("--out", required=True, help="the file to write (.onnx or .tflite)")
+    _add_data_dir(p)
     return parser
 
 
-def _model_path(path):
-    return os.path.join(path, "model.keras") if os.path.isdir(path) else path
-
-
 def _cmd_train(args):
-    from digitrec import training
+    from digitrec import runs, training
 
     out = training.train(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        val_split=args.val_split, patience=args.patience, seed=args.seed, data_dir=args.data_dir,
-        out=args.out, train_size=args.train_size, init=args.init, augment=args.augment,
-        outlier_exposure=args.outlier_exposure,
+        val_split=args.val_split, patience=training.KEEP if args.patience is None else args.patience,
+        seed=args.seed, data_dir=args.data_dir, out=args.out, train_size=args.train_size, init=args.init,
+        augment=args.augment, overwrite=args.overwrite, outlier_exposure=args.outlier_exposure,
     )
-    _print_summary(training.read_metrics(out))
+    _print_summary(runs.read_metrics(out))
     print(f"run folder: {out}")
 
 
 def _print_summary(m):
     rows = [("accuracy", f"{m['accuracy']:.2%}"), ("recall (macro)", f"{m['recall_macro']:.2%}"),
             ("precision (macro)", f"{m['precision_macro']:.2%}"), ("F1 (macro)", f"{m['f1_macro']:.2%}"),
-            ("loss", f"{m['loss']:.4f}"), ("test images", f"{m['n_test']:,}"), ("parameters", f"{m['params']:,}")]
+            ("loss", f"{m['loss']:.4f}"), ("test images", f"{m['n_test']:,}"),
+            ("parameters", "unknown" if m["params"] is None else f"{m['params']:,}")]
     if "train_seconds" in m:
         rows += [("epochs run", str(m["epochs_run"])), ("training time", f"{m['train_seconds']:.0f} s")]
     width = max(len(k) for k, _ in rows)
@@ -135,59 +170,50 @@ def _print_summary(m):
 def _cmd_evaluate(args):
     from digitrec import evaluation
 
-    metrics = evaluation.evaluate(_model_path(args.model), args.data_dir)
+    metrics = evaluation.evaluate(args.model, args.data_dir)
     if args.json:
         print(json.dumps(metrics))
     else:
         _print_summary(metrics)
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-def _image_files(paths):
-    """Expand folders (recursively, image suffixes only, sorted); keep files as given."""
-    from pathlib import Path
-
-    for path in map(Path, paths):
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        else:
-            yield path
-
-
 def _cmd_predict(args):
     import numpy as np
 
+    from digitrec import runs
     from digitrec.errors import DigitrecError
+    from digitrec.files import find_images
     from digitrec.inference import Recognizer
 
-    files = list(_image_files(args.paths))
+    files = list(find_images(args.paths))  # (path, None or why it cannot be read)
     if not files:
         raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
-    recognizer = Recognizer(_model_path(args.model) if args.model else None)
+    model, recognizer = runs.model_path(args.model), None  # loaded (seconds) when the first image needs it
     progress = None
-    if len(files) >= 20 and sys.stderr.isatty() and not args.json:
-        import keras
+    if model.suffix == ".keras" and len(files) >= 20 and sys.stderr.isatty() and not args.json:
+        import keras  # the model needs it anyway; an .onnx or .tflite model never imports it
 
         progress = keras.utils.Progbar(len(files), unit_name="image")
     failed = 0
     if not args.json:
         print(f"{'path':<40} {'label':>5} {'confidence':>10} {'digit score':>11}  top-{args.top_k}")
     for start in range(0, len(files), 64):
-        chunk, normalized, results = files[start : start + 64], [], {}
-        for path in chunk:
+        chunk = files[start : start + 64]
+        results, normalized = [{"path": str(path), "error": error} for path, error in chunk], {}
+        for i, (path, error) in enumerate(chunk):
             try:
-                normalized.append((path, recognizer.preprocess(path)))
+                if not error:
+                    normalized[i] = Recognizer.preprocess(path)
             except DigitrecError as e:
-                results[path] = {"path": str(path), "error": str(e)}
+                results[i]["error"] = str(e)
         if normalized:
-            probabilities = recognizer.classify(np.stack([n for _, n in normalized]))
-            for (path, _), p in zip(normalized, probabilities):
-                results[path] = _result_dict(path, recognizer.to_prediction(p), args)
-        for path in chunk:
-            failed += "error" in results[path]
-            _print_result(results[path], args)
+            recognizer = recognizer or Recognizer(model)
+            probabilities = recognizer.classify(np.stack(list(normalized.values())))
+            for i, p in zip(normalized, probabilities):
+                results[i] = _result_dict(chunk[i][0], recognizer.to_prediction(p), args)
+        for result in results:
+            failed += "error" in result
+            _print_result(result, args)
         if progress:
             progress.add(len(chunk))
     return 1 if failed else 0
@@ -217,18 +243,23 @@ def _print_result(result, args):
 
 
 def _cmd_read(args):
+    from digitrec import runs
     from digitrec.errors import DigitrecError
+    from digitrec.files import find_images
     from digitrec.inference import Recognizer
 
-    files = list(_image_files(args.paths))
+    files = list(find_images(args.paths))  # (path, None or why it cannot be read)
     if not files:
         raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
-    recognizer = Recognizer(_model_path(args.model) if args.model else None)
+    model, recognizer = runs.model_path(args.model), None  # loaded (seconds) when the first image needs it
     if not args.json:
         print(f"{'path':<40} {'text':>10} {'confidence':>10}  digits (label:confidence, ? = not a digit)")
     failed = 0
-    for path in files:
+    for path, error in files:
         try:
+            if error:
+                raise DigitrecError(error)
+            recognizer = recognizer or Recognizer(model)
             result = {"path": str(path), **recognizer.read(path).as_dict()}
         except DigitrecError as e:
             result, failed = {"path": str(path), "error": str(e)}, failed + 1
@@ -246,12 +277,12 @@ def _cmd_read(args):
 def _cmd_calibrate(args):
     import numpy as np
 
-    from digitrec import rejection
+    from digitrec import rejection, runs
     from digitrec.errors import DigitrecError
-    from digitrec.inference import BUNDLED_MODEL, Recognizer
+    from digitrec.inference import Recognizer
     from digitrec.models import load_model
 
-    path = BUNDLED_MODEL if args.model == "bundled" else _model_path(args.model)
+    path = runs.model_path(args.model)
     model = load_model(path)
     reject = rejection.REJECT_DIGITS if args.reject is None else args.reject
     calibration = rejection.calibrate_model(model, rejection.validation_images(path, args.data_dir), reject)
@@ -273,6 +304,16 @@ def _cmd_calibrate(args):
 def _cmd_bench(args):
     from digitrec import _atomic, bench
 
+    if args.runtimes:
+        from digitrec import bench_runtimes as bench
+
+        result = bench.run(args.model, quick=args.quick, data_dir=args.data_dir,
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
+        print(bench.format_table(result))
+        if args.out:
+            _atomic.write_json(args.out, result)
+            print(f"results: {args.out}")
+        return
     recipes = [name.strip() for name in args.recipes.split(",") if name.strip()] if args.recipes else None
     result = bench.run(recipes or bench.DEFAULT_RECIPES, seeds=args.seeds, quick=args.quick, data_dir=args.data_dir,
                        log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -289,34 +330,48 @@ def _cmd_report(args):
 
 
 def _cmd_serve(args):
-    from digitrec.errors import DigitrecError
+    from digitrec import server
 
-    try:
-        from digitrec import server
-    except ImportError as e:
-        raise DigitrecError(f"serve needs the web extras ({e}): pip install 'digitrec[serve]'") from None
-    server.serve(_model_path(args.model) if args.model else None, host=args.host, port=args.port)
+    server.serve(args.model, host=args.host, port=args.port)
+
+
+def _cmd_export(args):
+    from digitrec import export
+
+    out = export.export(args.model, args.out, args.format, args.quantize, args.data_dir)
+    kind = f"{args.format}, {args.quantize or 'float32'}"
+    print(f"exported: {out} ({out.stat().st_size / 2**20:.2f} MiB, {kind})")
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "read": _cmd_read,
-            "calibrate": _cmd_calibrate, "report": _cmd_report, "serve": _cmd_serve, "bench": _cmd_bench}
+            "calibrate": _cmd_calibrate, "report": _cmd_report, "serve": _cmd_serve, "bench": _cmd_bench,
+            "export": _cmd_export}
 
 
 def main(argv=None):
     """Run the CLI; returns the process exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from digitrec.errors import DigitrecError
+    args = build_parser().parse_args(argv)
+    verbose = args.verbose or os.environ.get("DIGITREC_VERBOSE", "") not in ("", "0")
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from digitrec import _stderr
+    from digitrec.errors import DigitrecError, missing_extra
 
-    try:
-        return COMMANDS[args.command](args) or 0
-    except (DigitrecError, ValueError, OSError) as e:
-        print(f"digitrec: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("digitrec: interrupted", file=sys.stderr)
-        return 130
+    with contextlib.nullcontext() if verbose else _stderr.filter_native_logs():
+        try:
+            return COMMANDS[args.command](args) or 0
+        except (DigitrecError, ValueError, OSError) as e:
+            print(f"digitrec: error: {e}", file=sys.stderr)
+            return 1
+        except ModuleNotFoundError as e:  # an optional dependency: name the extra that brings it
+            error = missing_extra(e, f"digitrec {args.command}")
+            if error is None:
+                raise
+            print(f"digitrec: error: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("digitrec: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

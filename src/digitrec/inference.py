@@ -14,14 +14,12 @@ is rejected: its `label` is None and `rejected` is "not a digit" (see
 import contextlib
 import dataclasses
 import threading
-from pathlib import Path
 
 import numpy as np
 
-from digitrec import preprocessing, rejection, segmentation
+from digitrec import preprocessing, rejection, runtimes, segmentation
 from digitrec.errors import ImageError
-
-BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
+from digitrec.runs import BUNDLED_MODEL, BUNDLED_ONNX  # noqa: F401 (part of this module's API)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,24 +104,33 @@ class Recognizer:
     """A trained model plus MNIST-style input normalization.
 
     Args:
-        model: None for the bundled default model, the path of a `.keras`
-            file (loaded in Keras safe mode), or a `keras.Model` that maps
-            `(N, 28, 28, 1)` float32 in [0, 1] to `(N, 10)` probabilities.
+        model: None or "bundled" for the bundled model (see
+            `digitrec.runs.bundled_model`); the path of a `.keras` file
+            (Keras, loaded in safe mode) or a run folder, an `.onnx` file
+            (ONNX Runtime) or a `.tflite` file (LiteRT), as written by
+            `digitrec export`; or a `keras.Model` that maps `(N, 28, 28, 1)`
+            float32 in [0, 1] to `(N, 10)` probabilities. The runtime
+            follows the file suffix (`digitrec.runtimes`); normalization is
+            the same for all, and an `.onnx` model never imports TensorFlow.
         min_digit_score: float in [0, 1]; predictions with a lower
             `digit_score` are rejected. None uses the threshold calibrated
-            for the model file (`rejection.load_threshold`: 0, no
-            rejection, for a model without one or a `keras.Model`).
+            for the model file (`rejection.load_threshold`, the same file
+            for `default.keras` and its export `default.onnx`): 0, no
+            rejection, for a model without one or a `keras.Model`.
+
+    Attributes:
+        runtime: the `runtimes.Runtime` that runs the forward pass.
+        model_path: Path of the model file, or None for a `keras.Model`.
+        min_digit_score: float, the rejection threshold in use.
 
     Raises:
-        ModelError: the model file (or its rejection threshold) is
-            missing, broken or incompatible.
+        ModelError: the model file (or its rejection threshold) is missing,
+            broken, not a digitrec model, or its runtime is not installed.
     """
 
     def __init__(self, model=None, min_digit_score=None):
-        from digitrec.models import load_model
-
-        self.model_path = Path(model) if isinstance(model, (str, Path)) else (BUNDLED_MODEL if model is None else None)
-        self.model = load_model(self.model_path) if self.model_path else model
+        self.runtime = runtimes.load(model)
+        self.model_path = self.runtime.path
         self.min_digit_score = (rejection.load_threshold(self.model_path) if min_digit_score is None
                                 else float(min_digit_score))
         self._lock = threading.Lock()
@@ -140,16 +147,16 @@ class Recognizer:
             normalized: float32 `(N, 28, 28)` or `(N, 28, 28, 1)` in [0, 1].
 
         Returns:
-            float32 `(N, 10)`, rows summing to 1.
+            float32 `(N, 10)`, rows summing to 1 (an int8 LiteRT model's
+            probabilities come in steps of 1/256).
 
-        Safe to call from several threads: Keras's compiled predict function
-        (`predict_on_batch`, about 4x faster than an eager call for one
-        digit) is shared state, so forward passes take turns.
+        Safe to call from several threads: forward passes take turns
+        (Keras's compiled predict function and the LiteRT interpreter are
+        shared state).
         """
         x = np.asarray(normalized, dtype="float32").reshape(-1, 28, 28, 1)
         with self._lock:
-            chunks = [np.asarray(self.model.predict_on_batch(x[i : i + batch_size]))
-                      for i in range(0, len(x), batch_size)]
+            chunks = [self.runtime.predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, 10), "float32")
 
     def predict(self, images):
@@ -162,14 +169,16 @@ class Recognizer:
                 `(N, H, W, C)` counts as N images.
 
         Returns:
-            list of `Prediction`, one per image, in order.
+            list of `Prediction`, one per image, in order (empty for no images).
 
         Raises:
             ImageError: an image cannot be read or holds no ink (the first
                 such image stops the call; the CLI handles images one by one).
         """
-        normalized = np.stack([self.preprocess(image) for image in _as_list(images)])
-        return [self.to_prediction(p) for p in self.classify(normalized)]
+        normalized = [self.preprocess(image) for image in _as_list(images)]
+        if not normalized:
+            return []
+        return [self.to_prediction(p) for p in self.classify(np.stack(normalized))]
 
     def to_prediction(self, p, kind=Prediction, **fields):
         """A `Prediction` (or `kind`, with extra `fields`) from one row of `classify`'s probabilities `(10,)`."""

@@ -377,13 +377,13 @@ def serif_ones(ones, n, rng):
     return out
 
 
-def expose(x, y, digits, ratio, seed):
+def expose(x, y, ratio, seed):
     """Training data for outlier exposure: digits plus non-digits with uniform targets.
 
     Args:
-        x: float32 `(N, 28, 28, 1)` training digits; y: one-hot `(N, 10)`.
-        digits: uint8 `(N, 28, 28)`, the same training digits (for the
-            `fragments` and `pairs` families).
+        x: float32 `(N, 28, 28, 1)` training digits in [0, 1] (MNIST's
+            uint8 over 255); y: one-hot `(N, 10)`. Their pairs make the
+            `pairs` family.
         ratio: non-digits per digit (Hendrycks et al. 2019 weight their
             outlier loss 0.5; with equal batches this ratio plays that part).
         seed: the run's seed; the non-digits use seed `[seed, 1]`.
@@ -394,6 +394,7 @@ def expose(x, y, digits, ratio, seed):
         exposure loss), and 1s with a flag (`serif_ones`, 2 % of N) with
         their label.
     """
+    digits = np.round(255 * x[..., 0]).astype(np.uint8)
     rng = np.random.default_rng([seed, 2])
     ones = serif_ones(digits[y.argmax(axis=1) == 1], int(round(0.02 * len(x))), rng)
     images, _ = generate(int(round(ratio * len(x))), [seed, 1], digits=digits)

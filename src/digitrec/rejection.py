@@ -20,7 +20,6 @@ JSON file beside the model, `<model file stem>.rejection.json` (e.g.
 rejects nothing (threshold 0).
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +52,15 @@ def load_threshold(model_path):
         ModelError: the JSON file exists but cannot be read or has no
             `threshold` in [0, 1].
     """
+    from digitrec.runs import read_json
+
     path = threshold_path(model_path) if model_path else None
     if path is None or not path.is_file():
         return 0.0
     try:
-        threshold = float(json.loads(path.read_text())["threshold"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelError(f"{path}: cannot read the rejection threshold ({e})") from None
+        threshold = float(read_json(path)["threshold"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"{path}: cannot read the rejection threshold (no number 'threshold': {e})") from None
     if not 0.0 <= threshold <= 1.0:
         raise ModelError(f"{path}: threshold {threshold} is outside [0, 1]")
     return threshold
@@ -116,10 +117,10 @@ def validation_images(model_path, data_dir=None):
     The split (share and seed) comes from the run's `config.json` beside
     the model, else 10 % with seed 0, as the bundled model was trained.
     """
-    from digitrec import data
+    from digitrec import data, runs
 
     config = Path(model_path).with_name("config.json") if model_path else None
-    settings = json.loads(config.read_text()) if config and config.is_file() else {}
+    settings = runs.read_json(config) if config and config.is_file() else {}
     images, labels = data.load_split("train", data_dir)
     _, val = data.stratified_split(labels, settings.get("val_split") or 0.1, settings.get("seed", 0))
     return images[val]

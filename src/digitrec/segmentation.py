@@ -38,7 +38,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digitrec.preprocessing import extract_ink, to_grayscale
+from digitrec.decoding import to_grayscale
+from digitrec.preprocessing import extract_ink
 
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
 CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)

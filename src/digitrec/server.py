@@ -1,4 +1,4 @@
-"""The web app: draw a digit in the browser and see the prediction live, plus a REST API.
+"""The web app: draw a digit or a number in the browser and see the reading live, plus a REST API.
 
     digitrec serve [--model PATH] [--host 127.0.0.1] [--port 8000]
 
@@ -10,85 +10,36 @@
 - `GET /api/health`, `GET /api/model`; OpenAPI docs at `/docs` (served locally).
 
 Bad input is a JSON `{"detail": "..."}` with a 4xx status: a body over
-`MAX_BODY` bytes or an image over `MAX_PIXELS` pixels (413), a file that is
-not an image (415), a corrupt image, malformed JSON or a blank canvas (422).
+`Limits.body_bytes` or an image over `decoding.MAX_PIXELS` pixels (413), a
+file that is not an image in a supported format (415), a corrupt image,
+malformed JSON or a blank canvas (422), a body that does not arrive in time
+(408), a `Host` header outside the allowlist (400). Any other failure is a
+JSON 500 `{"detail": "internal error"}`, and uvicorn logs its traceback.
+The limits and HTTP guards are in `digitrec.guards`.
 """
 
 import base64
 import binascii
-import io
-import json
+import os
 import re
-import warnings
 from pathlib import Path
 
+import anyio
 import numpy as np
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from digitrec import __version__
-from digitrec.errors import ImageError, ModelError
+from digitrec import __version__, decoding, guards, runs
+from digitrec.errors import ImageError, ImageTooLargeError, UnsupportedImageError
+from digitrec.guards import LIMITS, LOOPBACK_HOSTS
 from digitrec.inference import Recognizer
 
-MAX_BODY = 2 * 1024 * 1024  # bytes of request body
-MAX_PIXELS = 16_000_000  # pixels (width x height) of an uploaded image
 STATIC = Path(__file__).with_name("static")
-
-
-class BodyLimit:
-    """ASGI middleware: answer 413 to a request body over `max_bytes`, before reading all of it.
-
-    It trusts no header alone: a declared Content-Length over the limit is
-    refused at once, and the streamed bytes are counted as they arrive. The
-    body (at most `max_bytes`) is then handed to the app in one piece.
-    """
-
-    def __init__(self, app, max_bytes=MAX_BODY):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length", b"0")
-        if not length.isdigit():
-            return await _error(400, f"bad Content-Length header {length.decode('latin-1')!r}")(scope, receive, send)
-        if int(length) > self.max_bytes:
-            return await self._too_large(scope, receive, send)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                return await self._too_large(scope, receive, send)
-            if not message.get("more_body"):
-                break
-        body, replayed = b"".join(chunks), False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, scope, receive, send):
-        limit = f"{self.max_bytes:,} bytes ({self.max_bytes / 2**20:g} MB)"
-        await _error(413, f"request body too large: the limit is {limit}")(scope, receive, send)
-
-
-def _error(status, detail):
-    return JSONResponse({"detail": detail}, status_code=status)
 
 
 class PredictJSON(BaseModel):
@@ -100,6 +51,7 @@ _LABEL = "the most probable digit; null when rejected (not a digit)"
 _CONFIDENCE = "the highest probability"
 _DIGIT_SCORE = "how much the input looks like one handwritten digit, in [0, 1] (see digitrec.rejection)"
 _REJECTED = "\"not a digit\" when `digit_score` is under the model's calibrated threshold; absent otherwise"
+_PROBABILITIES = "10 probabilities summing to 1, indexed by digit"
 _INPUT = ("the 28x28 image the model saw after normalization: rows of floats in [0, 1], light ink on black, "
           "rounded to 3 decimals")
 
@@ -109,7 +61,7 @@ class PredictResult(BaseModel):
     confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
     digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
     rejected: str | None = Field(None, description=_REJECTED)
-    probabilities: list[float] = Field(description="10 probabilities summing to 1, indexed by digit")
+    probabilities: list[float] = Field(description=_PROBABILITIES)
     input: list[list[float]] = Field(description=_INPUT)
     model: str = Field(description="name of the model that answered")
 
@@ -119,7 +71,7 @@ class DigitResult(BaseModel):
     confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
     digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
     rejected: str | None = Field(None, description=_REJECTED)
-    probabilities: list[float] = Field(description="10 probabilities summing to 1, indexed by digit")
+    probabilities: list[float] = Field(description=_PROBABILITIES)
     box: list[int] = Field(description="[x0, y0, x1, y1]: the digit's ink in the image's pixels (x1, y1 exclusive)")
     input: list[list[float]] = Field(description=_INPUT)
 
@@ -136,8 +88,12 @@ class Error(BaseModel):
 
 
 _ERRORS = {
-    413: {"model": Error, "description": f"body over {MAX_BODY:,} bytes, or image over {MAX_PIXELS:,} pixels"},
-    415: {"model": Error, "description": "not multipart or JSON, or the file is not an image"},
+    400: {"model": Error, "description": "a Host header outside the allowlist, or a bad Content-Length"},
+    408: {"model": Error, "description": "the request body did not arrive in time"},
+    413: {"model": Error, "description": f"body over the limit (default {LIMITS.body_bytes:,} bytes), "
+                                         f"or image over {decoding.MAX_PIXELS:,} pixels"},
+    415: {"model": Error, "description": "not multipart or JSON, or the file is not an image in a supported format "
+                                         f"({', '.join(decoding.FORMATS)})"},
     422: {"model": Error, "description": "corrupt image, malformed JSON or base64, or no ink found (blank canvas)"},
 }
 _PREDICT_BODY = {"requestBody": {"required": True, "content": {
@@ -147,12 +103,17 @@ _PREDICT_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def create_app(model=None):
+def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
     """Build the web app around one model, loaded now.
 
     Args:
-        model: None for the bundled model, a `.keras` file or a run folder
-            (its `model.keras`), a `keras.Model`, or a `Recognizer`.
+        model: None or "bundled" for the bundled model, a `.keras`, `.onnx`
+            or `.tflite` file or a run folder (see `digitrec.runs.model_path`),
+            a `keras.Model`, or a `Recognizer`.
+        limits: `guards.Limits`, kept as `app.state.limits`; the
+            server's share of them goes to uvicorn (`guards.uvicorn_settings`).
+        hosts: the `Host` header names to answer (any port), or None for
+            any; the default suits a server on loopback (DNS rebinding).
 
     Returns:
         `fastapi.FastAPI`, an ASGI app for uvicorn; `app.state.recognizer`
@@ -162,53 +123,51 @@ def create_app(model=None):
         ModelError: the model cannot be loaded, or a metrics.json or
             config.json beside it is not valid JSON.
     """
-    if isinstance(model, (str, Path)) and Path(model).is_dir():
-        model = Path(model) / "model.keras"
     recognizer = model if isinstance(model, Recognizer) else Recognizer(model)
     info = model_info(recognizer)
     recognizer.classify(np.zeros((1, 28, 28), "float32"))  # trace the predict function now, not on request 1
+    decodes = anyio.CapacityLimiter(limits.decodes)  # bounds the memory that decoding takes
 
-    def recognize(data, source):
-        """Decode, normalize, classify (runs in a worker thread)."""
-        _check_image(data, source)
+    def prepare(data, source, stage=recognizer.preprocess):
+        """Decode, then normalize (or `stage`; in a worker thread, at most `limits.decodes` at once)."""
         try:
-            x = recognizer.preprocess(data)
+            return stage(decoding.load_image(data, name=source))
+        except ImageTooLargeError as e:
+            raise HTTPException(413, str(e)) from None
+        except UnsupportedImageError as e:
+            raise HTTPException(415, str(e)) from None
         except ImageError as e:
-            raise HTTPException(422, str(e).replace("<bytes>", source)) from None
-        result = recognizer.to_prediction(recognizer.classify(x[None])[0])
-        answer = {"label": result.label, "confidence": result.confidence, "digit_score": result.digit_score,
-                  "probabilities": list(result.probabilities), "input": x.round(3).tolist(), "model": info["name"]}
-        return {**answer, "rejected": result.rejected} if result.rejected else answer
-
-    def read_number(data, source):
-        """Decode, segment, normalize and classify the digits (runs in a worker thread)."""
-        _check_image(data, source)
-        try:
-            reading = recognizer.read(data)
-        except ImageError as e:
-            raise HTTPException(422, str(e).replace("<bytes>", source)) from None
-        answer = reading.as_dict()
-        for digit, d in zip(answer["digits"], reading.digits):
-            digit["input"] = d.input.round(3).tolist()
-        return {**answer, "model": info["name"]}
+            raise HTTPException(422, str(e)) from None
 
     app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit or "
                          "number: draw it at `/`, or POST an image to `/api/predict` or `/api/read`.")
-    app.add_middleware(BodyLimit)
-    app.state.recognizer = recognizer
+    app.add_middleware(guards.BodyLimit, limits=limits)
+    if hosts is not None:
+        app.add_middleware(guards.HostAllowlist, hosts=hosts)
+    app.add_middleware(guards.SecurityHeaders)
+    app.add_exception_handler(Exception, _internal_error)
+    app.state.recognizer, app.state.limits = recognizer, limits
 
     @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY,
               response_model_exclude_unset=True)
     async def predict(request: Request):
         """Recognize the digit in an image: a multipart `file`, or JSON `{"image": base64 or data URL}`."""
-        return await run_in_threadpool(recognize, *await _image_upload(request))
+        x = await anyio.to_thread.run_sync(prepare, *await _image_upload(request), limiter=decodes)
+        result = recognizer.to_prediction((await run_in_threadpool(recognizer.classify, x[None]))[0])
+        answer = {"label": result.label, "confidence": result.confidence, "digit_score": result.digit_score,
+                  "probabilities": list(result.probabilities), "input": x.round(3).tolist(), "model": info["name"]}
+        return {**answer, "rejected": result.rejected} if result.rejected else answer
 
     @app.post("/api/read", response_model=ReadResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY,
               response_model_exclude_unset=True)
     async def read(request: Request):
-        """Read a handwritten number (one or more digits side by side) in an image: the same inputs as
-        `/api/predict`."""
-        return await run_in_threadpool(read_number, *await _image_upload(request))
+        """Read a handwritten number (one or more digits side by side): the same inputs as `/api/predict`."""
+        data, source = await _image_upload(request)
+        reading = await anyio.to_thread.run_sync(prepare, data, source, recognizer.read, limiter=decodes)
+        answer = reading.as_dict()
+        for digit, d in zip(answer["digits"], reading.digits):
+            digit["input"] = d.input.round(3).tolist()
+        return {**answer, "model": info["name"]}
 
     @app.get("/api/health")
     def health():
@@ -220,7 +179,7 @@ def create_app(model=None):
         """The model: name, architecture, parameters, and its test metrics (from metrics.json or its card)."""
         return info
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def page():
         return FileResponse(STATIC / "index.html")
 
@@ -229,7 +188,7 @@ def create_app(model=None):
 
 
 async def _image_upload(request):
-    """`(bytes, source)` of the image in a multipart `file` or a JSON `{"image"}` body; 4xx otherwise."""
+    """`(bytes, source)` of the image in a multipart `file` or a JSON `{"image"}` body; a 4xx otherwise."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         async with request.form(max_files=1, max_fields=0) as form:
@@ -266,22 +225,9 @@ def _decode_base64(text):
         raise HTTPException(422, f"JSON field 'image': not valid base64 ({e})") from None
 
 
-def _check_image(data, source):
-    """Read only the image header: 415 if not an image, 413 if over `MAX_PIXELS`."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                width, height = im.size
-    except UnidentifiedImageError:
-        raise HTTPException(415, f"{source}: not an image, or a format Pillow cannot read") from None
-    except Image.DecompressionBombError as e:
-        raise HTTPException(413, f"{source}: image too large ({e})") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise HTTPException(422, f"{source}: corrupt image ({e})") from None
-    if width * height > MAX_PIXELS:
-        raise HTTPException(413, f"{source}: {width}x{height} is {width * height / 1e6:.1f} megapixels; "
-                                 f"the limit is {MAX_PIXELS / 1e6:g}")
+async def _internal_error(request, exc):
+    """Any unexpected exception: a JSON 500 (Starlette then re-raises it, and uvicorn logs the traceback)."""
+    return guards.error(500, "internal error", guards.HEADERS)
 
 
 # Model-card rows and the metrics.json keys they report.
@@ -292,34 +238,32 @@ _CARD_KEYS = {"accuracy": "accuracy", "macro recall": "recall_macro", "macro pre
 def model_info(recognizer):
     """What `/api/model` says about a model (dict).
 
+    `runtime` is "keras", "onnx" or "litert" and `quantization` None or
+    "int8" (see `digitrec.runtimes`); `architecture` and `parameters` are
+    None for an exported file without digitrec metadata.
     `metrics` are the scalar test metrics from `metrics.json` next to the
     model file (a run folder), else the numbers in the tables of
     `MODEL_CARD.md` next to it (the bundled model), percentages as fractions.
     `training` is the run's `config.json` when there is one.
     """
-    keras_model, path = recognizer.model, recognizer.model_path
-    info = {"name": keras_model.name, "architecture": keras_model.name, "parameters": int(keras_model.count_params()),
+    runtime, path = recognizer.runtime, recognizer.model_path
+    info = {"name": runtime.architecture, "architecture": runtime.architecture, "parameters": runtime.parameters,
+            "runtime": runtime.kind, "quantization": runtime.quantization,
             "file": None, "metrics": {}, "metrics_source": None, "training": None}
     if path is None:
         return info
     folder = path.parent
     info.update(file=path.name, name=path.stem if path.stem not in ("model", "best") else f"{folder.name}/{path.name}")
     if (folder / "metrics.json").is_file():
-        metrics = _read_json(folder / "metrics.json")
+        metrics = runs.read_metrics(folder)
         info.update(metrics_source="metrics.json",
                     metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     elif (folder / "MODEL_CARD.md").is_file():
         info.update(metrics_source="MODEL_CARD.md", metrics=card_metrics((folder / "MODEL_CARD.md").read_text()))
     if (folder / "config.json").is_file():
-        info["training"] = _read_json(folder / "config.json")
+        config = runs.read_config(folder)  # absolute paths say too much about the server: names only
+        info["training"] = {k: Path(v).name if isinstance(v, str) and os.path.isabs(v) else v for k, v in config.items()}
     return info
-
-
-def _read_json(path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{path}: cannot read the model's JSON ({e})") from None
 
 
 def card_metrics(markdown):
@@ -350,8 +294,15 @@ def _slug(text):
     return re.sub(r"\W+", "_", re.sub(r"\(.*?\)", "", text)).strip("_")
 
 
-def serve(model=None, host="127.0.0.1", port=8000):
-    """Run the web app with uvicorn until interrupted (see `create_app` for `model`)."""
+def serve(model=None, host="127.0.0.1", port=8000, limits=LIMITS):
+    """Run the web app with uvicorn until interrupted (see `create_app` for `model` and `limits`).
+
+    On a loopback address the app answers only to the loopback names
+    (`guards.LOOPBACK_HOSTS` and `host`), against DNS rebinding; on any other
+    address, to any `Host`.
+    """
     import uvicorn
 
-    uvicorn.run(create_app(model), host=host, port=port, log_level="info")
+    hosts = (*LOOPBACK_HOSTS, host) if guards.is_loopback(host) else None
+    app = create_app(model, limits=limits, hosts=hosts)
+    uvicorn.run(app, host=host, port=port, log_level="info", **guards.uvicorn_settings(limits))
