@@ -187,7 +187,7 @@ def test_draw_a_number_and_see_a_box_and_label_on_each_digit(page):
         assert any(left - 10 <= x <= right + 10 for x in painted), at
     assert all(on_pad(box, 0, 0, 0.3)[0] <= x <= on_pad(box, 1, 0, 0.7)[0] for x in painted)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / "web-number-27.png")
+    page.screenshot(path=ARTIFACTS / "web-number-27.png", full_page=True)
     page.keyboard.press("Escape") if page.evaluate("document.activeElement.id") == "pad" else page.click("#clear")
     expect(page.locator("#label")).to_have_text("?")
     assert overlay_colour_columns(page) == []  # clearing removes the boxes

@@ -217,7 +217,7 @@ class Recognizer:
         number = segmentation.Number(image)
         n_atoms, found = number.candidates()
         normalized, probabilities = self._classify_candidates(found)
-        split = number.doubtful(found, probabilities)
+        split = number.doubtful(found, probabilities, self.min_digit_score)
         if split:  # cut the components whose digit is unsure or too wide; reuse the answers for the rest
             known = {c.key: (x, p) for c, x, p in zip(found, normalized, probabilities)}
             n_atoms, found = number.candidates(split)
@@ -225,6 +225,6 @@ class Recognizer:
             known.update(zip((c.key for c in new), zip(*self._classify_candidates(new))))
             normalized, probabilities = (np.stack(v) for v in zip(*(known[c.key] for c in found)))
         digits = tuple(self.to_prediction(probabilities[i], DigitReading, box=found[i].box, input=normalized[i])
-                       for i in segmentation.best_path(n_atoms, found, probabilities))
+                       for i in segmentation.best_path(n_atoms, found, probabilities, self.min_digit_score))
         text = "".join("?" if d.label is None else str(d.label) for d in digits)
         return Reading(text, float(np.prod([d.confidence for d in digits])), digits)

@@ -49,9 +49,10 @@ WIDE = 1.0  # candidates wider than this many line heights (90 % of digits are u
 WIDE_PENALTY = 2.0  # ... lose this much log-probability per line height of extra width (two digits, likely)
 MAX_WIDTH = 1.6  # widest candidate digit, in line heights
 MAX_ATOMS = 16  # most atoms merged into one candidate digit
-SHORT = 0.5  # candidates shorter than this share of the line height are penalized ...
+SHORT = 0.6  # candidates shorter than this share of the line height are penalized ...
 SHORT_PENALTY = 4.0  # ... by this much log-probability
-CUT_PENALTY = 0.3  # log-probability cost of each cut through a connected component (digits rarely touch)
+CUT_PENALTY = 0.7  # log-probability cost of each cut through a connected component (digits rarely touch)
+REJECTED_PENALTY = 2.0  # log-probability cost of a candidate the recognizer would reject ("not a digit")
 MAX_STARTS = 4  # start columns of candidate cuts per component ...
 CUTS_PER_START = 3  # ... and distinct cuts kept from each,
 MAX_CUTS = 6  # at most this many in all
@@ -163,7 +164,7 @@ class Number:
                 found.append(self._candidate(first, last, atoms, boxes, atom_map, width, last_piece))
         return len(atoms), found
 
-    def doubtful(self, found, probabilities):
+    def doubtful(self, found, probabilities, min_digit_score=0.0):
         """Components worth cutting: wide ones in a digit of the best path that is unsure or too wide.
 
         Returns:
@@ -171,7 +172,7 @@ class Number:
         """
         n_atoms = max(c.last for c in found)
         split = set()
-        for i in best_path(n_atoms, found, probabilities):
+        for i in best_path(n_atoms, found, probabilities, min_digit_score):
             candidate = found[i]
             if candidate.width > WIDE or float(np.max(probabilities[i])) < DOUBTFUL:
                 split |= {c for c in candidate.components if self._width(c) > SPLIT_WIDTH * self.line}
@@ -237,7 +238,7 @@ class Number:
         return Candidate(first, last, key, np.pad(crop, pad), box, (y1 - y0) / self.line, width, cuts, components)
 
 
-def best_path(n_atoms, found, probabilities):
+def best_path(n_atoms, found, probabilities, min_digit_score=0.0):
     """Choose the candidates that partition the atoms into the most probable digits.
 
     Args:
@@ -245,16 +246,22 @@ def best_path(n_atoms, found, probabilities):
         found: the `Candidate` list from `Number.candidates`.
         probabilities: float `(len(found), 10)`, the classifier's answer
             for each candidate's normalized image.
+        min_digit_score: the recognizer's rejection threshold (see
+            `digitrec.rejection`).
 
     Returns:
         list of indices into `found`, left to right, maximizing the sum of
         log maximum probabilities, minus `SHORT_PENALTY` for each candidate
         shorter than `SHORT` line heights, `CUT_PENALTY` for each cut
-        through a connected component and `WIDE_PENALTY` per line height of
-        width beyond `WIDE`.
+        through a connected component, `WIDE_PENALTY` per line height of
+        width beyond `WIDE`, and `REJECTED_PENALTY` for each candidate whose
+        digit score is under `min_digit_score`.
     """
+    from digitrec.rejection import digit_score
+
     p = np.asarray(probabilities, "float64")
     score = np.log(np.maximum(p.max(axis=1), 1e-12))
+    score -= REJECTED_PENALTY * (digit_score(p) < min_digit_score)
     score -= SHORT_PENALTY * np.array([c.height < SHORT for c in found])
     score -= CUT_PENALTY / 2 * np.array([c.cuts for c in found])
     score -= WIDE_PENALTY * np.maximum(0.0, np.array([c.width for c in found]) - WIDE)

@@ -56,24 +56,21 @@ _INPUT = ("the 28x28 image the model saw after normalization: rows of floats in 
           "rounded to 3 decimals")
 
 
-class PredictResult(BaseModel):
+class DigitFields(BaseModel):
     label: int | None = Field(ge=0, le=9, description=_LABEL)
     confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
     digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
     rejected: str | None = Field(None, description=_REJECTED)
     probabilities: list[float] = Field(description=_PROBABILITIES)
     input: list[list[float]] = Field(description=_INPUT)
+
+
+class PredictResult(DigitFields):
     model: str = Field(description="name of the model that answered")
 
 
-class DigitResult(BaseModel):
-    label: int | None = Field(ge=0, le=9, description=_LABEL)
-    confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
-    digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
-    rejected: str | None = Field(None, description=_REJECTED)
-    probabilities: list[float] = Field(description=_PROBABILITIES)
+class DigitResult(DigitFields):
     box: list[int] = Field(description="[x0, y0, x1, y1]: the digit's ink in the image's pixels (x1, y1 exclusive)")
-    input: list[list[float]] = Field(description=_INPUT)
 
 
 class ReadResult(BaseModel):
