@@ -115,6 +115,7 @@ def test_non_digits_are_rejected_at_least_90_percent(recognizer):
     held_out = non_digits("letters", N_PER_FAMILY, TEST_SEED + 1, fonts=outliers.held_out_fonts(),
                           dark_on_white=False)
     rates["letters, unseen fonts"] = refused(recognizer, held_out).mean()
+    print("non-digits rejected:", rates)  # shown by pytest -rP (README figures)
     assert np.mean(list(rates.values())) >= 0.9, rates
     assert min(rates.values()) >= 0.8, rates
 
@@ -124,6 +125,7 @@ def test_at_most_1_percent_of_mnist_test_digits_rejected(recognizer, mnist_test)
     images, _ = mnist_test
     predictions = recognizer.predict(list(images))
     rate = np.mean([p.rejected is not None for p in predictions])
+    print("MNIST test digits rejected:", rate)
     assert rate <= 0.01, rate
 
 
@@ -131,6 +133,7 @@ def test_at_most_1_percent_of_mnist_test_digits_rejected(recognizer, mnist_test)
 def test_at_most_2_percent_of_real_handwriting_rejected(recognizer, dev_set):
     images, _ = dev_set
     rate = np.mean([p.rejected is not None for p in recognizer.predict(list(images))])
+    print("realworld-dev digits rejected:", rate)
     assert rate <= 0.02, rate
 
 

@@ -115,7 +115,7 @@ def build_parser():
 
     p = verb("calibrate", help="calibrate a model's 'not a digit' threshold and measure its rejection rates")
     p.add_argument("--model", required=True, help=_MODEL_FORMS)
-    p.add_argument("--reject", type=_fraction, help="share of validation digits to reject (default: 0.005)")
+    p.add_argument("--reject", type=_fraction, help="share of validation digits to reject (default: 0.003)")
     p.add_argument("--dev", metavar="NPZ", help="also measure on real digits: an .npz file with an 'images' "
                                                 "array (e.g. realworld-dev's optdigits_dev.npz)")
     _add_data_dir(p)

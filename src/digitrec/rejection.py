@@ -27,7 +27,7 @@ import numpy as np
 from digitrec import _atomic
 from digitrec.errors import ModelError
 
-REJECT_DIGITS = 0.005  # share of validation digits the calibrated threshold rejects (the issue allows 1 %)
+REJECT_DIGITS = 0.003  # share of validation digits to reject: the issue allows 1 %; 0.3 % keeps realworld-dev under 2 %
 REJECTED = "not a digit"
 MEASURE_SEED = 20260  # seed of the non-digits `measure` draws: never used for training or in the tests
 
