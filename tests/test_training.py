@@ -294,6 +294,7 @@ def test_outlier_exposure_run_calibrates_its_rejection_threshold(tmp_path, mnist
     assert saved_compile_config(run / "model.keras")["loss"] == "categorical_crossentropy"
 
 
+@pytest.mark.slow
 def test_training_is_reproducible(tiny_runs):
     """Same seed, same data, same settings: identical weights and scores."""
     folders, _ = tiny_runs
