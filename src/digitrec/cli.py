@@ -1,4 +1,4 @@
-"""The `digitrec` command: train, evaluate, predict, report, serve, export, bench.
+"""The `digitrec` command: train, evaluate, predict, read, calibrate, report, serve, export, bench.
 
 Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`
 (`digitrec VERB: error: ...` for a bad argument, exit status 2), and a non-zero
@@ -39,6 +39,7 @@ def _number(cast, check, expected):
 
 
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_ratio = _number(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 _non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
@@ -78,6 +79,9 @@ def build_parser():
     p.add_argument("--init", help=f"start from this model (fine-tuning) instead of new weights: {_MODEL_FORMS}")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="train on distorted images (default: the recipe's choice)")
+    p.add_argument("--outlier-exposure", type=_ratio, metavar="RATIO",
+                   help="add RATIO generated non-digits per training digit, trained towards the uniform "
+                        "distribution, and calibrate the 'not a digit' threshold (default: the recipe's, 0)")
     _add_data_dir(p)
 
     p = verb("evaluate", help="score a saved model on the 10,000 MNIST test images")
@@ -119,6 +123,18 @@ def build_parser():
     p.add_argument("--format", choices=("json", "parquet"), default="json",
                    help="with --output: JSON lines or Parquet files (default: json)")
 
+    p = verb("read", help="read handwritten numbers (several digits side by side) in image files")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("--model", help=_ANY_MODEL)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = verb("calibrate", help="calibrate a model's 'not a digit' threshold and measure its rejection rates")
+    p.add_argument("--model", required=True, help=_MODEL_FORMS)
+    p.add_argument("--reject", type=_fraction, help="share of validation digits to reject (default: 0.003)")
+    p.add_argument("--dev", metavar="NPZ", help="also measure on real digits: an .npz file with an 'images' "
+                                                "array (e.g. realworld-dev's optdigits_dev.npz)")
+    _add_data_dir(p)
+
     p = verb("report", help="figures and an HTML page of what a model learned")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("run", nargs="?", metavar="RUN_DIR", help="run folder written by `digitrec train`")
@@ -126,7 +142,7 @@ def build_parser():
     p.add_argument("--out", help="output folder (default: RUN_DIR/report, or reports/<model file name>)")
     _add_data_dir(p)
 
-    p = verb("serve", help="web app: draw a digit in the browser and see the prediction; REST API")
+    p = verb("serve", help="web app: draw a digit or a number in the browser and see the reading; REST API")
     p.add_argument("--model", help=_ANY_MODEL)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
@@ -152,7 +168,7 @@ def _cmd_train(args):
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         val_split=args.val_split, patience=training.KEEP if args.patience is None else args.patience,
         seed=args.seed, data_dir=args.data_dir, out=args.out, train_size=args.train_size, init=args.init,
-        augment=args.augment, overwrite=args.overwrite,
+        augment=args.augment, overwrite=args.overwrite, outlier_exposure=args.outlier_exposure,
     )
     _print_summary(runs.read_metrics(out))
     print(f"run folder: {out}")
@@ -205,7 +221,7 @@ def _cmd_predict(args):
         progress = keras.utils.Progbar(len(files), unit_name="image")
     failed = 0
     if not args.json:
-        print(f"{'path':<40} {'label':>5} {'confidence':>10}  top-{args.top_k}")
+        print(f"{'path':<40} {'label':>5} {'confidence':>10} {'digit score':>11}  top-{args.top_k}")
     for path, outcome in parallel.predict_files(files, lambda: Recognizer(model), args.workers):
         result = parallel.record(path, outcome, args.top_k, args.min_confidence)
         failed += "error" in result
@@ -223,7 +239,67 @@ def _print_result(result, args):
     else:
         label = "?" if result["label"] is None else str(result["label"])
         top = "  ".join(f"{t['label']}:{t['probability']:.3f}" for t in result["top_k"])
-        print(f"{result['path']:<40} {label:>5} {result['confidence']:>10.3f}  {top}")
+        note = f"  ({result['rejected']})" if "rejected" in result else ""
+        print(f"{result['path']:<40} {label:>5} {result['confidence']:>10.3f} {result['digit_score']:>11.3f}  {top}{note}")
+
+
+def _cmd_read(args):
+    from digitrec import runs
+    from digitrec.errors import DigitrecError
+    from digitrec.files import find_images
+    from digitrec.inference import Recognizer
+
+    files = list(find_images(args.paths))  # (path, None or why it cannot be read)
+    if not files:
+        raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
+    model, recognizer = runs.model_path(args.model), None  # loaded (seconds) when the first image needs it
+    if not args.json:
+        print(f"{'path':<40} {'text':>10} {'confidence':>10}  digits (label:confidence, ? = not a digit)")
+    failed = 0
+    for path, error in files:
+        try:
+            if error:
+                raise DigitrecError(error)
+            recognizer = recognizer or Recognizer(model)
+            result = {"path": str(path), **recognizer.read(path).as_dict()}
+        except DigitrecError as e:
+            result, failed = {"path": str(path), "error": str(e)}, failed + 1
+        if args.json:
+            print(json.dumps(result), flush=True)
+        elif "error" in result:
+            print(f"{result['path']:<40} error: {result['error']}", flush=True)
+        else:
+            digits = " ".join(f"{'?' if d['label'] is None else d['label']}:{d['confidence']:.3f}"
+                              for d in result["digits"])
+            print(f"{result['path']:<40} {result['text']:>10} {result['confidence']:>10.3f}  {digits}", flush=True)
+    return 1 if failed else 0
+
+
+def _cmd_calibrate(args):
+    import numpy as np
+
+    from digitrec import rejection, runs
+    from digitrec.errors import DigitrecError
+    from digitrec.inference import Recognizer
+    from digitrec.models import load_model
+
+    path = runs.model_path(args.model)
+    model = load_model(path)
+    reject = rejection.REJECT_DIGITS if args.reject is None else args.reject
+    calibration = rejection.calibrate_model(model, rejection.validation_images(path, args.data_dir), reject)
+    dev = None
+    if args.dev:
+        with np.load(args.dev, allow_pickle=False) as f:
+            if "images" not in f:
+                raise DigitrecError(f"{args.dev}: no 'images' array in it")
+            dev = f["images"]
+    rates = rejection.measure(Recognizer(model, calibration["threshold"]), args.data_dir, dev)
+    written = rejection.write_threshold(path, calibration, measured=rates)
+    print(f"threshold (digit score)      {calibration['threshold']:.4f}")
+    print(f"{'MNIST validation digits':<40} {calibration['rejected']:>7.2%} rejected ({calibration['n']:,} images)")
+    for name, rate in rates.items():
+        print(f"{name:<40} {rate:>7.2%} rejected")
+    print(f"threshold file: {written}")
 
 
 def _cmd_bench(args):
@@ -280,8 +356,9 @@ def _cmd_export(args):
     print(f"exported: {out} ({out.stat().st_size / 2**20:.2f} MiB, {kind})")
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report,
-            "serve": _cmd_serve, "bench": _cmd_bench, "export": _cmd_export}
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "read": _cmd_read,
+            "calibrate": _cmd_calibrate, "report": _cmd_report, "serve": _cmd_serve, "bench": _cmd_bench,
+            "export": _cmd_export}
 
 
 def main(argv=None):

@@ -42,6 +42,11 @@ class Recipe:
             (early stopping, checkpoints, curves); 0 trains on all 60,000.
         augment: train on randomly distorted images (see
             `digitrec.augmentation`).
+        outlier_exposure: non-digits added per training digit, each with
+            the uniform distribution as its target (outlier exposure,
+            Hendrycks et al. 2019, whose weight 0.5 this ratio plays; see
+            `digitrec.outliers` and `digitrec.rejection`); 0 trains on
+            digits only.
         source: where the architecture and recipe come from.
     """
 
@@ -55,6 +60,7 @@ class Recipe:
     warmup_epochs: float = 1.0
     val_split: float = 0.1
     augment: bool = False
+    outlier_exposure: float = 0.0
     source: str = ""
 
 

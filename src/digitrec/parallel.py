@@ -144,15 +144,18 @@ def record(path, outcome, top_k=3, min_confidence=0.0):
         min_confidence: below this probability `label` is None and `uncertain` is True.
 
     Returns:
-        `{"path", "label", "confidence", "probabilities", "top_k": [{"label",
-        "probability"}, ...]}` (plus `"uncertain": True` below
-        `min_confidence`), or `{"path", "error"}`.
+        `{"path", "label", "confidence", "digit_score", "probabilities",
+        "top_k": [{"label", "probability"}, ...]}` (plus `"rejected": "not a
+        digit"` for a non-digit, whose label is None, or `"uncertain": True`
+        below `min_confidence`), or `{"path", "error"}`.
     """
     if isinstance(outcome, str):
         return {"path": str(path), "error": outcome}
     result = {"path": str(path), "label": outcome.label, "confidence": outcome.confidence,
-              "probabilities": list(outcome.probabilities),
+              "digit_score": outcome.digit_score, "probabilities": list(outcome.probabilities),
               "top_k": [{"label": k, "probability": v} for k, v in outcome.top_k(top_k)]}
-    if outcome.confidence < min_confidence:
+    if outcome.rejected:
+        result["rejected"] = outcome.rejected
+    elif outcome.confidence < min_confidence:
         result.update(label=None, uncertain=True)
     return result

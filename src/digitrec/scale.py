@@ -11,8 +11,8 @@ Ray's filesystems: local paths, `s3://`, `gs://`, `abfs://`, ...). Each
 batch is decoded, normalized (`preprocessing.normalize`) and classified in
 `map_batches` by a pool of actors, each of which loads the model once. The
 rows have the fields of the local engine's records (`parallel.record`):
-`path`, `label`, `confidence`, `probabilities`, `top_k`, `uncertain` and
-`error`; a file that cannot be decoded or holds no ink is a row with
+`path`, `label`, `confidence`, `digit_score`, `probabilities`, `top_k`,
+`uncertain`, `rejected` and `error`; a file that cannot be decoded or holds no ink is a row with
 `error` set and the prediction fields null, never a failed job.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 # The columns every engine writes, as an Arrow schema (built lazily: pyarrow comes with Ray).
-FIELDS = ("path", "label", "confidence", "probabilities", "top_k", "uncertain", "error")
+FIELDS = ("path", "label", "confidence", "digit_score", "probabilities", "top_k", "uncertain", "rejected", "error")
 
 
 def schema():
@@ -30,9 +30,9 @@ def schema():
     import pyarrow as pa
 
     return pa.schema([("path", pa.string()), ("label", pa.int64()), ("confidence", pa.float64()),
-                      ("probabilities", pa.list_(pa.float64())),
+                      ("digit_score", pa.float64()), ("probabilities", pa.list_(pa.float64())),
                       ("top_k", pa.list_(pa.struct([("label", pa.int64()), ("probability", pa.float64())]))),
-                      ("uncertain", pa.bool_()), ("error", pa.string())])
+                      ("uncertain", pa.bool_()), ("rejected", pa.string()), ("error", pa.string())])
 
 
 class Predictor:
@@ -116,7 +116,10 @@ def as_record(row):
     """A row of `predict_dataset` as the local engine's record (`parallel.record`): unset fields left out."""
     if row["error"] is not None:
         return {"path": row["path"], "error": row["error"]}
-    return {k: row[k] for k in FIELDS[:5]} | ({"uncertain": True} if row["uncertain"] else {})
+    record = {k: row[k] for k in FIELDS[:6]}
+    if row["rejected"]:
+        return record | {"rejected": row["rejected"]}
+    return record | ({"uncertain": True} if row["uncertain"] else {})
 
 
 def read_files(paths):

@@ -1,4 +1,4 @@
-"""The web app: draw a digit in the browser and see the prediction live, plus a REST API.
+"""The web app: draw a digit or a number in the browser and see the reading live, plus a REST API.
 
     digitrec serve [--model PATH] [--host 127.0.0.1] [--port 8000]
 
@@ -6,6 +6,7 @@
 
 - `GET /`: the drawing page (files in `digitrec/static/`, no CDN: it works offline);
 - `POST /api/predict`: a multipart `file`, or JSON `{"image": "<base64 or data URL>"}`;
+- `POST /api/read`: the same inputs, holding a handwritten number: its digits, boxes and labels;
 - `GET /api/health`, `GET /api/model`; OpenAPI docs at `/docs` (served locally).
 
 Requests are decoded and normalized in a pool of worker processes and
@@ -53,12 +54,36 @@ class PredictJSON(BaseModel):
                                    "(`data:image/png;base64,...`)")
 
 
-class PredictResult(BaseModel):
-    label: int = Field(ge=0, le=9, description="the most probable digit")
-    confidence: float = Field(ge=0, le=1, description="the probability of `label`")
-    probabilities: list[float] = Field(description="10 probabilities summing to 1, indexed by digit")
-    input: list[list[float]] = Field(description="the 28x28 image the model saw after normalization: "
-                                                 "rows of floats in [0, 1], light ink on black, rounded to 3 decimals")
+_LABEL = "the most probable digit; null when rejected (not a digit)"
+_CONFIDENCE = "the highest probability"
+_DIGIT_SCORE = "how much the input looks like one handwritten digit, in [0, 1] (see digitrec.rejection)"
+_REJECTED = "\"not a digit\" when `digit_score` is under the model's calibrated threshold; absent otherwise"
+_PROBABILITIES = "10 probabilities summing to 1, indexed by digit"
+_INPUT = ("the 28x28 image the model saw after normalization: rows of floats in [0, 1], light ink on black, "
+          "rounded to 3 decimals")
+
+
+class DigitFields(BaseModel):
+    label: int | None = Field(ge=0, le=9, description=_LABEL)
+    confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
+    digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
+    rejected: str | None = Field(None, description=_REJECTED)
+    probabilities: list[float] = Field(description=_PROBABILITIES)
+    input: list[list[float]] = Field(description=_INPUT)
+
+
+class PredictResult(DigitFields):
+    model: str = Field(description="name of the model that answered")
+
+
+class DigitResult(DigitFields):
+    box: list[int] = Field(description="[x0, y0, x1, y1]: the digit's ink in the image's pixels (x1, y1 exclusive)")
+
+
+class ReadResult(BaseModel):
+    text: str = Field(description="the number, one character per digit, left to right; ? for a rejected digit")
+    confidence: float = Field(ge=0, le=1, description="the product of the digits' confidences")
+    digits: list[DigitResult] = Field(description="each digit, left to right")
     model: str = Field(description="name of the model that answered")
 
 
@@ -136,16 +161,15 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
 
     async def prepare(data, source):
         """Decode and normalize (at most `limits.decodes` at once); HTTP errors for bad images."""
-        with batcher.incoming():
-            try:
-                async with decodes:
-                    return await normalize(data, source)
-            except ImageTooLargeError as e:
-                raise HTTPException(413, str(e)) from None
-            except UnsupportedImageError as e:
-                raise HTTPException(415, str(e)) from None
-            except ImageError as e:
-                raise HTTPException(422, str(e)) from None
+        with batcher.incoming(), _http_errors():
+            async with decodes:
+                return await normalize(data, source)
+
+    async def read_number(data, source):
+        """Decode and read a number (`Recognizer.read`, in a thread); HTTP errors for bad images."""
+        with _http_errors():
+            return await anyio.to_thread.run_sync(
+                lambda: recognizer.read(decoding.load_image(data, name=source)), limiter=decodes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -156,8 +180,9 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
             stopping, pool = pool, None
             stopping.shutdown(cancel_futures=True)
 
-    app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit: "
-                         "draw it at `/`, or POST an image to `/api/predict`.", lifespan=lifespan)
+    app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit or "
+                         "number: draw it at `/`, or POST an image to `/api/predict` or `/api/read`.",
+                         lifespan=lifespan)
     app.add_middleware(guards.BodyLimit, limits=limits)
     if hosts is not None:
         app.add_middleware(guards.HostAllowlist, hosts=hosts)
@@ -165,34 +190,25 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
     app.add_exception_handler(Exception, _internal_error)
     app.state.recognizer, app.state.limits, app.state.batcher = recognizer, limits, batcher
 
-    @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY)
+    @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY,
+              response_model_exclude_unset=True)
     async def predict(request: Request):
         """Recognize the digit in an image: a multipart `file`, or JSON `{"image": base64 or data URL}`."""
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "multipart/form-data":
-            async with request.form(max_files=1, max_fields=0) as form:
-                upload = form.get("file")
-                if not isinstance(upload, UploadFile):
-                    raise HTTPException(422, "multipart form has no file field named 'file'")
-                data, source = await upload.read(), f"file {upload.filename!r}"
-        elif kind == "application/json" or kind.endswith("+json"):
-            try:
-                image = PredictJSON.model_validate_json(await request.body()).image
-            except ValidationError as e:
-                first = e.errors()[0]
-                where = ".".join(map(str, first["loc"])) or "body"
-                raise HTTPException(422, f"bad JSON body ({where}): {first['msg']}; "
-                                         'expected {"image": "<base64 or data URL>"}') from None
-            data, source = _decode_base64(image), "JSON field 'image'"
-        else:
-            raise HTTPException(415, f"unsupported Content-Type {kind or 'none'!r}: send multipart/form-data "
-                                     'with a file field named \'file\', or application/json {"image": "<base64>"}')
-        if not data:
-            raise HTTPException(422, f"{source} is empty")
-        x = await prepare(data, source)
+        x = await prepare(*await _image_upload(request))
         result = recognizer.to_prediction(await batcher.classify(x))
-        return {"label": result.label, "confidence": result.confidence, "probabilities": list(result.probabilities),
-                "input": x.round(3).tolist(), "model": info["name"]}
+        answer = {"label": result.label, "confidence": result.confidence, "digit_score": result.digit_score,
+                  "probabilities": list(result.probabilities), "input": x.round(3).tolist(), "model": info["name"]}
+        return {**answer, "rejected": result.rejected} if result.rejected else answer
+
+    @app.post("/api/read", response_model=ReadResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY,
+              response_model_exclude_unset=True)
+    async def read(request: Request):
+        """Read a handwritten number (one or more digits side by side): the same inputs as `/api/predict`."""
+        reading = await read_number(*await _image_upload(request))
+        answer = reading.as_dict()
+        for digit, d in zip(answer["digits"], reading.digits):
+            digit["input"] = d.input.round(3).tolist()
+        return {**answer, "model": info["name"]}
 
     @app.get("/api/health")
     def health():
@@ -210,6 +226,45 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+@contextlib.contextmanager
+def _http_errors():
+    """Turn image errors into HTTP errors: 413 too large, 415 unsupported format, 422 unreadable."""
+    try:
+        yield
+    except ImageTooLargeError as e:
+        raise HTTPException(413, str(e)) from None
+    except UnsupportedImageError as e:
+        raise HTTPException(415, str(e)) from None
+    except ImageError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+async def _image_upload(request):
+    """`(bytes, source)` of the image in a multipart `file` or a JSON `{"image"}` body; a 4xx otherwise."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=0) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise HTTPException(422, "multipart form has no file field named 'file'")
+            data, source = await upload.read(), f"file {upload.filename!r}"
+    elif kind == "application/json" or kind.endswith("+json"):
+        try:
+            image = PredictJSON.model_validate_json(await request.body()).image
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "body"
+            raise HTTPException(422, f"bad JSON body ({where}): {first['msg']}; "
+                                     'expected {"image": "<base64 or data URL>"}') from None
+        data, source = _decode_base64(image), "JSON field 'image'"
+    else:
+        raise HTTPException(415, f"unsupported Content-Type {kind or 'none'!r}: send multipart/form-data "
+                                 'with a file field named \'file\', or application/json {"image": "<base64>"}')
+    if not data:
+        raise HTTPException(422, f"{source} is empty")
+    return data, source
 
 
 def _decode_base64(text):
