@@ -33,9 +33,11 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
+from skimage.filters import threshold_otsu
 
 from digitrec.errors import ImageError
 
@@ -45,7 +47,9 @@ MNIST_CENTER = (14.0, 14.0)  # mean intensity centre of mass of MNIST digits, (r
 # Stroke width of MNIST training digits at the 20 px scale, as `_stroke_width` measures it,
 # pixels: median and 5th-95th percentiles (every 30th training image).
 MNIST_STROKE, MNIST_STROKE_RANGE = 2.7, (2.1, 3.9)
-WORK_SIDE = 512  # longest side at which ink is searched, pixels
+LOCATE_SIDE = 512  # a larger image is searched for ink at this longest side first, pixels
+MIN_SIDE = 64  # a smaller image is enlarged to at least this longest side before any filtering, pixels
+TWO_LEVEL_CV = 0.5  # stroke-width variation under which a global two-level reading is trusted
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's decompression-bomb limit (about 89 megapixels)
 
 
@@ -153,105 +157,175 @@ def _composite(gray, alpha):
     return gray * alpha + background * (1.0 - alpha)
 
 
-def _shrink(arr, side):
-    """`arr` resized (anti-aliased) so that its longest side is at most `side` pixels."""
+def _resize(arr, width, height):
+    """float32 `arr` resized to (height, width): area-averaged when shrinking, bicubic when enlarging."""
+    shrink = width <= arr.shape[1] and height <= arr.shape[0]
+    out = cv2.resize(arr, (int(width), int(height)), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _fit(arr, side):
+    """`arr` scaled so that its longest side is `side` pixels (aspect kept)."""
     scale = side / max(arr.shape)
-    if scale >= 1:
-        return arr
-    return _resize(arr, (max(1, round(arr.shape[0] * scale)), max(1, round(arr.shape[1] * scale))))
+    return _resize(arr, max(1, round(arr.shape[1] * scale)), max(1, round(arr.shape[0] * scale)))
 
 
-def _resize(arr, shape):
-    """Resize float32 `arr` to `shape` (rows, cols) with anti-aliasing (Lanczos)."""
-    out = Image.fromarray(arr.astype("float32"), mode="F").resize((shape[1], shape[0]), Image.LANCZOS)
-    return np.asarray(out, dtype="float32")
+def _odd(x):
+    return max(3, int(round(x)) | 1)
+
+
+def _disk(diameter):
+    d = _odd(diameter)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
 
 
 def _otsu(values):
-    """Otsu's threshold of float values in [0, 1] (Otsu 1979)."""
-    hist, edges = np.histogram(values, bins=256, range=(0.0, 1.0))
-    p = hist.astype("float64") / max(hist.sum(), 1)
-    omega, mu = np.cumsum(p), np.cumsum(p * edges[:-1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (mu[-1] * omega - mu) ** 2 / (omega * (1 - omega))
-    return float(edges[np.nanargmax(np.nan_to_num(between, nan=-1))])
+    """Otsu's threshold (Otsu 1979, scikit-image) of float values; 0.5 when they are all equal."""
+    values = np.asarray(values, dtype="float32").ravel()
+    return float(threshold_otsu(values)) if values.size and values.min() < values.max() else 0.5
 
 
-def _median3(a):
-    """3x3 median of values in [-1, 1] (ignores salt-and-pepper noise); arrays under 9 px a side pass as they are."""
-    if min(a.shape) < 9:
-        return a
-    as_bytes = Image.fromarray(np.round((np.clip(a, -1, 1) + 1) * 127.5).astype("uint8"))
-    return np.asarray(as_bytes.filter(ImageFilter.MedianFilter(3)), dtype="float32") / 127.5 - 1  # Pillow: fast
+def _components(mask):
+    """8-connected components of a bool mask: (label image int32, per-label areas (n,))."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return labels, stats[1:, cv2.CC_STAT_AREA]
 
 
-def _background(gray):
-    """Estimate the paper (or board) under the ink, float32 `(H, W)`.
+def _drop_specks(mask, strength):
+    """Keep the components with at least 8 % of the strongest one's ink (sum of `strength`) and 2 px."""
+    labels, areas = _components(mask)
+    if len(areas) <= 1:
+        return mask
+    mass = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=len(areas) + 1)[1:]
+    keep = np.flatnonzero((mass >= 0.08 * mass.max()) & (areas >= 2)) + 1
+    return np.isin(labels, keep if len(keep) else [int(mass.argmax()) + 1])
 
-    A tight crop, scan or canvas has a flat background: when the outer ring
-    of pixels is even (interquartile range under 0.1) and under a fifth of
-    the image is a half-tone that is neither paper nor ink (shade), it is
-    the ring's median everywhere, which never eats into thick strokes. Otherwise (a
-    photo: lighting gradients, shadows) it is a median filter a quarter of
-    the image wide on a 32 px copy: a median ignores strokes that cover less
-    than half of its window and, unlike a mean, keeps a shadow's edge sharp.
+
+def _ridge_widths(mask):
+    """Stroke widths along the ridges of a mask, pixels: twice the distance to the edge at its local maxima."""
+    dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    ridge = mask & (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)))
+    return 2 * dist[ridge]
+
+
+def _stroke_reading(mask, strength):
+    """(coefficient of variation of the stroke width, median stroke width) of a candidate ink mask.
+
+    Ink drawn with one pen has a nearly constant width; paper between
+    strokes, shadows and blotches do not. A mask with no pixels, or with more
+    than 70 % of the image, gets an infinite variation.
     """
-    h, w = gray.shape
-    k = max(1, min(h, w) // 20)
-    ring = np.concatenate([gray[:k].ravel(), gray[-k:].ravel(), gray[:, :k].ravel(), gray[:, -k:].ravel()])
-    q1, q2, q3 = np.percentile(ring, [25, 50, 75])
-    deviation = np.abs(gray - q2)
-    moderate = np.mean((deviation > 0.1) & (deviation < 0.5 * np.percentile(deviation, 99)))
-    if q3 - q1 < 0.1 and moderate < 0.2:  # even ring, and only ink (no shade) inside
-        return np.full_like(gray, q2)
-    small = _shrink(gray, 32)
-    background = ndimage.median_filter(small, size=max(3, round(min(small.shape) / 2) | 1), mode="nearest")
-    return _resize(background, gray.shape) if background.shape != gray.shape else background
+    if not 0 < mask.mean() <= 0.7:
+        return np.inf, 0.0
+    widths = _ridge_widths(_drop_specks(mask, strength))
+    return float(widths.std() / max(widths.mean(), 1e-6)), float(np.median(widths))
+
+
+def _reading(gray):
+    """Decide the ink's polarity and stroke width from the whole image.
+
+    Ink is the side whose mask has the most constant stroke width (the
+    stroke-width consistency that the Stroke Width Transform builds on,
+    Epshtein, Ofek and Wexler 2010), not the side that fills the border or
+    most of the image, so digits that touch the frame or fill it keep their
+    strokes. Two readings are tried: a global Otsu split (scans, crops,
+    canvases: two levels of grey), and, when no side of it looks like
+    strokes (a photo, where it splits lit paper from shadow), the black-hat
+    and top-hat (Serra 1982) at a twelfth of the image, which hold thin dark
+    or light structures whatever the lighting.
+
+    Returns:
+        `(dark, width)`: True for dark ink on light paper; the median stroke
+        width in pixels.
+    """
+    t = _otsu(gray)
+    candidates = [(gray < t, 1.0 - gray, True), (gray > t, gray, False)]
+    readings = [(*_stroke_reading(m, s), dark) for m, s, dark in candidates]
+    cv, width, dark = min(readings)
+    if cv <= TWO_LEVEL_CV:
+        return dark, width
+    se = _disk(min(gray.shape) / 12)
+    readings = []
+    for op, dark in ((cv2.MORPH_BLACKHAT, True), (cv2.MORPH_TOPHAT, False)):
+        hat = cv2.morphologyEx(gray, op, se)
+        readings.append((*_stroke_reading(hat > max(_otsu(hat), 0.04), hat), dark))
+    cv, width, dark = min(readings)
+    if not np.isfinite(cv):
+        raise ImageError("no ink found: the image is blank or has too little contrast")
+    return dark, width
+
+
+def _drop_form_lines(mask, width):
+    """Remove printed box edges and ruled lines from the ink mask.
+
+    Long straight runs are found by opening with line structuring elements
+    at least half the image long (the usual way to strip form lines). A run
+    is a form line only if it reaches beyond the rest of the ink at both
+    ends, so a 7's bar or a 2's base (which end where the digit does) stays;
+    strokes the line crossed are bridged again.
+    """
+    h, w = mask.shape
+    m8 = mask.astype(np.uint8)
+    kept = mask.copy()
+    for axis, length in ((1, max(w // 2, 6 * width)), (0, max(h // 2, 6 * width))):
+        kernel = np.ones((1, int(length)) if axis == 1 else (int(length), 1), np.uint8)
+        runs = cv2.morphologyEx(m8, cv2.MORPH_OPEN, kernel).astype(bool)
+        if not runs.any():
+            continue
+        rest = mask & ~runs
+        if not rest.any():
+            continue
+        extent = np.flatnonzero(rest.any(axis=1 - axis))
+        labels, _ = _components(runs)
+        for label in range(1, labels.max() + 1):
+            span = np.flatnonzero((labels == label).any(axis=1 - axis))
+            if span[0] < extent[0] - width and span[-1] > extent[-1] + width:
+                kept &= labels != label
+        bridge = np.ones((int(2 * width + 3), 1) if axis == 1 else (1, int(2 * width + 3)), np.uint8)
+        kept |= mask & cv2.morphologyEx(kept.astype(np.uint8), cv2.MORPH_CLOSE, bridge).astype(bool)
+    return kept
 
 
 def extract_ink(gray):
-    """Separate ink from background: the stage that `normalize` and number segmentation share.
+    """Separate ink from paper: the stage that `normalize` and number segmentation share.
+
+    The polarity and stroke width come from `_reading`. The paper under the
+    ink is a morphological closing (a rolling-ball background, Sternberg
+    1983) with a disk three stroke widths wide: it removes the strokes and
+    keeps lighting gradients and shadow edges, which are wider or are steps.
+    Ink contrast is the darkness relative to that paper (a flat field), so
+    ink in a shadow keeps its contrast; it is thresholded at max(Otsu, 4
+    robust noise sigmas); specks and form lines are dropped.
 
     Args:
         gray: float32 `(H, W)` in [0, 1], either polarity.
 
     Returns:
         `(ink, mask)`: float32 `(H, W)` in [0, 1] (light ink on zero) and the
-        bool mask of the kept ink components.
+        bool mask of the kept ink.
 
     Raises:
         ImageError: no ink (a blank or uniform image).
     """
-    d = gray - _background(gray)
-    smooth = _median3(d)
-    dark, light = -float(smooth.min()), float(smooth.max())
-    if max(dark, light) < 0.08:
+    if float(gray.max() - gray.min()) < 0.08:
         raise ImageError("no ink found: the image is blank or has too little contrast")
-    if dark > light:  # dark ink on paper: divide by the paper's brightness (a flat field)
-        fg = np.clip(-d / np.maximum(gray - d, 0.05), 0.0, 1.0)
-    else:
-        fg = np.clip(d, 0.0, 1.0)
-
-    # Threshold: Otsu, but never inside the noise (median + 4 robust sigmas).
-    med = float(np.median(fg))
-    sigma = 1.4826 * float(np.median(np.abs(fg - med)))
-    threshold = max(_otsu(fg), med + 4 * sigma, 0.04)
-    mask = fg > threshold
+    dark, width = _reading(gray)
+    g = gray if dark else 1.0 - gray
+    paper = cv2.morphologyEx(g, cv2.MORPH_CLOSE, _disk(3 * width + 1))
+    contrast = np.clip((paper - g) / np.maximum(paper, 0.05), 0.0, 1.0)
+    otsu = _otsu(contrast)
+    paper_side = contrast[contrast <= otsu]  # the noise floor is measured on the paper, which may be the minority
+    med = float(np.median(paper_side))
+    sigma = 1.4826 * float(np.median(np.abs(paper_side - med)))
+    threshold = max(otsu, med + 4 * sigma, 0.04)
+    mask = contrast > threshold
     if not mask.any():
         raise ImageError("no ink found: nothing stands out from the background")
-
-    # Specks: drop components with much less ink (sum of contrast) than the strongest one.
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
-    index = np.arange(1, n + 1)
-    mass = ndimage.sum_labels(fg, labels, index=index)
-    area = ndimage.sum_labels(mask, labels, index=index)
-    keep = index[(mass >= 0.08 * mass.max()) & (area >= 2)]
-    mask = np.isin(labels, keep if len(keep) else index[mass.argmax()])
-
-    level = float(np.percentile(fg[mask], 90))
+    mask = _drop_form_lines(_drop_specks(mask, contrast), width)
+    level = float(np.percentile(contrast[mask], 90))
     low = 0.5 * threshold
-    ink = np.clip((fg - low) / max(level - low, 1e-6), 0.0, 1.0)
-    ink *= ndimage.binary_dilation(mask, iterations=2)
+    ink = np.clip((contrast - low) / max(level - low, 1e-6), 0.0, 1.0)
+    ink *= cv2.dilate(mask.astype(np.uint8), _disk(width / 2)).astype(bool)
     return ink, mask
 
 
@@ -260,29 +334,62 @@ def _bbox(mask):
     return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
 
 
-def _stroke_width(mask):
-    """Mean stroke width of a binary mask, pixels: about 4 x mean distance-to-edge - 2."""
-    dist = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    return max(4.0 * float(dist[mask].mean()) - 2.0, 1.0)
+def _working_image(gray):
+    """The image at the resolution ink is extracted at.
 
-
-def _locate(gray):
-    """Cut a large image down to the region around its ink, at most WORK_SIDE px a side.
-
-    The ink is first found on a copy shrunk to WORK_SIDE; that region (plus a
-    margin) is then cut from the full-resolution image, so a small digit in a
-    big photo keeps its detail.
+    Tiny images (a 16x16 scan) are enlarged to at least `MIN_SIDE` first, so
+    thresholds and filters work on smooth strokes; large ones are searched
+    at `LOCATE_SIDE`, and the region around the ink (plus a margin) is cut
+    from the full-resolution image, so a small digit in a big photo keeps its
+    detail.
     """
     h, w = gray.shape
-    if max(h, w) <= WORK_SIDE:
+    if max(h, w) < MIN_SIDE:
+        k = int(np.ceil(MIN_SIDE / max(h, w)))
+        return _resize(gray, w * k, h * k)
+    if max(h, w) <= LOCATE_SIDE:
         return gray
-    s = WORK_SIDE / max(h, w)
-    _, mask = extract_ink(_shrink(gray, WORK_SIDE))
+    s = LOCATE_SIDE / max(h, w)
+    _, mask = extract_ink(_fit(gray, LOCATE_SIDE))
     r0, r1, c0, c1 = _bbox(mask)
     margin = 0.25 * max(r1 - r0, c1 - c0) + 2
     r0, r1 = int(max(0, (r0 - margin) / s)), int(min(h, (r1 + margin) / s + 1))
     c0, c1 = int(max(0, (c0 - margin) / s)), int(min(w, (c1 + margin) / s + 1))
-    return _shrink(gray[r0:r1, c0:c1], WORK_SIDE)
+    crop = gray[r0:r1, c0:c1]
+    return _fit(crop, LOCATE_SIDE) if max(crop.shape) > LOCATE_SIDE else crop
+
+
+def _stroke_width(mask):
+    """Mean stroke width of a binary mask, pixels: about 4 x mean distance-to-edge - 2."""
+    dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    return max(4.0 * float(dist[mask].mean()) - 2.0, 1.0)
+
+
+def _mnist_layout(ink, mask):
+    """Crop to the ink, bring the stroke width into MNIST's range, fit into 20 px and centre by mass in 28x28."""
+    r0, r1, c0, c1 = _bbox(mask)
+    ink, mask = ink[r0:r1, c0:c1], mask[r0:r1, c0:c1]
+    scale = BOX / max(ink.shape)
+    width = _stroke_width(mask)
+    excess = width - MNIST_STROKE / scale
+    radius = int(round(abs(excess) / 2))
+    if radius >= 1 and not MNIST_STROKE_RANGE[0] <= width * scale <= MNIST_STROKE_RANGE[1]:
+        if excess < 0:  # thin pen on a big picture: it would vanish when shrunk
+            ink = cv2.dilate(np.pad(ink, radius), _disk(2 * radius + 1))
+        else:  # a marker: it would fill the loops
+            ink = cv2.erode(ink, _disk(2 * radius + 1))
+    digit = _fit(ink, BOX)
+    peak = float(digit.max())
+    if peak <= 0:
+        raise ImageError("no ink found after resizing")
+    digit /= peak
+    h, w = digit.shape
+    out = np.zeros((SIZE, SIZE), "float32")
+    top, left = (SIZE - h) // 2, (SIZE - w) // 2
+    out[top : top + h, left : left + w] = digit
+    cy, cx = ndimage.center_of_mass(out)
+    shift = (round(MNIST_CENTER[0] - cy), round(MNIST_CENTER[1] - cx))
+    return ndimage.shift(out, shift, order=0, mode="constant", cval=0.0)
 
 
 def normalize(image):
@@ -302,38 +409,4 @@ def normalize(image):
         ImageError: unreadable or too-large file, unsupported shape, or no
             ink found (blank image).
     """
-    gray = _locate(to_grayscale(image))
-    ink, mask = extract_ink(gray)
-    r0, r1, c0, c1 = _bbox(mask)
-    ink, mask = ink[r0:r1, c0:c1], mask[r0:r1, c0:c1]
-    h, w = ink.shape
-    scale = BOX / max(h, w)
-
-    # Stroke width: thin pens on large pictures would vanish when shrunk, and markers
-    # would fill the loops; dilate or erode towards MNIST's width at the 20 px scale.
-    width = _stroke_width(mask)
-    excess = width - MNIST_STROKE / scale
-    radius = int(round(abs(excess) / 2))
-    if radius >= 1 and not MNIST_STROKE_RANGE[0] <= width * scale <= MNIST_STROKE_RANGE[1]:
-        yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-        disk = yy**2 + xx**2 <= radius**2
-        if excess < 0:
-            ink = ndimage.grey_dilation(np.pad(ink, radius), footprint=disk)
-            h, w = ink.shape
-            scale = BOX / max(h, w)
-        else:
-            ink = ndimage.grey_erosion(ink, footprint=disk)
-
-    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    digit = np.clip(_resize(ink, (new_h, new_w)), 0.0, 1.0)
-    peak = float(digit.max())
-    if peak <= 0:
-        raise ImageError("no ink found after resizing")
-    digit /= peak
-
-    out = np.zeros((SIZE, SIZE), "float32")
-    top, left = (SIZE - new_h) // 2, (SIZE - new_w) // 2
-    out[top : top + new_h, left : left + new_w] = digit
-    cy, cx = ndimage.center_of_mass(out)
-    shift = (round(MNIST_CENTER[0] - cy), round(MNIST_CENTER[1] - cx))
-    return ndimage.shift(out, shift, order=0, mode="constant", cval=0.0)
+    return _mnist_layout(*extract_ink(_working_image(to_grayscale(image))))
