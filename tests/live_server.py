@@ -24,12 +24,14 @@ def bundled_app():
 
 @contextlib.contextmanager
 def live_server(app):
-    """Serve `app` with uvicorn on 127.0.0.1 and a free port; yields the base URL."""
+    """Serve `app` with uvicorn on 127.0.0.1 and a free port, with its limits (as `digitrec serve`); yields the URL."""
     import uvicorn
+
+    from digitrec.guards import uvicorn_settings
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **uvicorn_settings(app.state.limits)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -15,9 +15,10 @@ import pytest
 from PIL import Image, features
 from scipy import ndimage
 
-from digitrec import preprocessing
+from digitrec import decoding
+from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
-from digitrec.preprocessing import load_image, normalize, to_grayscale
+from digitrec.preprocessing import normalize
 
 import synth
 
@@ -451,11 +452,11 @@ def test_decompression_bomb_header_is_rejected(tmp_path, width, height):
 def test_pixel_limit_applies_to_real_images(tmp_path, monkeypatch, digit):
     path = tmp_path / "big.png"
     Image.fromarray(drawing(digit, scale=8)).save(path)  # 224 x 224 = 50,176 pixels
-    monkeypatch.setattr(preprocessing, "MAX_PIXELS", 50_000)
+    monkeypatch.setattr(decoding, "MAX_PIXELS", 50_000)
     with pytest.raises(ImageError, match="too large") as e:
         normalize(path)
     assert str(path) in str(e.value) and "50,000" in str(e.value)
-    monkeypatch.setattr(preprocessing, "MAX_PIXELS", 60_000)
+    monkeypatch.setattr(decoding, "MAX_PIXELS", 60_000)
     assert_mnist_like(normalize(path))
 
 

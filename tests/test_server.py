@@ -21,6 +21,7 @@ from PIL import Image
 import digitrec
 from digitrec import cli, evaluation, preprocessing, server
 from digitrec.errors import ModelError
+from digitrec.guards import Limits
 from digitrec.inference import BUNDLED_MODEL
 
 from live_server import DIGITS, bundled_app, live_server, scan_png
@@ -199,7 +200,8 @@ def test_bad_input_is_a_json_4xx(client, name, request_kwargs, status, message):
 
 def test_body_limit_is_exact(client):
     """2 MB is allowed, one byte more is not, whatever the body holds."""
-    for size, status in ((server.MAX_BODY, 422), (server.MAX_BODY + 1, 413)):
+    limit = Limits().body_bytes
+    for size, status in ((limit, 422), (limit + 1, 413)):
         body = b'{"image": "' + b"A" * (size - 13) + b'"}'
         assert len(body) == size
         r = client.post("/api/predict", content=body, headers={"content-type": "application/json"})

@@ -67,10 +67,11 @@ def open_page(browser, base_url, path="/", **context_options):
 
     context.route("**/*", route)
     page = context.new_page()
-    errors = []
+    errors, blocked = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: "Content Security Policy" in m.text and blocked.append(m.text))
     page.goto(base_url + path)
-    page.outside, page.errors = outside, errors
+    page.outside, page.errors, page.blocked = outside, errors, blocked  # blocked: what the page's CSP refused
     return page
 
 
@@ -81,6 +82,7 @@ def page(browser, base_url):
     yield p
     assert p.outside == [], "the page must work offline (no CDN)"
     assert p.errors == [], "JavaScript errors"
+    assert p.blocked == [], "the Content-Security-Policy refused something the page needs"
     p.context.close()
 
 
@@ -236,7 +238,7 @@ def test_phone_width_with_touch_strokes(browser, base_url):
             assert b["height"] >= 40 and b["x"] + b["width"] <= 390, selector  # big enough for a finger
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "web-phone.png", full_page=True)
-        assert page.outside == [] and page.errors == []
+        assert page.outside == [] and page.errors == [] and page.blocked == []
     finally:
         page.context.close()
 
@@ -246,6 +248,22 @@ def test_api_docs_render_offline(browser, base_url):
     try:
         for path in ("/api/predict", "/api/health", "/api/model"):  # Swagger UI drew each operation
             expect(page.locator(f'.opblock-summary-path[data-path="{path}"]')).to_be_visible()
-        assert page.outside == []
+        page.locator('.opblock-summary-path[data-path="/api/model"]').click()  # open it and try it out
+        page.get_by_role("button", name="Try it out").click()
+        page.get_by_role("button", name="Execute").click()
+        expect(page.locator(".live-responses-table tbody td.response-col_status")).to_have_text("200")
+        assert page.outside == [] and page.blocked == [] and page.errors == []
+    finally:
+        page.context.close()
+
+
+def test_redoc_renders_offline(browser, base_url):
+    page = open_page(browser, base_url, "/redoc")
+    try:
+        expect(page.get_by_text("/api/predict").first).to_be_attached()
+        expect(page.locator("h1").first).to_contain_text("digitrec")
+        assert page.outside == [] and page.errors == []
+        # The CSP (same origin only) keeps the page offline: it refuses ReDoc's "powered by" logo from its CDN.
+        assert all("'https://cdn.redoc.ly/" in message for message in page.blocked), page.blocked
     finally:
         page.context.close()

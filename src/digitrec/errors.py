@@ -19,3 +19,11 @@ class ModelError(DigitrecError):
 
 class ImageError(DigitrecError):
     """An input image cannot be decoded, is too large, has a bad shape, or holds no ink."""
+
+
+class UnsupportedImageError(ImageError):
+    """The data is not an image, or not in one of the supported formats (PNG, JPEG, BMP, GIF, TIFF, WebP)."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image has more pixels than `digitrec.decoding.MAX_PIXELS`."""

@@ -29,16 +29,12 @@ Large photos are searched at a working resolution first, then the found
 region is cut from the full-resolution image and processed again.
 """
 
-import io
-import warnings
-from pathlib import Path
-
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
+from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError
 
 SIZE = 28  # output side, pixels
@@ -50,111 +46,7 @@ MNIST_STROKE, MNIST_STROKE_RANGE = 2.7, (2.1, 3.9)
 LOCATE_SIDE = 512  # a larger image is searched for ink at this longest side first, pixels
 MIN_SIDE = 64  # a smaller image is enlarged to at least this longest side before any filtering, pixels
 TWO_LEVEL_CV = 0.5  # stroke-width variation under which a global two-level reading is trusted
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's decompression-bomb limit (about 89 megapixels)
 
-
-def load_image(source):
-    """Decode an image file into a Pillow image, with a decompression-bomb guard.
-
-    Args:
-        source: str or Path of a file, or bytes of an encoded image (PNG,
-            JPEG, BMP, GIF, TIFF, WebP, ...).
-
-    Returns:
-        `PIL.Image.Image`, fully decoded, EXIF orientation applied.
-
-    Raises:
-        ImageError: missing file, not an image, corrupt or truncated data,
-            or more than `MAX_PIXELS` pixels. The message names the file.
-    """
-    name = str(source) if isinstance(source, (str, Path)) else "<bytes>"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-            with Image.open(fp) as im:
-                if im.width * im.height > MAX_PIXELS:
-                    raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels")
-                im.load()
-                return ImageOps.exif_transpose(im)
-    except FileNotFoundError:
-        raise ImageError(f"{name}: file not found") from None
-    except IsADirectoryError:
-        raise ImageError(f"{name}: is a directory, not an image") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{name}: image too large ({e}); the limit is {MAX_PIXELS:,} pixels") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{name}: corrupt or truncated image ({e})") from None
-
-
-def to_grayscale(image):
-    """Convert any supported image to a float32 grayscale array.
-
-    Args:
-        image: a file path, encoded bytes, a `PIL.Image.Image`, or a NumPy
-            array `(H, W)`, `(H, W, 1)`, `(H, W, 3)` or `(H, W, 4)` (RGB(A));
-            uint8 in [0, 255], or float in [0, 1].
-
-    Returns:
-        float32 `(H, W)` in [0, 1]. Transparent pixels are composited onto
-        white when the visible ink is dark, and onto black when it is light.
-
-    Raises:
-        ImageError: unreadable file, unsupported shape or dtype, or an
-            empty or non-finite array.
-    """
-    if isinstance(image, (str, Path, bytes, bytearray)):
-        image = load_image(image)
-    if isinstance(image, np.ndarray) and image.size == 0:
-        raise ImageError(f"empty image array of shape {image.shape}")
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3):
-        if image.ndim == 2 or image.shape[2] in (1, 2, 3, 4):  # hand uint8 pixels to Pillow, which is faster
-            image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
-    if isinstance(image, Image.Image):
-        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            arr = np.asarray(image, dtype="float32")
-            arr = arr / (65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0) if image.mode != "F" else arr
-            return np.clip(np.nan_to_num(arr), 0.0, 1.0)
-        if image.mode not in ("L", "LA", "RGB", "RGBA"):
-            image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
-        gray = np.asarray(image.convert("L"), dtype="float32") / 255.0
-        if "A" not in image.mode:
-            return gray
-        return _composite(gray, np.asarray(image.getchannel("A"), dtype="float32") / 255.0)
-    arr = np.asarray(image)
-    if arr.dtype == np.bool_:
-        arr = arr.astype("float32")
-    elif arr.dtype == np.uint16:
-        arr = arr.astype("float32") / 65535.0
-    elif np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype("float32")
-        if arr.size and np.isfinite(arr).all() and arr.max() > 1.0:
-            arr = arr / 255.0
-    else:
-        raise ImageError(f"unsupported array dtype {arr.dtype}; use uint8, uint16 or float")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (2, 3, 4)) or min(arr.shape[:2]) < 1:
-        raise ImageError(f"unsupported image shape {arr.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
-    if not np.isfinite(arr).all():
-        raise ImageError("image holds NaN or infinite values")
-    arr = np.clip(arr, 0.0, 1.0)
-    if arr.ndim == 2:
-        return arr
-    color, alpha = (arr[..., :-1], arr[..., -1]) if arr.shape[2] in (2, 4) else (arr, None)
-    gray = color[..., 0] if color.shape[2] == 1 else color @ np.array([0.299, 0.587, 0.114], "float32")
-    return gray if alpha is None else _composite(gray, alpha)
-
-
-def _composite(gray, alpha):
-    """Composite `gray` over a background that contrasts with the visible ink."""
-    visible = alpha > 0.5
-    if visible.all() or not visible.any():
-        return gray
-    background = 0.0 if gray[visible].mean() > 0.5 else 1.0
-    return gray * alpha + background * (1.0 - alpha)
 
 
 def _resize(arr, width, height):

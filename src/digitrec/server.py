@@ -9,85 +9,37 @@
 - `GET /api/health`, `GET /api/model`; OpenAPI docs at `/docs` (served locally).
 
 Bad input is a JSON `{"detail": "..."}` with a 4xx status: a body over
-`MAX_BODY` bytes or an image over `MAX_PIXELS` pixels (413), a file that is
-not an image (415), a corrupt image, malformed JSON or a blank canvas (422).
+`Limits.body_bytes` or an image over `decoding.MAX_PIXELS` pixels (413), a
+file that is not an image in a supported format (415), a corrupt image,
+malformed JSON or a blank canvas (422), a body that does not arrive in time
+(408), a `Host` header outside the allowlist (400). Any other failure is a
+JSON 500 `{"detail": "internal error"}`, and uvicorn logs its traceback.
+The limits and HTTP guards are in `digitrec.guards`.
 """
 
 import base64
 import binascii
-import io
 import json
+import os
 import re
-import warnings
 from pathlib import Path
 
+import anyio
 import numpy as np
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from digitrec import __version__
-from digitrec.errors import ImageError, ModelError
+from digitrec import __version__, decoding, guards
+from digitrec.errors import ImageError, ImageTooLargeError, ModelError, UnsupportedImageError
+from digitrec.guards import LIMITS, LOOPBACK_HOSTS
 from digitrec.inference import Recognizer
 
-MAX_BODY = 2 * 1024 * 1024  # bytes of request body
-MAX_PIXELS = 16_000_000  # pixels (width x height) of an uploaded image
 STATIC = Path(__file__).with_name("static")
-
-
-class BodyLimit:
-    """ASGI middleware: answer 413 to a request body over `max_bytes`, before reading all of it.
-
-    It trusts no header alone: a declared Content-Length over the limit is
-    refused at once, and the streamed bytes are counted as they arrive. The
-    body (at most `max_bytes`) is then handed to the app in one piece.
-    """
-
-    def __init__(self, app, max_bytes=MAX_BODY):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length", b"0")
-        if not length.isdigit():
-            return await _error(400, f"bad Content-Length header {length.decode('latin-1')!r}")(scope, receive, send)
-        if int(length) > self.max_bytes:
-            return await self._too_large(scope, receive, send)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                return await self._too_large(scope, receive, send)
-            if not message.get("more_body"):
-                break
-        body, replayed = b"".join(chunks), False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, scope, receive, send):
-        limit = f"{self.max_bytes:,} bytes ({self.max_bytes / 2**20:g} MB)"
-        await _error(413, f"request body too large: the limit is {limit}")(scope, receive, send)
-
-
-def _error(status, detail):
-    return JSONResponse({"detail": detail}, status_code=status)
 
 
 class PredictJSON(BaseModel):
@@ -109,8 +61,12 @@ class Error(BaseModel):
 
 
 _ERRORS = {
-    413: {"model": Error, "description": f"body over {MAX_BODY:,} bytes, or image over {MAX_PIXELS:,} pixels"},
-    415: {"model": Error, "description": "not multipart or JSON, or the file is not an image"},
+    400: {"model": Error, "description": "a Host header outside the allowlist, or a bad Content-Length"},
+    408: {"model": Error, "description": "the request body did not arrive in time"},
+    413: {"model": Error, "description": f"body over the limit (default {LIMITS.body_bytes:,} bytes), "
+                                         f"or image over {decoding.MAX_PIXELS:,} pixels"},
+    415: {"model": Error, "description": "not multipart or JSON, or the file is not an image in a supported format "
+                                         f"({', '.join(decoding.FORMATS)})"},
     422: {"model": Error, "description": "corrupt image, malformed JSON or base64, or no ink found (blank canvas)"},
 }
 _PREDICT_BODY = {"requestBody": {"required": True, "content": {
@@ -120,12 +76,16 @@ _PREDICT_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def create_app(model=None):
+def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
     """Build the web app around one model, loaded now.
 
     Args:
         model: None for the bundled model, a `.keras` file or a run folder
             (its `model.keras`), a `keras.Model`, or a `Recognizer`.
+        limits: `guards.Limits`, kept as `app.state.limits`; the
+            server's share of them goes to uvicorn (`guards.uvicorn_settings`).
+        hosts: the `Host` header names to answer (any port), or None for
+            any; the default suits a server on loopback (DNS rebinding).
 
     Returns:
         `fastapi.FastAPI`, an ASGI app for uvicorn; `app.state.recognizer`
@@ -140,22 +100,27 @@ def create_app(model=None):
     recognizer = model if isinstance(model, Recognizer) else Recognizer(model)
     info = model_info(recognizer)
     recognizer.classify(np.zeros((1, 28, 28), "float32"))  # trace the predict function now, not on request 1
+    decodes = anyio.CapacityLimiter(limits.decodes)  # bounds the memory that decoding takes
 
-    def recognize(data, source):
-        """Decode, normalize, classify (runs in a worker thread)."""
-        _check_image(data, source)
+    def prepare(data, source):
+        """Decode and normalize (in a worker thread, at most `limits.decodes` at once)."""
         try:
-            x = recognizer.preprocess(data)
+            return recognizer.preprocess(decoding.load_image(data, name=source))
+        except ImageTooLargeError as e:
+            raise HTTPException(413, str(e)) from None
+        except UnsupportedImageError as e:
+            raise HTTPException(415, str(e)) from None
         except ImageError as e:
-            raise HTTPException(422, str(e).replace("<bytes>", source)) from None
-        result = recognizer.to_prediction(recognizer.classify(x[None])[0])
-        return {"label": result.label, "confidence": result.confidence, "probabilities": list(result.probabilities),
-                "input": x.round(3).tolist(), "model": info["name"]}
+            raise HTTPException(422, str(e)) from None
 
     app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit: "
                          "draw it at `/`, or POST an image to `/api/predict`.")
-    app.add_middleware(BodyLimit)
-    app.state.recognizer = recognizer
+    app.add_middleware(guards.BodyLimit, limits=limits)
+    if hosts is not None:
+        app.add_middleware(guards.HostAllowlist, hosts=hosts)
+    app.add_middleware(guards.SecurityHeaders)
+    app.add_exception_handler(Exception, _internal_error)
+    app.state.recognizer, app.state.limits = recognizer, limits
 
     @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY)
     async def predict(request: Request):
@@ -181,7 +146,10 @@ def create_app(model=None):
                                      'with a file field named \'file\', or application/json {"image": "<base64>"}')
         if not data:
             raise HTTPException(422, f"{source} is empty")
-        return await run_in_threadpool(recognize, data, source)
+        x = await anyio.to_thread.run_sync(prepare, data, source, limiter=decodes)
+        result = recognizer.to_prediction((await run_in_threadpool(recognizer.classify, x[None]))[0])
+        return {"label": result.label, "confidence": result.confidence, "probabilities": list(result.probabilities),
+                "input": x.round(3).tolist(), "model": info["name"]}
 
     @app.get("/api/health")
     def health():
@@ -193,7 +161,7 @@ def create_app(model=None):
         """The model: name, architecture, parameters, and its test metrics (from metrics.json or its card)."""
         return info
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def page():
         return FileResponse(STATIC / "index.html")
 
@@ -213,22 +181,9 @@ def _decode_base64(text):
         raise HTTPException(422, f"JSON field 'image': not valid base64 ({e})") from None
 
 
-def _check_image(data, source):
-    """Read only the image header: 415 if not an image, 413 if over `MAX_PIXELS`."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                width, height = im.size
-    except UnidentifiedImageError:
-        raise HTTPException(415, f"{source}: not an image, or a format Pillow cannot read") from None
-    except Image.DecompressionBombError as e:
-        raise HTTPException(413, f"{source}: image too large ({e})") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise HTTPException(422, f"{source}: corrupt image ({e})") from None
-    if width * height > MAX_PIXELS:
-        raise HTTPException(413, f"{source}: {width}x{height} is {width * height / 1e6:.1f} megapixels; "
-                                 f"the limit is {MAX_PIXELS / 1e6:g}")
+async def _internal_error(request, exc):
+    """Any unexpected exception: a JSON 500 (Starlette then re-raises it, and uvicorn logs the traceback)."""
+    return guards.error(500, "internal error", guards.HEADERS)
 
 
 # Model-card rows and the metrics.json keys they report.
@@ -258,7 +213,8 @@ def model_info(recognizer):
     elif (folder / "MODEL_CARD.md").is_file():
         info.update(metrics_source="MODEL_CARD.md", metrics=card_metrics((folder / "MODEL_CARD.md").read_text()))
     if (folder / "config.json").is_file():
-        info["training"] = _read_json(folder / "config.json")
+        config = _read_json(folder / "config.json")  # absolute paths say too much about the server: names only
+        info["training"] = {k: Path(v).name if isinstance(v, str) and os.path.isabs(v) else v for k, v in config.items()}
     return info
 
 
@@ -297,8 +253,15 @@ def _slug(text):
     return re.sub(r"\W+", "_", re.sub(r"\(.*?\)", "", text)).strip("_")
 
 
-def serve(model=None, host="127.0.0.1", port=8000):
-    """Run the web app with uvicorn until interrupted (see `create_app` for `model`)."""
+def serve(model=None, host="127.0.0.1", port=8000, limits=LIMITS):
+    """Run the web app with uvicorn until interrupted (see `create_app` for `model` and `limits`).
+
+    On a loopback address the app answers only to the loopback names
+    (`guards.LOOPBACK_HOSTS` and `host`), against DNS rebinding; on any other
+    address, to any `Host`.
+    """
     import uvicorn
 
-    uvicorn.run(create_app(model), host=host, port=port, log_level="info")
+    hosts = (*LOOPBACK_HOSTS, host) if guards.is_loopback(host) else None
+    app = create_app(model, limits=limits, hosts=hosts)
+    uvicorn.run(app, host=host, port=port, log_level="info", **guards.uvicorn_settings(limits))
