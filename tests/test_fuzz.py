@@ -86,4 +86,4 @@ def test_predict_reports_crafted_files_and_reads_the_rest(predict_run):
                                                  "the limit is 16,000,000 pixels")
     intact = {name: r for name, r in results.items() if name.startswith("intact/")}
     assert len(intact) == len(hostile.seed_images())
-    assert {name: r.get("label") for name, r in intact.items()} == {name: 7 for name in intact}
+    assert {name: r.get("label") for name, r in intact.items()} == dict.fromkeys(intact, 7)

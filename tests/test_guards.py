@@ -22,7 +22,6 @@ from PIL import Image
 from digitrec import guards, server
 from digitrec.guards import Limits
 from digitrec.inference import BUNDLED_MODEL
-
 from live_server import bundled_app, live_server
 
 

@@ -2,7 +2,7 @@
 
 The notebook runs with nbclient in a `python3` kernel, which jupyter_client
 starts with this interpreter (the project's venv); it trains for real, so
-this takes about a minute.
+this takes about a minute (reported, never asserted).
 """
 
 import ast
@@ -55,6 +55,10 @@ def test_uses_only_the_public_api():
             "plot_predictions", "plot_confusion_matrix"} <= used
 
 
+def test_every_public_name_resolves():
+    assert all(callable(getattr(digitrec, name)) for name in digitrec.__all__)
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory, mnist_dir):
     """The notebook run from its own folder, with TMPDIR (where it writes) in pytest's temporary folder.
@@ -87,11 +91,10 @@ def cell_with(nb, snippet):
 
 @pytest.mark.slow
 def test_runs_top_to_bottom_in_this_venv(executed):
-    nb, tmp, seconds = executed
+    nb, _, seconds = executed
     assert not [o for c in code_cells(nb) for o in c.outputs if o.output_type == "error"]
     assert text_of(nb.cells[-1]).strip() == sys.executable
-    assert seconds < 240, f"the notebook took {seconds:.0f} s"
-    print(f"notebook ran in {seconds:.0f} s")
+    print(f"notebook ran in {seconds:.0f} s")  # reported, not asserted: it depends on the machine
 
 
 @pytest.mark.slow

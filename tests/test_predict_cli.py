@@ -7,6 +7,7 @@ bundled one.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,11 @@ DIGITS = {3: 0, 2: 1, 1: 2, 18: 3, 4: 4, 15: 5, 11: 6, 0: 7, 61: 8, 7: 9}
 KEYS = {"path", "label", "confidence", "probabilities", "top_k"}
 
 
-def run_predict(*args):
-    """Run `digitrec predict ARGS`; returns (exit code, stdout, stderr)."""
+def run_predict(*args, prefix=()):
+    """Run `digitrec predict ARGS` (after the command words `prefix`); returns (exit code, stdout, stderr)."""
     model = os.environ.get("DIGITREC_TEST_MODEL")
-    cmd = [sys.executable, "-m", "digitrec.cli", "predict", *(["--model", model] if model else []), *map(str, args)]
+    cmd = [*prefix, sys.executable, "-m", "digitrec.cli", "predict", *(["--model", model] if model else []),
+           *map(str, args)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     return proc.returncode, proc.stdout, proc.stderr
@@ -161,7 +163,54 @@ def test_min_confidence_missing_path_and_explicit_non_image(tree):
 
 
 def test_only_a_missing_path(tmp_path):
-    code, stdout, stderr = run_predict("--json", tmp_path / "nothing-here.jpg")
+    code, stdout, _ = run_predict("--json", tmp_path / "nothing-here.jpg")
     assert code == 1
     [result] = json_lines(stdout).values()
     assert "not found" in result["error"] and "nothing-here.jpg" in result["error"]
+
+
+# Root reads files whatever their permissions; without these two capabilities it is refused like anyone else.
+AS_UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_unreadable_folder_entries_are_reported_with_their_cause(tmp_path, mnist_test):
+    if AS_UNPRIVILEGED and not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv (util-linux): permissions cannot be enforced")
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    _picture(mnist_test[0][0], "scan").save(root / "seven.png")
+    (root / "loop1.png").symlink_to("loop2.png")
+    (root / "loop2.png").symlink_to("loop1.png")
+    (root / "gone.png").symlink_to("missing.png")
+    (root / "sub" / "up").symlink_to("..", target_is_directory=True)
+    os.mkfifo(root / "pipe.png")  # opening it for reading would wait for a writer forever
+    os.mkfifo(root / "sub" / "pipe")
+    shutil.copy(root / "seven.png", root / "locked.png")
+    (root / "locked.png").chmod(0)
+    (root / "closed").mkdir()
+    (root / "closed" / "hidden.png").write_bytes((root / "seven.png").read_bytes())
+    (root / "closed").chmod(0)
+    try:
+        code, stdout, stderr = run_predict("--json", "--model", "bundled", root, root / "pipe.png",
+                                           prefix=AS_UNPRIVILEGED)
+    finally:
+        (root / "closed").chmod(0o755)
+    assert code == 1 and "Traceback" not in stderr, stderr
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    errors = {os.path.relpath(r["path"], root): r["error"] for r in lines if "error" in r}
+    # the one good image, read by the bundled model named as `--model bundled`
+    assert [r["label"] for r in lines if "error" not in r] == [int(mnist_test[1][0])]
+    assert errors == {
+        "closed": f"{root / 'closed'}: cannot list this folder (permission denied)",
+        "gone.png": f"{root / 'gone.png'}: file not found (a symbolic link to a missing file)",
+        "locked.png": f"{root / 'locked.png'}: permission denied",
+        "loop1.png": f"{root / 'loop1.png'}: symbolic link loop",
+        "loop2.png": f"{root / 'loop2.png'}: symbolic link loop",
+        "pipe.png": f"{root / 'pipe.png'}: a named pipe (FIFO), not a file; not opened",
+        os.path.join("sub", "pipe"): f"{root / 'sub' / 'pipe'}: a named pipe (FIFO), not a file; not opened",
+        os.path.join("sub", "up"): f"{root / 'sub' / 'up'}: symbolic link loop (a link to a folder that contains "
+                                   "it); not followed",
+    }
+    assert [r["path"] for r in lines].count(str(root / "pipe.png")) == 2  # in the folder, and named on its own
+

@@ -15,12 +15,11 @@ import pytest
 from PIL import Image, features
 from scipy import ndimage
 
+import synth
 from digitrec import decoding
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
 from digitrec.preprocessing import normalize
-
-import synth
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
 
@@ -293,7 +292,7 @@ def test_specks_and_salt_noise_are_ignored(digit, reference):
 
 def test_synthetic_photo_is_normalized_like_the_digit(mnist_test):
     """One phone-photo-like picture without a shadow (gradient, texture, noise, JPEG, coloured ink)."""
-    images, labels = mnist_test
+    images, _ = mnist_test
     rng = np.random.default_rng(5)
     photo = synth.photo(images[18], rng)
     assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3

@@ -5,18 +5,19 @@ reproducibility checks, 6,000 images for one epoch for the integration check.
 """
 
 import csv
+import dataclasses
 import fnmatch
 import json
 import math
 import os
+import warnings
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from digitrec import evaluation, models, training
+from digitrec import evaluation, models, plots, runs, training
 
 METRIC_KEYS = {
     "accuracy", "loss", "recall_macro", "precision_macro", "f1_macro", "per_class_recall",
@@ -57,8 +58,8 @@ def partial_files(folder):
 # --------------------------------------------------------------------------- recipes
 
 
-def test_seed_architecture():
-    net = models.build_model("seed")
+def test_baseline_architecture():
+    net = models.build_model("baseline")
     assert layer_summary(net) == [
         ("Conv2D", 32, (3, 3), "relu"),
         ("MaxPooling2D", (2, 2)),
@@ -75,8 +76,8 @@ def test_seed_architecture():
     assert net.count_params() == 225_034
 
 
-def test_seed_recipe():
-    recipe = models.get_recipe("seed")
+def test_baseline_recipe():
+    recipe = models.get_recipe("baseline")
     assert recipe.loss == "categorical_crossentropy"
     assert recipe.batch_size == 128
     assert recipe.patience == 3
@@ -130,24 +131,40 @@ def test_fast_model_crops_and_rearranges_pixels_losslessly():
 def test_unknown_model_name(tmp_path):
     from digitrec.errors import ModelError
 
-    with pytest.raises(ModelError, match="seed"):
+    with pytest.raises(ModelError, match="baseline"):
         training.train(model="lenet-9000", out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(epochs=0), "epochs"), (dict(batch_size=0), "batch size"), (dict(learning_rate=-1.0), "learning rate")],
+    [
+        ({"epochs": 0}, "epochs"), ({"epochs": 1.5}, "epochs"), ({"batch_size": 0}, "batch size"),
+        ({"learning_rate": -1.0}, "learning rate"), ({"learning_rate": math.inf}, "learning rate"),
+        ({"learning_rate": math.nan}, "learning rate"), ({"val_split": 1.0}, "validation split"),
+        ({"val_split": -0.1}, "validation split"), ({"val_split": math.nan}, "validation split"),
+        ({"patience": -2}, "patience"), ({"patience": 2.5}, "patience"), ({"train_size": 5}, "train size"),
+        ({"train_size": 60_001}, "train size"),
+    ],
 )
-def test_bad_settings(tmp_path, kwargs, match):
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, mnist_dir, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        training.train(model="seed", out=tmp_path / "run", **kwargs)
+        training.train(model="baseline", data_dir=mnist_dir, out=tmp_path / "run", **kwargs)
+    assert os.listdir(tmp_path) == []
 
 
-def test_train_size_larger_than_mnist_is_refused_before_anything_is_written(tmp_path, mnist_dir):
-    with pytest.raises(ValueError, match="train size must be between 10 and 60000"):
-        training.train(model="seed", train_size=70000, data_dir=mnist_dir, out=tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+def test_recipe_settings_are_overridden_with_dataclasses_replace():
+    recipe = training._settings("baseline", patience=0, epochs=3, batch_size=None, learning_rate=0.5,
+                                val_split=None, augment=None)
+    assert recipe == dataclasses.replace(models.get_recipe("baseline"), epochs=3, learning_rate=0.5, patience=None)
+    assert training._settings("baseline", patience=training.KEEP).patience == 3
+
+
+def test_an_out_folder_with_files_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("an earlier run\n")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        training.train(model="baseline", out=tmp_path)
+    assert os.listdir(tmp_path) == ["notes.txt"]
 
 
 # --------------------------------------------------------------------------- tiny real runs
@@ -155,7 +172,7 @@ def test_train_size_larger_than_mnist_is_refused_before_anything_is_written(tmp_
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory, mnist_dir):
-    """Real trainings on 600 images for 1 epoch: seed twice (same seed), tutorial once.
+    """Real trainings on 600 images for 1 epoch: baseline twice (same seed), tutorial once.
 
     `keras.callbacks.EarlyStopping` is replaced by a subclass that only records its
     instances (the real callback still runs), to see what `train` builds.
@@ -168,20 +185,26 @@ def tiny_runs(tmp_path_factory, mnist_dir):
             super().__init__(*args, **kwargs)
             created.setdefault(current, []).append(self)
 
-    runs = {}
+    folders = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(keras.callbacks, "EarlyStopping", RecordingEarlyStopping)
-        for current, model in (("seed-a", "seed"), ("seed-b", "seed"), ("tutorial", "tutorial")):
-            runs[current] = training.train(
+        for current, model in (("baseline-a", "baseline"), ("baseline-b", "baseline"), ("tutorial", "tutorial")):
+            folders[current] = training.train(
                 model=model, epochs=1, train_size=600, data_dir=mnist_dir, out=base / current, seed=0, verbose=0
             )
-    return runs, created
+    # tutorial again, without a validation split, over a folder that holds an earlier run's files
+    (base / "again").mkdir()
+    (base / "again" / "stale.txt").write_text("from an earlier run\n")
+    folders["again"] = training.train(model="tutorial", epochs=1, train_size=600, val_split=0, data_dir=mnist_dir,
+                                      out=base / "again", seed=0, verbose=0, overwrite=True)
+    return folders, created
 
 
+@pytest.mark.slow
 def test_train_builds_early_stopping_on_val_loss(tiny_runs):
     _, created = tiny_runs
-    assert len(created["seed-a"]) == 1
-    es = created["seed-a"][0]
+    assert len(created["baseline-a"]) == 1
+    es = created["baseline-a"][0]
     assert es.monitor == "val_loss"
     assert es.patience == 3
     assert es.restore_best_weights is True
@@ -191,21 +214,39 @@ def test_train_builds_early_stopping_on_val_loss(tiny_runs):
     assert "tutorial" not in created
 
 
+@pytest.mark.slow
+def test_overwrite_replaces_the_whole_folder(tiny_runs):
+    folders, _ = tiny_runs
+    assert sorted(os.listdir(folders["again"])) == sorted(RUN_FILES)  # no stale.txt
+    assert sorted(os.listdir(folders["again"].parent)) == ["again", "baseline-a", "baseline-b", "tutorial"]
+
+
+@pytest.mark.slow
+def test_history_csv_of_a_run_without_validation_has_no_empty_columns(tiny_runs):
+    folders, _ = tiny_runs
+    assert runs.read_config(folders["again"])["n_val"] == 0
+    assert (folders["again"] / "history.csv").read_text().splitlines()[0] == "epoch,accuracy,loss"
+    history = plots.read_history(folders["again"] / "history.csv")
+    assert history["epoch"].tolist() == [1] and 0 < history["loss"][0] < 10
+
+
+@pytest.mark.slow
 def test_train_compiles_adam_with_the_recipe_loss(tiny_runs):
-    runs, _ = tiny_runs
-    cfg = saved_compile_config(runs["seed-a"] / "model.keras")
+    folders, _ = tiny_runs
+    cfg = saved_compile_config(folders["baseline-a"] / "model.keras")
     assert cfg["optimizer"]["class_name"] == "Adam"
     assert cfg["optimizer"]["config"]["learning_rate"] == pytest.approx(1e-3)
     assert cfg["loss"] == "categorical_crossentropy"
-    cfg = saved_compile_config(runs["tutorial"] / "model.keras")
+    cfg = saved_compile_config(folders["tutorial"] / "model.keras")
     assert cfg["optimizer"]["class_name"] == "Adam"
     assert cfg["loss"] == "sparse_categorical_crossentropy"
 
 
+@pytest.mark.slow
 def test_config_json_records_the_settings(tiny_runs):
-    runs, _ = tiny_runs
-    cfg = json.loads((runs["seed-a"] / "config.json").read_text())
-    assert cfg["model"] == "seed"
+    folders, _ = tiny_runs
+    cfg = json.loads((folders["baseline-a"] / "config.json").read_text())
+    assert cfg["model"] == "baseline"
     assert cfg["epochs"] == 1
     assert cfg["batch_size"] == 128
     assert cfg["learning_rate"] == pytest.approx(1e-3)
@@ -217,37 +258,39 @@ def test_config_json_records_the_settings(tiny_runs):
     assert cfg["val_split"] == pytest.approx(0.1)
     assert abs(cfg["n_train"] + cfg["n_val"] - 600) <= 10
     assert abs(cfg["n_val"] - 60) <= 10
-    cfg = json.loads((runs["tutorial"] / "config.json").read_text())
+    cfg = json.loads((folders["tutorial"] / "config.json").read_text())
     assert cfg["loss"] == "sparse_categorical_crossentropy"
     assert cfg["batch_size"] == 64
     assert cfg["patience"] is None
 
 
+@pytest.mark.slow
 def test_tiny_run_models_load(tiny_runs):
-    runs, _ = tiny_runs
-    for run in runs.values():
+    folders, _ = tiny_runs
+    for run in folders.values():
         for name in ("model.keras", "best.keras"):
             net = models.load_model(run / name)
             assert tuple(net.output_shape) == (None, 10)
         assert partial_files(run) == []
 
 
+@pytest.mark.slow
 def test_training_is_reproducible(tiny_runs):
     """Same seed, same data, same settings: identical weights and scores."""
-    runs, _ = tiny_runs
-    a = models.load_model(runs["seed-a"] / "model.keras").get_weights()
-    b = models.load_model(runs["seed-b"] / "model.keras").get_weights()
+    folders, _ = tiny_runs
+    a = models.load_model(folders["baseline-a"] / "model.keras").get_weights()
+    b = models.load_model(folders["baseline-b"] / "model.keras").get_weights()
     assert len(a) == len(b)
     differing = [i for i, (wa, wb) in enumerate(zip(a, b)) if not np.array_equal(wa, wb)]
     max_diff = max((float(np.max(np.abs(a[i] - b[i]))) for i in differing), default=0.0)
     assert differing == [], f"weights differ in tensors {differing} (max abs diff {max_diff:g})"
-    ma = training.read_metrics(runs["seed-a"])
-    mb = training.read_metrics(runs["seed-b"])
+    ma = runs.read_metrics(folders["baseline-a"])
+    mb = runs.read_metrics(folders["baseline-b"])
     for m in (ma, mb):
         m.pop("train_seconds")
     assert ma == mb
-    ha = (runs["seed-a"] / "history.csv").read_text()
-    hb = (runs["seed-b"] / "history.csv").read_text()
+    ha = (folders["baseline-a"] / "history.csv").read_text()
+    hb = (folders["baseline-b"] / "history.csv").read_text()
     assert ha == hb
 
 
@@ -255,26 +298,26 @@ def test_training_is_reproducible(tiny_runs):
 
 
 @pytest.fixture(scope="module")
-def seed_run(tmp_path_factory, mnist_dir):
+def baseline_run(tmp_path_factory, mnist_dir):
     out = tmp_path_factory.mktemp("integration") / "run"
     # One epoch on 5,400 images (the rest is the validation split): batch 16 gives 338 steps.
-    returned = training.train(model="seed", epochs=1, batch_size=16, train_size=6000, data_dir=mnist_dir, out=out,
+    returned = training.train(model="baseline", epochs=1, batch_size=16, train_size=6000, data_dir=mnist_dir, out=out,
                               seed=0, verbose=0)
     assert returned == out
     return out
 
 
 @pytest.mark.slow
-def test_run_folder_contents(seed_run):
-    assert RUN_FILES <= set(os.listdir(seed_run))
-    assert partial_files(seed_run) == []
-    cfg = json.loads((seed_run / "config.json").read_text())
+def test_run_folder_contents(baseline_run):
+    assert set(os.listdir(baseline_run)) >= RUN_FILES
+    assert partial_files(baseline_run) == []
+    cfg = json.loads((baseline_run / "config.json").read_text())
     assert cfg["train_size"] == 6000 and abs(cfg["n_train"] + cfg["n_val"] - 6000) <= 10
 
 
 @pytest.mark.slow
-def test_history_csv(seed_run):
-    with open(seed_run / "history.csv", newline="") as f:
+def test_history_csv(baseline_run):
+    with open(baseline_run / "history.csv", newline="") as f:
         rows = list(csv.reader(f))
     header, body = rows[0], rows[1:]
     assert header[0] == "epoch"
@@ -285,12 +328,12 @@ def test_history_csv(seed_run):
 
 
 @pytest.mark.slow
-def test_metrics_json(seed_run, mnist_test):
-    m = training.read_metrics(seed_run)
+def test_metrics_json(baseline_run, mnist_test):
+    m = runs.read_metrics(baseline_run)
     assert set(m) == METRIC_KEYS
     assert m["n_test"] == 10000
     assert m["epochs_run"] == 1
-    assert m["params"] == models.build_model("seed").count_params()
+    assert m["params"] == models.build_model("baseline").count_params()
     assert m["train_seconds"] > 0
     assert len(m["per_class_recall"]) == 10
     assert all(0 <= r <= 1 for r in m["per_class_recall"])
@@ -310,14 +353,14 @@ def test_metrics_json(seed_run, mnist_test):
 
 
 @pytest.mark.slow
-def test_saved_model_reproduces_the_metrics(seed_run, mnist_dir, mnist_test):
-    net = models.load_model(seed_run / "model.keras")
+def test_saved_model_reproduces_the_metrics(baseline_run, mnist_dir, mnist_test):
+    net = models.load_model(baseline_run / "model.keras")
     probs = net.predict(mnist_test[0][:200, ..., None].astype("float32") / 255, verbose=0)
     assert probs.shape == (200, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
     assert (probs >= 0).all()
-    m = evaluation.evaluate(seed_run / "model.keras", mnist_dir)
-    saved = training.read_metrics(seed_run)
+    m = evaluation.evaluate(baseline_run / "model.keras", mnist_dir)
+    saved = runs.read_metrics(baseline_run)
     assert m["n_test"] == 10000
     assert abs(m["accuracy"] - saved["accuracy"]) <= 1e-4
     assert m["loss"] == pytest.approx(saved["loss"], abs=1e-4)
@@ -325,8 +368,8 @@ def test_saved_model_reproduces_the_metrics(seed_run, mnist_dir, mnist_test):
 
 
 @pytest.mark.slow
-def test_best_checkpoint_loads(seed_run, mnist_test):
-    net = models.load_model(seed_run / "best.keras")
+def test_best_checkpoint_loads(baseline_run, mnist_test):
+    net = models.load_model(baseline_run / "best.keras")
     probs = net.predict(mnist_test[0][:50, ..., None].astype("float32") / 255, verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
 
@@ -371,13 +414,34 @@ def test_scores_hand_made():
     json.dumps(s)  # plain Python types only
 
 
+def test_per_class_scores_from_a_confusion_matrix():
+    probs, labels = hand_made()
+    cm = evaluation.scores(probs, labels)["confusion_matrix"]
+    precision, recall, f1 = evaluation.per_class_scores(cm)
+    assert precision == pytest.approx([2 / 3, 1, 1, 1, 1, 1, 1, 0.5, 1, 0])
+    assert recall == pytest.approx([1, 0.5, 1, 1, 1, 1, 1, 1, 1, 0])
+    assert f1 == pytest.approx([0.8, 2 / 3, 1, 1, 1, 1, 1, 2 / 3, 1, 0])
+    # a digit never present and never predicted scores 0, without a warning
+    empty = np.zeros((10, 10), int)
+    empty[1, 1] = 3
+    assert evaluation.per_class_scores(empty)[1].tolist() == [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_scores_of_float32_probabilities_warn_nothing():
+    probs, labels = hand_made()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = evaluation.scores(probs.astype("float32"), labels)
+    assert s["loss"] == pytest.approx(evaluation.scores(probs, labels)["loss"], rel=1e-6)
+
+
 def test_scores_perfect_and_clipped_loss():
     labels = np.arange(10).repeat(2)
     s = evaluation.scores(np.eye(10)[labels], labels)
     assert s["accuracy"] == 1 and s["recall_macro"] == 1 and s["precision_macro"] == 1 and s["f1_macro"] == 1
     assert s["loss"] == pytest.approx(0, abs=1e-6)
-    # a confident wrong answer costs -log(1e-7), not infinity
+    # a confident wrong answer costs -log(float64 epsilon) (sklearn.metrics.log_loss clips), not infinity
     wrong = evaluation.scores(np.eye(10)[[5]], np.array([3]))
     assert wrong["accuracy"] == 0
-    assert wrong["loss"] == pytest.approx(-math.log(1e-7))
+    assert wrong["loss"] == pytest.approx(-math.log(np.finfo("float64").eps))
     assert wrong["confusion_matrix"][3][5] == 1

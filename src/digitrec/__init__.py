@@ -15,10 +15,25 @@ Keras is imported only when one of these is first used.
 """
 
 __version__ = "0.1.0"
-_PLOTS = ("plot_training_curves", "plot_samples", "plot_predictions", "plot_confusion_matrix", "plot_mistakes",
-          "plot_per_class", "save_figure")
-__all__ = ["Recognizer", "Prediction", "train", "evaluate", "predict", "report", "serve", "normalize", "load_split",
-           *_PLOTS]
+__all__ = [
+    "Prediction",
+    "Recognizer",
+    "evaluate",
+    "load_split",
+    "normalize",
+    "plot_confusion_matrix",
+    "plot_mistakes",
+    "plot_per_class",
+    "plot_predictions",
+    "plot_samples",
+    "plot_training_curves",
+    "predict",
+    "report",
+    "save_figure",
+    "serve",
+    "train",
+]
+_PLOTS = {name for name in __all__ if name.startswith("plot_")} | {"save_figure"}  # from digitrec.plots
 
 
 def predict(images, model=None):

@@ -9,10 +9,11 @@ Real pens are thinner or thicker than MNIST's, so the last one matters
 for handwriting that is not MNIST.
 """
 
-import numpy as np
-from scipy import ndimage
+import math
 
 import keras
+import numpy as np
+from scipy import ndimage
 
 
 def distort(images, rng, rotation_deg=12.0, scale=(0.88, 1.12), shear=0.2, shift_px=2.5,
@@ -81,7 +82,7 @@ class AugmentedBatches(keras.utils.PyDataset):
         self._order = np.random.default_rng([seed, 0]).permutation(len(images))
 
     def __len__(self):
-        return -(-len(self.images) // self.batch_size)
+        return math.ceil(len(self.images) / self.batch_size)
 
     def __getitem__(self, i):
         idx = self._order[i * self.batch_size : (i + 1) * self.batch_size]

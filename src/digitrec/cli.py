@@ -1,13 +1,26 @@
 """The `digitrec` command: train, evaluate, predict, report, serve.
 
-Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`,
-and a non-zero exit status, never a traceback.
+Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`
+(`digitrec VERB: error: ...` for a bad argument, exit status 2), and a non-zero
+exit status, never a traceback. Native log lines (TensorFlow's C++ logging)
+are kept off the terminal unless `--verbose` or `DIGITREC_VERBOSE=1` asks
+for them (see `digitrec._stderr`).
 """
 
 import argparse
+import contextlib
+import functools
 import json
+import math
 import os
 import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose usage errors are one line, with a pointer to `--help`."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (try '{self.prog} --help')\n")
 
 
 def _number(cast, check, expected):
@@ -27,8 +40,12 @@ def _number(cast, check, expected):
 
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-_positive_float = _number(float, lambda v: v > 0, "a positive number")
+_positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+_non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _port = _number(int, lambda v: 0 <= v <= 65535, "a port number in [0, 65535]")
+
+
+_MODEL_FORMS = "a .keras file, a run folder, or 'bundled' for the bundled model"
 
 
 def _add_data_dir(p):
@@ -36,71 +53,76 @@ def _add_data_dir(p):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten digit recognition with a CNN.")
+    verbose = "also show TensorFlow's native log lines (or set DIGITREC_VERBOSE=1)"
+    parser = _Parser(prog="digitrec", description="Handwritten digit recognition with a CNN.")
+    parser.add_argument("--verbose", action="store_true", help=verbose)
+    common = argparse.ArgumentParser(add_help=False)  # --verbose after the verb too
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose)
     sub = parser.add_subparsers(dest="command", required=True)
+    verb = functools.partial(sub.add_parser, parents=[common])
 
-    p = sub.add_parser("train", help="train a registered model on MNIST")
-    p.add_argument("--model", default="fast", help="registry name (fast, seed, tutorial, robust)")
+    p = verb("train", help="train a registered model on MNIST")
+    p.add_argument("--model", default="fast", help="registry name (fast, baseline, tutorial, robust)")
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
     p.add_argument("--learning-rate", type=_positive_float, help="Adam learning rate (default: the recipe's)")
     p.add_argument("--val-split", type=_fraction, help="validation share of the training set (default: the recipe's)")
-    p.add_argument("--patience", type=int, default=-1, help="early-stopping patience in epochs; 0 disables")
+    p.add_argument("--patience", type=_non_negative_int,
+                   help="early-stopping patience in epochs; 0 disables (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (split, batches, weights)")
     p.add_argument("--train-size", type=_positive_int, help="train on a stratified subset of this many images")
     p.add_argument("--out", help="run folder (default: runs/<timestamp>-<model>)")
-    p.add_argument("--init", help="start from this saved .keras model (fine-tuning) instead of new weights")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an --out folder that holds files (swapped in when the new run is complete)")
+    p.add_argument("--init", help=f"start from this model (fine-tuning) instead of new weights: {_MODEL_FORMS}")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="train on distorted images (default: the recipe's choice)")
     _add_data_dir(p)
 
-    p = sub.add_parser("evaluate", help="score a saved model on the 10,000 MNIST test images")
-    p.add_argument("--model", required=True, help="path of a .keras model file or a run folder")
+    p = verb("evaluate", help="score a saved model on the 10,000 MNIST test images")
+    p.add_argument("--model", help=f"{_MODEL_FORMS} (default: bundled)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_data_dir(p)
 
-    p = sub.add_parser("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
+    p = verb("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
     p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed")
     p.add_argument("--out", help="also write the results as JSON to this file")
-    p.add_argument("--recipes", help="comma-separated registry names (default: fast,seed,tutorial)")
+    p.add_argument("--recipes", help="comma-separated registry names (default: fast,baseline,tutorial)")
     p.add_argument("--seeds", type=_positive_int, default=3, help="training runs per recipe")
     _add_data_dir(p)
 
-    p = sub.add_parser("predict", help="recognize the digit in image files (photos, scans, drawings)")
+    p = verb("predict", help="recognize the digit in image files (photos, scans, drawings)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
-    p.add_argument("--model", help="a .keras model file or run folder (default: the bundled model)")
+    p.add_argument("--model", help=f"{_MODEL_FORMS} (default: bundled)")
     p.add_argument("--top-k", type=_positive_int, default=3, help="how many ranked guesses to report")
     p.add_argument("--min-confidence", type=_fraction, default=0.0,
                    help="below this probability the label is null and the result is marked uncertain")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    p = sub.add_parser("report", help="figures and an HTML page of what a model learned")
+    p = verb("report", help="figures and an HTML page of what a model learned")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("run", nargs="?", metavar="RUN_DIR", help="run folder written by `digitrec train`")
-    which.add_argument("--model", help="a .keras file, or 'bundled' for the bundled model (no training curves)")
+    which.add_argument("--model", help=f"{_MODEL_FORMS}; no training curves")
     p.add_argument("--out", help="output folder (default: RUN_DIR/report, or reports/<model file name>)")
     _add_data_dir(p)
 
-    p = sub.add_parser("serve", help="web app: draw a digit in the browser and see the prediction; REST API")
-    p.add_argument("--model", help="a .keras model file or run folder (default: the bundled model)")
+    p = verb("serve", help="web app: draw a digit in the browser and see the prediction; REST API")
+    p.add_argument("--model", help=f"{_MODEL_FORMS} (default: bundled)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
     return parser
 
 
-def _model_path(path):
-    return os.path.join(path, "model.keras") if os.path.isdir(path) else path
-
-
 def _cmd_train(args):
-    from digitrec import training
+    from digitrec import runs, training
 
     out = training.train(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        val_split=args.val_split, patience=args.patience, seed=args.seed, data_dir=args.data_dir,
-        out=args.out, train_size=args.train_size, init=args.init, augment=args.augment,
+        val_split=args.val_split, patience=training.KEEP if args.patience is None else args.patience,
+        seed=args.seed, data_dir=args.data_dir, out=args.out, train_size=args.train_size, init=args.init,
+        augment=args.augment, overwrite=args.overwrite,
     )
-    _print_summary(training.read_metrics(out))
+    _print_summary(runs.read_metrics(out))
     print(f"run folder: {out}")
 
 
@@ -118,37 +140,25 @@ def _print_summary(m):
 def _cmd_evaluate(args):
     from digitrec import evaluation
 
-    metrics = evaluation.evaluate(_model_path(args.model), args.data_dir)
+    metrics = evaluation.evaluate(args.model, args.data_dir)
     if args.json:
         print(json.dumps(metrics))
     else:
         _print_summary(metrics)
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-def _image_files(paths):
-    """Expand folders (recursively, image suffixes only, sorted); keep files as given."""
-    from pathlib import Path
-
-    for path in map(Path, paths):
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        else:
-            yield path
-
-
 def _cmd_predict(args):
     import numpy as np
 
+    from digitrec import runs
     from digitrec.errors import DigitrecError
+    from digitrec.files import find_images
     from digitrec.inference import Recognizer
 
-    files = list(_image_files(args.paths))
+    files = list(find_images(args.paths))  # (path, None or why it cannot be read)
     if not files:
         raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
-    recognizer = Recognizer(_model_path(args.model) if args.model else None)
+    model, recognizer = runs.model_path(args.model), None  # loaded (seconds) when the first image needs it
     progress = None
     if len(files) >= 20 and sys.stderr.isatty() and not args.json:
         import keras
@@ -158,19 +168,22 @@ def _cmd_predict(args):
     if not args.json:
         print(f"{'path':<40} {'label':>5} {'confidence':>10}  top-{args.top_k}")
     for start in range(0, len(files), 64):
-        chunk, normalized, results = files[start : start + 64], [], {}
-        for path in chunk:
+        chunk = files[start : start + 64]
+        results, normalized = [{"path": str(path), "error": error} for path, error in chunk], {}
+        for i, (path, error) in enumerate(chunk):
             try:
-                normalized.append((path, recognizer.preprocess(path)))
+                if not error:
+                    normalized[i] = Recognizer.preprocess(path)
             except DigitrecError as e:
-                results[path] = {"path": str(path), "error": str(e)}
+                results[i]["error"] = str(e)
         if normalized:
-            probabilities = recognizer.classify(np.stack([n for _, n in normalized]))
-            for (path, _), p in zip(normalized, probabilities):
-                results[path] = _result_dict(path, recognizer.to_prediction(p), args)
-        for path in chunk:
-            failed += "error" in results[path]
-            _print_result(results[path], args)
+            recognizer = recognizer or Recognizer(model)
+            probabilities = recognizer.classify(np.stack(list(normalized.values())))
+            for i, p in zip(normalized, probabilities):
+                results[i] = _result_dict(chunk[i][0], recognizer.to_prediction(p), args)
+        for result in results:
+            failed += "error" in result
+            _print_result(result, args)
         if progress:
             progress.add(len(chunk))
     return 1 if failed else 0
@@ -221,7 +234,7 @@ def _cmd_serve(args):
         from digitrec import server
     except ImportError as e:
         raise DigitrecError(f"serve needs the web extras ({e}): pip install 'digitrec[serve]'") from None
-    server.serve(_model_path(args.model) if args.model else None, host=args.host, port=args.port)
+    server.serve(args.model, host=args.host, port=args.port)
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report,
@@ -230,19 +243,22 @@ COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_pred
 
 def main(argv=None):
     """Run the CLI; returns the process exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    verbose = args.verbose or os.environ.get("DIGITREC_VERBOSE", "") not in ("", "0")
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from digitrec import _stderr
     from digitrec.errors import DigitrecError
 
-    try:
-        return COMMANDS[args.command](args) or 0
-    except (DigitrecError, ValueError, OSError) as e:
-        print(f"digitrec: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("digitrec: interrupted", file=sys.stderr)
-        return 130
+    with contextlib.nullcontext() if verbose else _stderr.filter_native_logs():
+        try:
+            return COMMANDS[args.command](args) or 0
+        except (DigitrecError, ValueError, OSError) as e:
+            print(f"digitrec: error: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("digitrec: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

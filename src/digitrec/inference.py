@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import preprocessing
-
-BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
+from digitrec import preprocessing, runs
+from digitrec.runs import BUNDLED_MODEL  # noqa: F401 (part of this module's API)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,19 +48,25 @@ class Recognizer:
     """A trained model plus MNIST-style input normalization.
 
     Args:
-        model: None for the bundled default model, the path of a `.keras`
-            file (loaded in Keras safe mode), or a `keras.Model` that maps
-            `(N, 28, 28, 1)` float32 in [0, 1] to `(N, 10)` probabilities.
+        model: None or "bundled" for the bundled default model, the path
+            of a `.keras` file (loaded in Keras safe mode) or of a run
+            folder (see `digitrec.runs.model_path`), or a `keras.Model` that
+            maps `(N, 28, 28, 1)` float32 in [0, 1] to `(N, 10)` probabilities.
+
+    Attributes:
+        model_path: Path of the model file, or None for a `keras.Model`.
 
     Raises:
         ModelError: the model file is missing, broken or incompatible.
     """
 
     def __init__(self, model=None):
-        from digitrec.models import load_model
+        self.model_path = runs.model_path(model) if model is None or isinstance(model, (str, Path)) else None
+        if self.model_path:
+            from digitrec.models import load_model  # after the path is checked: importing Keras takes seconds
 
-        self.model_path = Path(model) if isinstance(model, (str, Path)) else (BUNDLED_MODEL if model is None else None)
-        self.model = load_model(self.model_path) if self.model_path else model
+            model = load_model(self.model_path)
+        self.model = model
         self._lock = threading.Lock()
 
     @staticmethod
@@ -98,14 +103,16 @@ class Recognizer:
                 `(N, H, W, C)` counts as N images.
 
         Returns:
-            list of `Prediction`, one per image, in order.
+            list of `Prediction`, one per image, in order (empty for no images).
 
         Raises:
             ImageError: an image cannot be read or holds no ink (the first
                 such image stops the call; the CLI handles images one by one).
         """
-        normalized = np.stack([self.preprocess(image) for image in _as_list(images)])
-        return [self.to_prediction(p) for p in self.classify(normalized)]
+        normalized = [self.preprocess(image) for image in _as_list(images)]
+        if not normalized:
+            return []
+        return [self.to_prediction(p) for p in self.classify(np.stack(normalized))]
 
     @staticmethod
     def to_prediction(p):

@@ -7,12 +7,12 @@ TensorFlow, JAX or PyTorch.
 """
 
 import dataclasses
-from pathlib import Path
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import keras
 from keras import layers
 
+from digitrec import runs
 from digitrec.errors import ModelError
 
 INPUT_SHAPE = (28, 28, 1)
@@ -50,7 +50,7 @@ class Recipe:
     epochs: int
     batch_size: int
     learning_rate: float
-    patience: Optional[int]
+    patience: int | None
     schedule: str = "constant"
     warmup_epochs: float = 1.0
     val_split: float = 0.1
@@ -58,7 +58,7 @@ class Recipe:
     source: str = ""
 
 
-def _seed():
+def _baseline():
     return keras.Sequential(
         [
             keras.Input(INPUT_SHAPE),
@@ -71,7 +71,7 @@ def _seed():
             layers.Dropout(0.5),
             layers.Dense(NUM_CLASSES, activation="softmax"),
         ],
-        name="seed",
+        name="baseline",
     )
 
 
@@ -175,8 +175,8 @@ REGISTRY = {
         source="digitrec's own: batch-normalized CNN (Ioffe and Szegedy 2015) on a space-to-depth input, "
         "2 fixed epochs of Adam, warm-up then cosine decay (one-cycle style, Smith 2018)",
     ),
-    "seed": Recipe(
-        _seed,
+    "baseline": Recipe(
+        _baseline,
         "categorical_crossentropy",
         epochs=50,
         batch_size=128,
@@ -225,29 +225,30 @@ def build_model(name):
     return get_recipe(name).build()
 
 
-def load_model(path):
+def load_model(model):
     """Load a saved `.keras` model with Keras safe mode (no arbitrary code).
 
     Args:
-        path: str or Path of a `.keras` file written by `digitrec train`.
+        model: str or Path of a `.keras` file written by `digitrec train`,
+            a run folder (its `model.keras`), or "bundled" (see
+            `digitrec.runs.model_path`).
 
     Returns:
         `keras.Model` mapping `(N, 28, 28, 1)` float32 to `(N, 10)` probabilities.
 
     Raises:
-        ModelError: the file is missing, unreadable, unsafe, or its input or
+        ModelError: as `digitrec.runs.model_path` (missing, unreadable, not
+            a Keras model archive), or the model is unsafe, or its input or
             output shape is not `(None, 28, 28, 1)` / `(None, 10)`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
+    path = runs.model_path(model)
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:
+        net = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 (Keras raises many types for a bad archive; each becomes a ModelError)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: cannot load model ({first})") from None
-    in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
+    in_shape, out_shape = tuple(net.input_shape), tuple(net.output_shape)
     if in_shape[1:] != INPUT_SHAPE or out_shape[1:] != (NUM_CLASSES,):
         raise ModelError(f"{path}: incompatible model: input {in_shape}, output {out_shape}; "
                          f"expected (None, 28, 28, 1) -> (None, 10)")
-    return model
+    return net

@@ -20,7 +20,7 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from digitrec import _atomic
+from digitrec import _atomic, evaluation
 
 NUM_CLASSES = 10
 DPI = 110
@@ -264,21 +264,6 @@ def plot_confusion_matrix(confusion_matrix):
     return fig
 
 
-def per_class_scores(confusion_matrix):
-    """Precision and recall of each digit from a confusion matrix.
-
-    Args:
-        confusion_matrix: int `(10, 10)`, rows true, columns predicted.
-
-    Returns:
-        `(precision, recall)`, float64 `(10,)` each; a digit never predicted
-        (or never present) scores 0.
-    """
-    cm = np.asarray(confusion_matrix, dtype="float64")
-    tp = np.diag(cm)
-    return tp / np.maximum(cm.sum(axis=0), 1), tp / np.maximum(cm.sum(axis=1), 1)
-
-
 def plot_per_class(confusion_matrix):
     """Precision and recall of each digit as paired bars; the legend gives the macro means.
 
@@ -297,7 +282,7 @@ def plot_per_class(confusion_matrix):
     cm = np.asarray(confusion_matrix)
     if cm.shape != (NUM_CLASSES, NUM_CLASSES) or (cm < 0).any():
         raise ValueError(f"confusion matrix must be 10x10 non-negative counts, got shape {cm.shape}")
-    precision, recall = per_class_scores(cm)
+    precision, recall, _ = evaluation.per_class_scores(cm)
     digits = np.arange(NUM_CLASSES)
     fig = Figure(figsize=(8.5, 4.6), layout="constrained")
     ax = fig.add_subplot()

@@ -23,10 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import _atomic, data, evaluation, plots
+from digitrec import _atomic, data, evaluation, plots, runs
 from digitrec.errors import ModelError
-
-BUNDLED = "bundled"  # `model=` name of the bundled model (digitrec.inference.BUNDLED_MODEL)
 
 CAPTIONS = {
     "training_curves.png": "Loss and accuracy per epoch on the training and validation images.",
@@ -59,27 +57,16 @@ pre { font-size: 13px; line-height: 1.15; overflow-x: auto; background: #f6f8fa;
 """
 
 
-def _read_json(path):
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-
-
 def _resolve(run_dir, model, out):
     """(model path, run folder or None, output folder) from the arguments of `write_report`."""
     if (run_dir is None) == (model is None):
         raise ValueError("give either a run folder or a model file, not both or neither")
     if run_dir is not None:
         run_dir = Path(run_dir)
-        if not (run_dir / "model.keras").is_file():
-            raise ModelError(f"{run_dir}: no model.keras in this folder (is it a run folder from `digitrec train`?)")
-        return run_dir / "model.keras", run_dir, Path(out) if out else run_dir / "report"
-    if str(model) == BUNDLED:
-        from digitrec.inference import BUNDLED_MODEL
-
-        model = BUNDLED_MODEL
-    model = Path(model)
+        if not run_dir.is_dir():
+            raise ModelError(f"{run_dir}: not a folder (a run folder from `digitrec train`, or use --model FILE)")
+        return runs.model_path(run_dir), run_dir, Path(out) if out else run_dir / "report"
+    model = runs.model_path(model)
     return model, None, Path(out) if out else Path("reports") / model.stem
 
 
@@ -118,7 +105,7 @@ def _metrics_rows(m):
 
 
 def _page(title, source, metrics, config, summary, pngs, missing):
-    precision, recall = plots.per_class_scores(metrics["confusion_matrix"])
+    precision, recall, _ = evaluation.per_class_scores(metrics["confusion_matrix"])
     per_class = [(d, f"{n:,}", f"{p:.2%}", f"{r:.2%}")
                  for d, (n, p, r) in enumerate(zip(np.sum(metrics["confusion_matrix"], axis=1), precision, recall))]
     figures = []
@@ -172,7 +159,8 @@ def write_report(run_dir=None, *, model=None, out=None, data_dir=None):
             needs `model.keras` and uses `history.csv`, `config.json` and
             `metrics.json` (training time, epochs) where present.
         model: instead of `run_dir`, a `.keras` file, or "bundled" for the
-            bundled model. There is no history then, so no training curves.
+            bundled model (see `digitrec.runs.model_path`). There is no
+            history then, so no training curves.
         out: output folder, created if missing; default `run_dir/report`,
             or `reports/<model file stem>` (relative to the working folder).
         data_dir: MNIST folder (see `digitrec.data.load_split`).
@@ -182,25 +170,25 @@ def write_report(run_dir=None, *, model=None, out=None, data_dir=None):
         written atomically.
 
     Raises:
-        ModelError: no `model.keras` in `run_dir`, or the model cannot be loaded.
+        ModelError: no `model.keras` in `run_dir`, the model cannot be
+            loaded, or a malformed `metrics.json` or `config.json`.
         DatasetError: the MNIST files are missing or corrupt.
         ValueError: both or neither of `run_dir` and `model`, or a malformed
-            `metrics.json`, `config.json` or `history.csv`.
+            `history.csv`.
     """
     model_path, run_dir, out = _resolve(run_dir, model, out)
     from digitrec.models import load_model  # deferred: importing Keras takes seconds
 
     net = load_model(model_path)
-    images, labels = data.load_split("test", data_dir)
-    probabilities = net.predict(data.to_float(images), batch_size=1000, verbose=0)
+    images, labels, probabilities = evaluation.predict_test_set(net, data_dir)
     metrics = {**evaluation.scores(probabilities, labels), "params": int(net.count_params())}
     config, figures, missing = {}, {}, {}
     history = run_dir / "history.csv" if run_dir else None
     if run_dir and (run_dir / "metrics.json").is_file():  # scores are fresh; training facts come from here
-        stored = _read_json(run_dir / "metrics.json")
+        stored = runs.read_metrics(run_dir)
         metrics.update({k: stored[k] for k in ("train_seconds", "epochs_run") if k in stored})
     if run_dir and (run_dir / "config.json").is_file():
-        config = _read_json(run_dir / "config.json")
+        config = runs.read_config(run_dir)
     if history and history.is_file():
         figures["training_curves.png"] = plots.plot_training_curves(history, restored=bool(config.get("patience")))
         metrics.setdefault("epochs_run", len(plots.read_history(history)["epoch"]))

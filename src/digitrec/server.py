@@ -19,7 +19,6 @@ The limits and HTTP guards are in `digitrec.guards`.
 
 import base64
 import binascii
-import json
 import os
 import re
 from pathlib import Path
@@ -34,8 +33,8 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from digitrec import __version__, decoding, guards
-from digitrec.errors import ImageError, ImageTooLargeError, ModelError, UnsupportedImageError
+from digitrec import __version__, decoding, guards, runs
+from digitrec.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 from digitrec.guards import LIMITS, LOOPBACK_HOSTS
 from digitrec.inference import Recognizer
 
@@ -80,8 +79,9 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
     """Build the web app around one model, loaded now.
 
     Args:
-        model: None for the bundled model, a `.keras` file or a run folder
-            (its `model.keras`), a `keras.Model`, or a `Recognizer`.
+        model: None or "bundled" for the bundled model, a `.keras` file or
+            a run folder (see `digitrec.runs.model_path`), a `keras.Model`,
+            or a `Recognizer`.
         limits: `guards.Limits`, kept as `app.state.limits`; the
             server's share of them goes to uvicorn (`guards.uvicorn_settings`).
         hosts: the `Host` header names to answer (any port), or None for
@@ -95,8 +95,6 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
         ModelError: the model cannot be loaded, or a metrics.json or
             config.json beside it is not valid JSON.
     """
-    if isinstance(model, (str, Path)) and Path(model).is_dir():
-        model = Path(model) / "model.keras"
     recognizer = model if isinstance(model, Recognizer) else Recognizer(model)
     info = model_info(recognizer)
     recognizer.classify(np.zeros((1, 28, 28), "float32"))  # trace the predict function now, not on request 1
@@ -207,22 +205,15 @@ def model_info(recognizer):
     folder = path.parent
     info.update(file=path.name, name=path.stem if path.stem not in ("model", "best") else f"{folder.name}/{path.name}")
     if (folder / "metrics.json").is_file():
-        metrics = _read_json(folder / "metrics.json")
+        metrics = runs.read_metrics(folder)
         info.update(metrics_source="metrics.json",
                     metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     elif (folder / "MODEL_CARD.md").is_file():
         info.update(metrics_source="MODEL_CARD.md", metrics=card_metrics((folder / "MODEL_CARD.md").read_text()))
     if (folder / "config.json").is_file():
-        config = _read_json(folder / "config.json")  # absolute paths say too much about the server: names only
+        config = runs.read_config(folder)  # absolute paths say too much about the server: names only
         info["training"] = {k: Path(v).name if isinstance(v, str) and os.path.isabs(v) else v for k, v in config.items()}
     return info
-
-
-def _read_json(path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{path}: cannot read the model's JSON ({e})") from None
 
 
 def card_metrics(markdown):

@@ -1,27 +1,33 @@
 """Train a registered model on MNIST and write a self-describing run folder.
 
-A run folder holds `model.keras` (the final model, probabilities out; with
-early stopping, the best epoch's weights),
-`best.keras` (the checkpoint, written during training), `history.csv`
-(one row per epoch), `config.json` (every setting, for reproduction) and
-`metrics.json` (test-set scores, see `digitrec.evaluation`).
+A run folder holds `model.keras` (the model after the last epoch, or with
+early stopping the best epoch's weights; probabilities out), `best.keras`
+(the checkpoint of the lowest validation loss, written during training),
+`history.csv` (one row per epoch, `keras.callbacks.CSVLogger`),
+`config.json` (every setting, for reproduction) and `metrics.json`
+(test-set scores, see `digitrec.evaluation`); `digitrec.runs` reads them.
+
+`train` runs four stages: settings (the recipe with the overrides, checked
+before anything is read or written), data, callbacks, and writing the run.
 """
 
-import csv
-import io
-import json
+import contextlib
+import dataclasses
+import math
+import numbers
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 import keras
 
 from digitrec import _atomic, data, evaluation
 from digitrec.augmentation import AugmentedBatches
 from digitrec.models import get_recipe, load_model
+
+KEEP = -1  # `patience=KEEP` keeps the recipe's early-stopping patience
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -40,130 +46,197 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             os.replace(self.filepath, self.final_path)
 
 
-def _schedule(recipe, learning_rate, steps_per_epoch, epochs):
+class EpochCSVLogger(keras.callbacks.CSVLogger):
+    """`CSVLogger` whose `epoch` column counts from 1, like the epochs Keras prints, with the columns
+
+    of the first epoch's logs only (Keras's adds empty `val_` columns, "NA", to a run without validation).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            self.keys = sorted(logs or {})
+        super().on_epoch_end(epoch + 1, logs)
+
+
+def _schedule(recipe, steps_per_epoch):
     if recipe.schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=max(round(steps_per_epoch * (epochs - recipe.warmup_epochs)), 1),
-            warmup_target=learning_rate, warmup_steps=round(steps_per_epoch * recipe.warmup_epochs),
+            0.0, decay_steps=max(round(steps_per_epoch * (recipe.epochs - recipe.warmup_epochs)), 1),
+            warmup_target=recipe.learning_rate, warmup_steps=round(steps_per_epoch * recipe.warmup_epochs),
         )
-    return learning_rate
+    return recipe.learning_rate
 
 
-def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=-1,
-          seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None):
+def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=KEEP,
+          seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None, overwrite=False):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
     Args:
         model: registry name (see `digitrec.models.REGISTRY`).
-        epochs, batch_size, learning_rate: override the recipe's values
+        epochs, batch_size: override the recipe's values, integers >= 1
             (None keeps them). `epochs` is the maximum when early stopping.
+        learning_rate: override the recipe's (peak) Adam learning rate, a
+            finite number > 0 (None keeps it).
         val_split: float in [0, 1), share of the 60,000 training images held
             out (stratified) for validation, early stopping and checkpoints;
-            None keeps the recipe's (0.1, or 0 for `fast`).
-        patience: epochs without a lower validation loss before stopping;
-            -1 keeps the recipe's value, None or 0 disables early stopping.
+            None keeps the recipe's.
+        patience: epochs without a lower validation loss before stopping,
+            an integer >= 0; `KEEP` (-1) keeps the recipe's value, None or 0
+            disables early stopping.
         seed: int; the same seed gives the same split, batches and weights.
         data_dir: MNIST folder (see `digitrec.data.load_split`).
-        out: run folder; default `runs/<timestamp>-<model>`.
+        out: run folder; default `runs/<timestamp>-<model>`. It must not
+            hold files unless `overwrite`.
         train_size: train on a stratified subset of this many images
-            (for quick experiments), or None for all.
+            (10 to 60,000; for quick experiments), or None for all.
         verbose: Keras verbosity; default a progress bar on a terminal,
             one line per epoch otherwise.
-        init: path of a saved `.keras` model to start from (fine-tuning)
-            instead of freshly initialized weights; None builds the model.
+        init: a saved model to start from (fine-tuning) instead of freshly
+            initialized weights: a `.keras` file, run folder or "bundled";
+            None builds the model.
         augment: train on distorted images (True) or the originals (False);
             None keeps the recipe's choice.
+        overwrite: replace a run folder `out` that holds files: the new run
+            is written beside it and swapped in when it is complete, so
+            the two runs' files never mix.
 
     Returns:
         Path of the run folder.
 
     Raises:
-        ModelError: unknown model name.
+        ModelError: unknown model name, or `init` cannot be loaded.
         DatasetError: MNIST missing or corrupt.
-        ValueError: a setting out of range.
+        ValueError: a setting out of range (before anything is written).
+        FileExistsError: `out` holds files and `overwrite` is False.
     """
-    recipe = get_recipe(model)
-    epochs = recipe.epochs if epochs is None else int(epochs)
-    batch_size = recipe.batch_size if batch_size is None else int(batch_size)
-    learning_rate = recipe.learning_rate if learning_rate is None else float(learning_rate)
-    patience = recipe.patience if patience == -1 else patience
-    augment = recipe.augment if augment is None else bool(augment)
-    val_split = recipe.val_split if val_split is None else float(val_split)
-    for name, value in (("epochs", epochs), ("batch size", batch_size)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    if learning_rate <= 0:
-        raise ValueError(f"learning rate must be positive, got {learning_rate}")
-    images, labels = data.load_split("train", data_dir)
-    if train_size and not 10 <= train_size <= len(labels):
-        raise ValueError(f"train size must be between 10 and {len(labels)}, got {train_size}")
+    recipe = _settings(model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                       val_split=val_split, patience=patience, augment=augment)
     out = Path(out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}")
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out, overwrite)
+    x, y, train_idx, val_idx = _prepare_data(recipe, data_dir, train_size, seed)
     keras.utils.set_random_seed(seed)
-    if train_size and train_size < len(labels):
-        keep, _ = data.stratified_split(labels, 1 - train_size / len(labels), seed)
-        images, labels = images[keep], labels[keep]
-    train_idx, val_idx = data.stratified_split(labels, val_split, seed)
-    x = data.to_float(images)
-    y = keras.utils.to_categorical(labels, 10) if recipe.loss == "categorical_crossentropy" else labels
-    validation = (x[val_idx], y[val_idx]) if len(val_idx) else None
-    monitor = "val_loss" if validation else "loss"
-
     net = load_model(init) if init else recipe.build()
-    steps = -(-len(train_idx) // batch_size)
-    net.compile(
-        optimizer=keras.optimizers.Adam(_schedule(recipe, learning_rate, steps, epochs)),
-        loss=recipe.loss,
-        metrics=["accuracy"],
-    )
-    callbacks = [AtomicModelCheckpoint(out / "best.keras", monitor=monitor, save_best_only=True)]
-    if patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True))
-    if augment:
-        train_data = dict(x=AugmentedBatches(x[train_idx], y[train_idx], batch_size, seed))
-    else:
-        train_data = dict(x=x[train_idx], y=y[train_idx], batch_size=batch_size, shuffle=True)
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
     config = {
-        "model": model, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-        "val_split": val_split, "patience": patience, "seed": seed, "train_size": train_size,
-        "loss": recipe.loss, "optimizer": "adam", "schedule": recipe.schedule,
-        "warmup_epochs": recipe.warmup_epochs, "augment": augment,
+        "model": model, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
+        "learning_rate": recipe.learning_rate, "val_split": recipe.val_split, "patience": recipe.patience,
+        "seed": seed, "train_size": train_size, "loss": recipe.loss, "optimizer": "adam",
+        "schedule": recipe.schedule, "warmup_epochs": recipe.warmup_epochs, "augment": recipe.augment,
         "init": str(init) if init else None,
-        "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "source": recipe.source,
+        "n_train": len(train_idx), "n_val": len(val_idx), "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
     }
-    _atomic.write_json(out / "config.json", config)
-
-    start = time.perf_counter()
-    history = net.fit(**train_data, epochs=epochs, validation_data=validation, callbacks=callbacks, verbose=verbose)
-    train_seconds = time.perf_counter() - start
-
-    with _atomic.atomic_path(out / "model.keras", suffix=".keras") as tmp:
-        net.save(tmp)
-    _write_history(out / "history.csv", history.history)
-    metrics = evaluation.evaluate(net, data_dir)
-    metrics.update(train_seconds=round(train_seconds, 1), epochs_run=len(history.history["loss"]))
-    _atomic.write_json(out / "metrics.json", metrics)
+    with _run_folder(out) as folder:
+        _atomic.write_json(folder / "config.json", config)
+        validation = (x[val_idx], y[val_idx]) if len(val_idx) else None
+        net.compile(optimizer=keras.optimizers.Adam(_schedule(recipe, -(-len(train_idx) // recipe.batch_size))),
+                    loss=recipe.loss, metrics=["accuracy"])
+        if recipe.augment:
+            train_data = {"x": AugmentedBatches(x[train_idx], y[train_idx], recipe.batch_size, seed)}
+        else:
+            train_data = {"x": x[train_idx], "y": y[train_idx], "batch_size": recipe.batch_size, "shuffle": True}
+        start = time.perf_counter()
+        history = net.fit(**train_data, epochs=recipe.epochs, validation_data=validation,
+                          callbacks=_callbacks(recipe, folder, monitor="val_loss" if validation else "loss"),
+                          verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
+        _write_run(folder, net, data_dir, train_seconds=time.perf_counter() - start,
+                   epochs_run=len(history.history["loss"]))
     return out
 
 
-def _write_history(path, history):
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    keys = list(history)
-    writer.writerow(["epoch", *keys])
-    for i in range(len(history[keys[0]])):
-        writer.writerow([i + 1, *(f"{float(history[k][i]):.6g}" for k in keys)])
-    _atomic.write_text(path, buf.getvalue())
+def _settings(model, patience, **overrides):
+    """The recipe registered as `model` with the given settings (None keeps the recipe's), checked.
+
+    Raises:
+        ModelError: unknown model name.
+        ValueError: a setting out of range.
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if patience != KEEP:
+        overrides["patience"] = patience or None
+    recipe = dataclasses.replace(get_recipe(model), **overrides)
+    for name, value in (("epochs", recipe.epochs), ("batch size", recipe.batch_size)):
+        if not (_is_int(value) and value >= 1):
+            raise ValueError(f"{name} must be an integer of at least 1, got {value!r}")
+    if recipe.patience is not None and not (_is_int(recipe.patience) and recipe.patience >= 0):
+        raise ValueError(f"patience must be an integer >= 0 (0 disables early stopping), got {recipe.patience!r}")
+    if not (_is_real(recipe.learning_rate) and math.isfinite(recipe.learning_rate) and recipe.learning_rate > 0):
+        raise ValueError(f"learning rate must be a finite number > 0, got {recipe.learning_rate!r}")
+    if not (_is_real(recipe.val_split) and 0 <= recipe.val_split < 1):
+        raise ValueError(f"validation split must be in [0, 1), got {recipe.val_split!r}")
+    return dataclasses.replace(recipe, epochs=int(recipe.epochs), batch_size=int(recipe.batch_size),
+                               learning_rate=float(recipe.learning_rate), val_split=float(recipe.val_split),
+                               augment=bool(recipe.augment))
 
 
-def read_metrics(run_dir):
-    """Load `metrics.json` from a run folder (dict)."""
-    return json.loads((Path(run_dir) / "metrics.json").read_text())
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def read_config(run_dir):
-    """Load `config.json` from a run folder (dict)."""
-    return json.loads((Path(run_dir) / "config.json").read_text())
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_out(out, overwrite):
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out}: this run folder already holds files; pass --overwrite (overwrite=True) "
+                              "to replace it, or choose another --out")
+
+
+def _prepare_data(recipe, data_dir, train_size, seed):
+    """`(x, y, train indices, validation indices)`: float32 images `(N, 28, 28, 1)`, targets for the recipe's loss.
+
+    Raises:
+        DatasetError: MNIST missing or corrupt.
+        ValueError: `train_size` larger than the training set.
+    """
+    images, labels = data.load_split("train", data_dir)
+    if train_size is not None and not (_is_int(train_size) and 10 <= train_size <= len(labels)):
+        raise ValueError(f"train size must be between 10 and {len(labels)}, got {train_size!r}")
+    if train_size and train_size < len(labels):
+        keep, _ = data.stratified_split(labels, 1 - train_size / len(labels), seed)
+        images, labels = images[keep], labels[keep]
+    train_idx, val_idx = data.stratified_split(labels, recipe.val_split, seed)
+    y = keras.utils.to_categorical(labels, 10) if recipe.loss == "categorical_crossentropy" else labels
+    return data.to_float(images), y, train_idx, val_idx
+
+
+def _callbacks(recipe, folder, monitor):
+    """The best-epoch checkpoint, `history.csv` and, with a patience, early stopping."""
+    callbacks = [AtomicModelCheckpoint(folder / "best.keras", monitor=monitor, save_best_only=True),
+                 EpochCSVLogger(str(folder / "history.csv"))]
+    if recipe.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=recipe.patience,
+                                                       restore_best_weights=True))
+    return callbacks
+
+
+@contextlib.contextmanager
+def _run_folder(out):
+    """Yield the folder to write the run into: `out` itself when it holds no files, else a new
+    sibling that replaces `out` once the run is complete (removed if training fails)."""
+    if not (out.is_dir() and any(out.iterdir())):
+        out.mkdir(parents=True, exist_ok=True)
+        yield out
+        return
+    new = out.with_name(f".{out.name}.partial-{os.getpid()}-{time.time_ns()}")
+    new.mkdir()
+    try:
+        yield new
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
+    out.rename(old)
+    new.rename(out)
+    shutil.rmtree(old)
+
+
+def _write_run(folder, net, data_dir, train_seconds, epochs_run):
+    """Save the final model and its test scores (`metrics.json`, with the training time and epochs)."""
+    with _atomic.atomic_path(folder / "model.keras", suffix=".keras") as tmp:
+        net.save(tmp)
+    metrics = evaluation.evaluate(net, data_dir)
+    metrics.update(train_seconds=round(train_seconds, 1), epochs_run=epochs_run)
+    _atomic.write_json(folder / "metrics.json", metrics)

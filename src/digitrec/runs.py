@@ -1,0 +1,81 @@
+"""Run folders and where a model lives.
+
+`digitrec train` writes a run folder: `model.keras`, `best.keras`,
+`history.csv`, `config.json` (every setting) and `metrics.json` (test
+scores). Every verb that takes a model accepts a `.keras` file, a run
+folder (its `model.keras`) or `"bundled"` (the model shipped with digitrec):
+
+    runs.model_path("bundled")     # .../digitrec/assets/default.keras
+    runs.model_path("runs/a")      # runs/a/model.keras
+    runs.read_metrics("runs/a")    # dict, see digitrec.evaluation.scores
+
+Every failure here is a `ModelError` naming the path.
+"""
+
+import json
+import zipfile
+from pathlib import Path
+
+from digitrec.errors import ModelError
+
+BUNDLED = "bundled"
+BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
+
+
+def model_path(model=None):
+    """The `.keras` file that `model` names, checked to be a Keras model archive (without importing Keras).
+
+    Args:
+        model: None or "bundled" for the bundled model, a run folder (str
+            or Path) for its `model.keras`, or the path of a `.keras` file.
+
+    Returns:
+        Path of the model file.
+
+    Raises:
+        ModelError: a folder without `model.keras`; a missing or unreadable
+            file; a file that is not a Keras model archive (a zip file with
+            a `config.json`: an empty, text or truncated file is not).
+    """
+    path = BUNDLED_MODEL if model is None or str(model) == BUNDLED else Path(model)
+    if path.is_dir():
+        if not (path / "model.keras").is_file():
+            raise ModelError(f"{path}: no model.keras in this folder (is it a run folder from `digitrec train`?)")
+        path = path / "model.keras"
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                raise zipfile.BadZipFile("no config.json inside")
+    except zipfile.BadZipFile as e:
+        reason = "an empty file" if path.stat().st_size == 0 else str(e)[:1].lower() + str(e)[1:]
+        raise ModelError(f"{path}: not a Keras model archive ({reason})") from None
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read the model file ({e.strerror or e})") from None
+    return path
+
+
+def read_json(path):
+    """The JSON object in the file `path` (dict).
+
+    Raises:
+        ModelError: the file cannot be read, is not valid JSON, or holds no object.
+    """
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path}: cannot read this run file ({e})") from None
+    if not isinstance(value, dict):
+        raise ModelError(f"{path}: cannot read this run file (expected a JSON object)")
+    return value
+
+
+def read_config(run_dir):
+    """The settings of a run: `config.json` in the folder `run_dir` (dict)."""
+    return read_json(Path(run_dir) / "config.json")
+
+
+def read_metrics(run_dir):
+    """The test scores of a run: `metrics.json` in the folder `run_dir` (dict)."""
+    return read_json(Path(run_dir) / "metrics.json")
