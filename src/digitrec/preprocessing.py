@@ -101,47 +101,104 @@ def _ridge_widths(mask):
 
 
 def _stroke_reading(mask, strength):
-    """(coefficient of variation of the stroke width, median stroke width) of a candidate ink mask.
+    """(variation, width, length) of the strokes of a candidate ink mask, after dropping specks.
 
     Ink drawn with one pen has a nearly constant width; paper between
-    strokes, shadows and blotches do not. A mask with no pixels, or with more
-    than 70 % of the image, gets an infinite variation.
+    strokes, shadows and blotches do not. `variation` is the coefficient of
+    variation of the ridge widths (`_ridge_widths`), `width` their median in
+    pixels, `length` the ridge pixels per connected component. A mask with no
+    pixels, or with more than 70 % of the image, gets an infinite variation.
     """
     if not 0 < mask.mean() <= 0.7:
-        return np.inf, 0.0
-    widths = _ridge_widths(_drop_specks(mask, strength))
-    return float(widths.std() / max(widths.mean(), 1e-6)), float(np.median(widths))
+        return np.inf, 0.0, 0.0
+    mask = _drop_specks(mask, strength)
+    widths = _ridge_widths(mask)
+    length = len(widths) / max(len(_components(mask)[1]), 1)
+    return float(widths.std() / max(widths.mean(), 1e-6)), float(np.median(widths)), length
+
+
+LOCAL_SCALES = (3, 5, 9, 17, 33)  # black-hat / top-hat window sides tried by `_local_readings`, pixels
+SHARP_EDGE = 0.15  # edge sharpness (1/pixels) under which a two-level split is lighting, not ink
+INK_CONTRAST = 0.03  # the faintest ink contrast (fraction of the paper's brightness) that counts as a stroke
+
+
+def _local_readings(gray):
+    """Readings `(variation, width, dark)` of thin structures, one per window side in `LOCAL_SCALES`.
+
+    The black-hat and top-hat (Serra 1982) hold the dark and light
+    structures narrower than the window, whatever the lighting: shadow edges
+    (steps) and gradients give nothing. Paper texture and noise fill both
+    alike, ink adds to one side only: a reading counts only where one side
+    holds at least 3 times the other's response above the noise floor, and
+    its strokes are consistent (`_stroke_reading`), under half the window
+    wide (the window held them whole) and at least five widths long (strokes,
+    not dots or the corners of thicker strokes).
+    """
+    readings = []
+    for side in LOCAL_SCALES:
+        if side > min(gray.shape) // 4:
+            break
+        se = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+        hats = [cv2.morphologyEx(gray, op, se) for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT)]
+        both = np.concatenate([h.ravel() for h in hats])
+        med = float(np.median(both))
+        floor = max(med + 4 * 1.4826 * float(np.median(np.abs(both - med))), INK_CONTRAST)
+        dark_mass, light_mass = (float(np.maximum(h - floor, 0).sum()) for h in hats)
+        if max(dark_mass, light_mass) <= 0 or max(dark_mass, light_mass) < 3 * min(dark_mass, light_mass):
+            continue
+        dark = dark_mass > light_mass
+        hat = hats[0 if dark else 1]
+        cv, width, length = _stroke_reading(hat > max(_otsu(hat), floor), hat)
+        if cv <= TWO_LEVEL_CV and width <= side / 2 and length >= 5 * width:
+            readings.append((cv, width, dark))
+    return readings
+
+
+def _edge_sharpness(gray, mask):
+    """How sharp the edges of `mask` are in `gray`: the median gradient along them over the contrast, 1/pixels.
+
+    A pen's edge is one or two pixels wide (about 0.2-0.5 here, more for
+    enlarged tiny scans); a shadow's penumbra spans many (under 0.1).
+    """
+    gx, gy = (cv2.Sobel(gray, cv2.CV_32F, dx, 1 - dx, ksize=3) / 8 for dx in (1, 0))
+    edge = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if not edge.any() or mask.all():
+        return 0.0
+    contrast = abs(float(gray[mask].mean()) - float(gray[~mask].mean()))
+    return float(np.median(np.hypot(gx, gy)[edge])) / max(contrast, 1e-6)
 
 
 def _reading(gray):
     """Decide the ink's polarity and stroke width from the whole image.
 
-    Ink is the side whose mask has the most constant stroke width (the
-    stroke-width consistency that the Stroke Width Transform builds on,
-    Epshtein, Ofek and Wexler 2010), not the side that fills the border or
-    most of the image, so digits that touch the frame or fill it keep their
-    strokes. Two readings are tried: a global Otsu split (scans, crops,
-    canvases: two levels of grey), and, when no side of it looks like
-    strokes (a photo, where it splits lit paper from shadow), the black-hat
-    and top-hat (Serra 1982) at a twelfth of the image, which hold thin dark
-    or light structures whatever the lighting.
+    Ink is drawn with one pen, so its strokes have a nearly constant width
+    (the stroke-width consistency of Epshtein, Ofek and Wexler 2010), and
+    they are thin. Two kinds of reading:
+
+    - global: the two sides of an Otsu split, the ink being the side whose
+      width varies least (not the side that fills the border or most of the
+      image), as on scans, crops and canvases, where strokes may be thick and
+      touch or fill the frame;
+    - local (`_local_readings`): thin dark or light structures, as on photos,
+      where lighting and shadows make the global split meaningless: its
+      widths vary, or its edges are soft (a shadow's penumbra, not a pen's
+      edge, `_edge_sharpness`). The widest consistent local reading gives
+      the width.
 
     Returns:
         `(dark, width)`: True for dark ink on light paper; the median stroke
         width in pixels.
+
+    Raises:
+        ImageError: nothing in the image looks like ink.
     """
     t = _otsu(gray)
-    candidates = [(gray < t, 1.0 - gray, True), (gray > t, gray, False)]
-    readings = [(*_stroke_reading(m, s), dark) for m, s, dark in candidates]
-    cv, width, dark = min(readings)
-    if cv <= TWO_LEVEL_CV:
-        return dark, width
-    se = _disk(min(gray.shape) / 12)
-    readings = []
-    for op, dark in ((cv2.MORPH_BLACKHAT, True), (cv2.MORPH_TOPHAT, False)):
-        hat = cv2.morphologyEx(gray, op, se)
-        readings.append((*_stroke_reading(hat > max(_otsu(hat), 0.04), hat), dark))
-    cv, width, dark = min(readings)
+    two_level = min((*_stroke_reading(gray < t, 1.0 - gray)[:2], True), (*_stroke_reading(gray > t, gray)[:2], False))
+    local = _local_readings(gray)
+    if local and (two_level[0] > TWO_LEVEL_CV or _edge_sharpness(gray, gray < t) < SHARP_EDGE):
+        cv, width, dark = max(local, key=lambda r: r[1])
+    else:
+        cv, width, dark = two_level
     if not np.isfinite(cv):
         raise ImageError("no ink found: the image is blank or has too little contrast")
     return dark, width
@@ -152,30 +209,43 @@ def _drop_form_lines(mask, width):
 
     Long straight runs are found by opening with line structuring elements
     at least half the image long (the usual way to strip form lines). A run
-    is a form line only if it reaches beyond the rest of the ink at both
-    ends, so a 7's bar or a 2's base (which end where the digit does) stays;
-    strokes the line crossed are bridged again.
+    is a form line only if it reaches beyond the rest of the ink (everything
+    but the runs) at both ends, so a 7's bar or a 2's base, which end where
+    the digit does, stays; strokes that crossed a removed line are bridged.
     """
     h, w = mask.shape
     m8 = mask.astype(np.uint8)
+    runs = [cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
+            for shape in ((1, int(max(w // 2, 6 * width))), (int(max(h // 2, 6 * width)), 1))]
+    rest = mask & ~(runs[0] | runs[1])
+    if not rest.any() or not (runs[0].any() or runs[1].any()):
+        return mask
     kept = mask.copy()
-    for axis, length in ((1, max(w // 2, 6 * width)), (0, max(h // 2, 6 * width))):
-        kernel = np.ones((1, int(length)) if axis == 1 else (int(length), 1), np.uint8)
-        runs = cv2.morphologyEx(m8, cv2.MORPH_OPEN, kernel).astype(bool)
-        if not runs.any():
-            continue
-        rest = mask & ~runs
-        if not rest.any():
-            continue
+    for axis, run in zip((1, 0), runs):
         extent = np.flatnonzero(rest.any(axis=1 - axis))
-        labels, _ = _components(runs)
-        for label in range(1, labels.max() + 1):
+        labels, areas = _components(run)
+        for label in range(1, len(areas) + 1):
             span = np.flatnonzero((labels == label).any(axis=1 - axis))
             if span[0] < extent[0] - width and span[-1] > extent[-1] + width:
                 kept &= labels != label
-        bridge = np.ones((int(2 * width + 3), 1) if axis == 1 else (1, int(2 * width + 3)), np.uint8)
-        kept |= mask & cv2.morphologyEx(kept.astype(np.uint8), cv2.MORPH_CLOSE, bridge).astype(bool)
+    for shape in ((int(2 * width + 3), 1), (1, int(2 * width + 3))):
+        kept |= mask & cv2.morphologyEx(kept.astype(np.uint8), cv2.MORPH_CLOSE, np.ones(shape, np.uint8)).astype(bool)
     return kept
+
+
+def _main_cluster(mask, strength):
+    """The digit: the cluster of ink components, joined across gaps of up to four stroke widths, with the most ink.
+
+    A 5's detached flag or a broken stroke stays with its digit; stray marks,
+    texture and a dot elsewhere on the page go.
+    """
+    widths = _ridge_widths(mask)
+    joined = cv2.dilate(mask.astype(np.uint8), _disk(4 * float(np.median(widths)) + 1))
+    labels, areas = _components(joined)
+    if len(areas) <= 1:
+        return mask
+    mass = np.bincount(labels[mask], weights=strength[mask], minlength=len(areas) + 1)
+    return mask & (labels == int(mass[1:].argmax()) + 1)
 
 
 def extract_ink(gray):
@@ -242,8 +312,8 @@ def _working_image(gray):
     if max(h, w) <= LOCATE_SIDE:
         return gray
     s = LOCATE_SIDE / max(h, w)
-    _, mask = extract_ink(_fit(gray, LOCATE_SIDE))
-    r0, r1, c0, c1 = _bbox(mask)
+    ink, mask = extract_ink(_fit(gray, LOCATE_SIDE))
+    r0, r1, c0, c1 = _bbox(_main_cluster(mask, ink))
     margin = 0.25 * max(r1 - r0, c1 - c0) + 2
     r0, r1 = int(max(0, (r0 - margin) / s)), int(min(h, (r1 + margin) / s + 1))
     c0, c1 = int(max(0, (c0 - margin) / s)), int(min(w, (c1 + margin) / s + 1))
@@ -259,6 +329,8 @@ def _stroke_width(mask):
 
 def _mnist_layout(ink, mask):
     """Crop to the ink, bring the stroke width into MNIST's range, fit into 20 px and centre by mass in 28x28."""
+    mask = _main_cluster(mask, ink)
+    ink = ink * cv2.dilate(mask.astype(np.uint8), _disk(float(np.median(_ridge_widths(mask))) / 2))
     r0, r1, c0, c1 = _bbox(mask)
     ink, mask = ink[r0:r1, c0:c1], mask[r0:r1, c0:c1]
     scale = BOX / max(ink.shape)
