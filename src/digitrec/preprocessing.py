@@ -43,7 +43,7 @@ MNIST_CENTER = (14.0, 14.0)  # mean intensity centre of mass of MNIST digits, (r
 # Stroke width of MNIST training digits at the 20 px scale, as `_stroke_width` measures it,
 # pixels: median and 5th-95th percentiles (every 30th training image).
 MNIST_STROKE, MNIST_STROKE_RANGE = 2.7, (2.1, 3.9)
-LOCATE_SIDE = 512  # a larger image is searched for ink at this longest side first, pixels
+LOCATE_SIDE = 1024  # a larger image is searched for ink at this longest side first, pixels
 MIN_SIDE = 64  # a smaller image is enlarged to at least this longest side before any filtering, pixels
 TWO_LEVEL_CV = 0.5  # stroke-width variation under which a global two-level reading is trusted
 
@@ -132,20 +132,22 @@ def _stroke_reading(mask, strength):
 LOCAL_SCALES = (3, 5, 9, 17, 33)  # black-hat / top-hat window sides tried by `_local_readings`, pixels
 SHARP_EDGE = 0.15  # edge sharpness (1/pixels) under which a two-level split is lighting, not ink
 STROKE_WORK = 6.0  # thicker strokes are separated from the paper on a copy where they are this wide, pixels
-INK_CONTRAST = 0.03  # the faintest ink contrast (fraction of the paper's brightness) that counts as a stroke
+INK_CONTRAST = 0.03  # response above which a thin structure counts when reading polarity and width
+MIN_CONTRAST = 0.1  # the faintest ink kept: darkness relative to the paper (paper texture stays under it)
 
 
 def _local_readings(gray):
-    """Readings `(variation, width, dark)` of thin structures, one per window side in `LOCAL_SCALES`.
+    """Readings `(asymmetry, width, dark)` of thin structures, one per window side in `LOCAL_SCALES`.
 
     The black-hat and top-hat (Serra 1982) hold the dark and light
     structures narrower than the window, whatever the lighting: shadow edges
     (steps) and gradients give nothing. Paper texture and noise fill both
     alike, ink adds to one side only: a reading counts only where one side
     holds at least 3 times the other's response above the noise floor, and
-    its strokes are consistent (`_stroke_reading`), under half the window
-    wide (the window held them whole) and at least five widths long (strokes,
-    not dots or the corners of thicker strokes).
+    its strokes are consistent (`_stroke_reading`), under three quarters of
+    the window wide (the window held them whole) and at least five widths
+    long (strokes, not dots or the corners of thicker strokes). `asymmetry`
+    is the ratio of the two sides' responses.
     """
     readings = []
     for side in LOCAL_SCALES:
@@ -155,13 +157,14 @@ def _local_readings(gray):
         hats = [cv2.morphologyEx(gray, op, se) for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT)]
         floor = max(_noise_floor(np.concatenate([h.ravel() for h in hats])), INK_CONTRAST)
         dark_mass, light_mass = (float(np.maximum(h - floor, 0).sum()) for h in hats)
-        if max(dark_mass, light_mass) <= 0 or max(dark_mass, light_mass) < 3 * min(dark_mass, light_mass):
+        asymmetry = max(dark_mass, light_mass) / max(min(dark_mass, light_mass), 1e-6)
+        if max(dark_mass, light_mass) <= 0 or asymmetry < 3:
             continue
         dark = dark_mass > light_mass
         hat = hats[0 if dark else 1]
         cv, width, length = _stroke_reading(hat > max(_otsu(hat), floor), hat)
-        if cv <= TWO_LEVEL_CV and width <= side / 2 and length >= 5 * width:
-            readings.append((cv, width, dark))
+        if cv <= TWO_LEVEL_CV and width <= 0.75 * side and length >= 5 * width:
+            readings.append((asymmetry, width, dark))
     return readings
 
 
@@ -193,8 +196,7 @@ def _reading(gray):
     - local (`_local_readings`): thin dark or light structures, as on photos,
       where lighting and shadows make the global split meaningless: its
       widths vary, or its edges are soft (a shadow's penumbra, not a pen's
-      edge, `_edge_sharpness`). The widest consistent local reading gives
-      the width.
+      edge, `_edge_sharpness`). The most one-sided local reading wins.
 
     Returns:
         `(dark, width)`: True for dark ink on light paper; the median stroke
@@ -207,7 +209,7 @@ def _reading(gray):
     two_level = min((*_stroke_reading(gray < t, 1.0 - gray)[:2], True), (*_stroke_reading(gray > t, gray)[:2], False))
     local = _local_readings(gray)
     if local and (two_level[0] > TWO_LEVEL_CV or _edge_sharpness(gray, gray < t) < SHARP_EDGE):
-        cv, width, dark = max(local, key=lambda r: r[1])
+        cv, width, dark = max(local)
     else:
         cv, width, dark = two_level
     if not np.isfinite(cv):
@@ -273,7 +275,7 @@ def _separate(g, width):
     contrast = np.clip((paper - g) / np.maximum(paper, 0.05), 0.0, 1.0)
     otsu = _otsu(contrast)
     paper_side = contrast[contrast <= otsu]  # the noise floor is measured on the paper, which may be the minority
-    threshold = max(otsu, _noise_floor(paper_side), 0.04)
+    threshold = max(otsu, _noise_floor(paper_side), MIN_CONTRAST)
     mask = contrast > threshold
     if not mask.any():
         raise ImageError("no ink found: nothing stands out from the background")
@@ -345,7 +347,7 @@ def _working_image(gray):
     s = LOCATE_SIDE / max(h, w)
     ink, mask = extract_ink(_fit(gray, LOCATE_SIDE))
     r0, r1, c0, c1 = _bbox(_main_cluster(mask, ink))
-    margin = 0.25 * max(r1 - r0, c1 - c0) + 2
+    margin = 0.5 * max(r1 - r0, c1 - c0) + 4  # generous: the second pass finds the digit again
     r0, r1 = int(max(0, (r0 - margin) / s)), int(min(h, (r1 + margin) / s + 1))
     c0, c1 = int(max(0, (c0 - margin) / s)), int(min(w, (c1 + margin) / s + 1))
     crop = gray[r0:r1, c0:c1]
