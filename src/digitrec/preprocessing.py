@@ -32,7 +32,6 @@ region is cut from the full-resolution image and processed again.
 import cv2
 import numpy as np
 from scipy import ndimage
-from skimage.filters import threshold_otsu
 
 from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError
@@ -43,9 +42,9 @@ MNIST_CENTER = (14.0, 14.0)  # mean intensity centre of mass of MNIST digits, (r
 # Stroke width of MNIST training digits at the 20 px scale, as `_stroke_width` measures it,
 # pixels: median and 5th-95th percentiles (every 30th training image).
 MNIST_STROKE, MNIST_STROKE_RANGE = 2.7, (2.1, 3.9)
-LOCATE_SIDE = 1024  # a larger image is searched for ink at this longest side first, pixels
+LOCATE_SIDE = 512  # a larger image is searched for ink at this longest side first, pixels
 MIN_SIDE = 64  # a smaller image is enlarged to at least this longest side before any filtering, pixels
-TWO_LEVEL_CV = 0.5  # stroke-width variation under which a global two-level reading is trusted
+STROKE_CV = 0.5  # the most a consistent pen stroke's width varies (coefficient of variation)
 
 
 
@@ -72,9 +71,11 @@ def _disk(diameter):
 
 
 def _otsu(values):
-    """Otsu's threshold (Otsu 1979, scikit-image) of float values; 0.5 when they are all equal."""
-    values = np.asarray(values, dtype="float32").ravel()
-    return float(threshold_otsu(values)) if values.size and values.min() < values.max() else 0.5
+    """Otsu's threshold (Otsu 1979, OpenCV's, on 256 levels) of values in [0, 1]; 0.5 when they are all equal."""
+    levels = np.round(np.clip(np.asarray(values, dtype="float32").reshape(1, -1), 0, 1) * 255).astype(np.uint8)
+    if levels.size == 0 or levels.min() == levels.max():
+        return 0.5
+    return (cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0] + 0.5) / 255
 
 
 def _noise_floor(values):
@@ -163,7 +164,7 @@ def _local_readings(gray):
         dark = dark_mass > light_mass
         hat = hats[0 if dark else 1]
         cv, width, length = _stroke_reading(hat > max(_otsu(hat), floor), hat)
-        if cv <= TWO_LEVEL_CV and width <= 0.75 * side and length >= 5 * width:
+        if cv <= STROKE_CV and width <= 0.75 * side and length >= 5 * width:
             readings.append((asymmetry, width, dark))
     return readings
 
@@ -172,14 +173,17 @@ def _edge_sharpness(gray, mask):
     """How sharp the edges of `mask` are in `gray`: the median gradient along them over the contrast, 1/pixels.
 
     A pen's edge is one or two pixels wide (about 0.2-0.5 here, more for
-    enlarged tiny scans); a shadow's penumbra spans many (under 0.1).
+    enlarged tiny scans); a shadow's penumbra spans many (under 0.1). A
+    split whose sides differ by under twice `MIN_CONTRAST` scores 0.
     """
     gx, gy = (cv2.Sobel(gray, cv2.CV_32F, dx, 1 - dx, ksize=3) / 8 for dx in (1, 0))
     edge = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     if not edge.any() or mask.all():
         return 0.0
     contrast = abs(float(gray[mask].mean()) - float(gray[~mask].mean()))
-    return float(np.median(np.hypot(gx, gy)[edge])) / max(contrast, 1e-6)
+    if contrast < 2 * MIN_CONTRAST:  # not two levels at all: texture or noise split in two
+        return 0.0
+    return float(np.median(np.hypot(gx, gy)[edge])) / contrast
 
 
 def _reading(gray):
@@ -190,13 +194,16 @@ def _reading(gray):
     they are thin. Two kinds of reading:
 
     - global: the two sides of an Otsu split, the ink being the side whose
-      width varies least (not the side that fills the border or most of the
-      image), as on scans, crops and canvases, where strokes may be thick and
-      touch or fill the frame;
+      width varies least, plus half its share of the image (ink is thin and
+      usually the minority, but may fill most of a tight crop, and it need
+      not be the side that fills the border), as on scans, crops and
+      canvases, where the split has a pen's
+      sharp edges (`_edge_sharpness`) and strokes may be thick and touch or
+      fill the frame;
     - local (`_local_readings`): thin dark or light structures, as on photos,
-      where lighting and shadows make the global split meaningless: its
-      widths vary, or its edges are soft (a shadow's penumbra, not a pen's
-      edge, `_edge_sharpness`). The most one-sided local reading wins.
+      where lighting and shadows make the global split meaningless (soft
+      edges: a shadow's penumbra, or no two levels at all). The most
+      one-sided local reading wins; the global one stands when there is none.
 
     Returns:
         `(dark, width)`: True for dark ink on light paper; the median stroke
@@ -206,12 +213,12 @@ def _reading(gray):
         ImageError: nothing in the image looks like ink.
     """
     t = _otsu(gray)
-    two_level = min((*_stroke_reading(gray < t, 1.0 - gray)[:2], True), (*_stroke_reading(gray > t, gray)[:2], False))
-    local = _local_readings(gray)
-    if local and (two_level[0] > TWO_LEVEL_CV or _edge_sharpness(gray, gray < t) < SHARP_EDGE):
+    sides = [(gray < t, 1.0 - gray, True), (gray > t, gray, False)]
+    readings = [(_stroke_reading(mask, strength), mask.mean(), dark) for mask, strength, dark in sides]
+    cv, width, dark = min((cv + 0.5 * share, width, dark) for (cv, width, _), share, dark in readings)
+    local = _local_readings(gray) if _edge_sharpness(gray, gray < t) < SHARP_EDGE else []
+    if local:
         cv, width, dark = max(local)
-    else:
-        cv, width, dark = two_level
     if not np.isfinite(cv):
         raise ImageError("no ink found: the image is blank or has too little contrast")
     return dark, width
