@@ -119,18 +119,20 @@ def _stroke_reading(mask, strength):
     Ink drawn with one pen has a nearly constant width; paper between
     strokes, shadows and blotches do not. `variation` is the coefficient of
     variation of the ridge widths (`_ridge_widths`), `width` their median in
-    pixels, `length` the ridge pixels per connected component. A mask with no
+    pixels, `length` the mean area of a connected component over the width
+    (pixels: how long its strokes are). A mask with no
     pixels, or with more than 70 % of the image, gets an infinite variation.
     """
     if not 0 < mask.mean() <= 0.7:
         return np.inf, 0.0, 0.0
     mask = _drop_specks(mask, strength)
     widths = _ridge_widths(mask)
-    length = len(widths) / max(len(_components(mask)[1]), 1)
-    return float(widths.std() / max(widths.mean(), 1e-6)), float(np.median(widths)), length
+    width = float(np.median(widths))
+    length = float(mask.sum()) / max(len(_components(mask)[1]), 1) / max(width, 1.0)
+    return float(widths.std() / max(widths.mean(), 1e-6)), width, length
 
 
-LOCAL_SCALES = (3, 5, 9, 17, 33)  # black-hat / top-hat window sides tried by `_local_readings`, pixels
+LOCAL_SCALES = (3, 5, 9, 17, 33, 65)  # black-hat / top-hat window sides of `_local_readings`, pixels
 SHARP_EDGE = 0.15  # edge sharpness (1/pixels) under which a two-level split is lighting, not ink
 STROKE_WORK = 6.0  # thicker strokes are separated from the paper on a copy where they are this wide, pixels
 INK_CONTRAST = 0.03  # response above which a thin structure counts when reading polarity and width
@@ -143,29 +145,33 @@ def _local_readings(gray):
     The black-hat and top-hat (Serra 1982) hold the dark and light
     structures narrower than the window, whatever the lighting: shadow edges
     (steps) and gradients give nothing. Paper texture and noise fill both
-    alike, ink adds to one side only: a reading counts only where one side
-    holds at least 3 times the other's response above the noise floor, and
-    its strokes are consistent (`_stroke_reading`), under three quarters of
-    the window wide (the window held them whole) and at least five widths
-    long (strokes, not dots or the corners of thicker strokes). `asymmetry`
-    is the ratio of the two sides' responses.
+    alike, ink adds to one side only: a reading counts only where, around
+    its strokes, its side holds at least 3 times the other's response; its
+    strokes are whole (around them, the response grows by under half at the
+    next window side: a plateau of the granulometry, Matheron 1975), consistent
+    (`_stroke_reading`), narrower than the window, and at
+    least three widths long (strokes, not dots or the edges of thicker
+    strokes). `asymmetry` is the ratio of the two sides' responses.
     """
-    readings = []
-    for side in LOCAL_SCALES:
-        if side > min(gray.shape) // 4:
-            break
+    sides = [side for side in LOCAL_SCALES if side <= min(gray.shape) // 2]
+    levels = []
+    for side in sides:
         se = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
         hats = [cv2.morphologyEx(gray, op, se) for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT)]
         floor = max(_noise_floor(np.concatenate([h.ravel() for h in hats])), INK_CONTRAST)
-        dark_mass, light_mass = (float(np.maximum(h - floor, 0).sum()) for h in hats)
-        asymmetry = max(dark_mass, light_mass) / max(min(dark_mass, light_mass), 1e-6)
-        if max(dark_mass, light_mass) <= 0 or asymmetry < 3:
-            continue
-        dark = dark_mass > light_mass
-        hat = hats[0 if dark else 1]
-        cv, width, length = _stroke_reading(hat > max(_otsu(hat), floor), hat)
-        if cv <= STROKE_CV and width <= 0.75 * side and length >= 5 * width:
-            readings.append((asymmetry, width, dark))
+        levels.append((hats, floor, [float(np.maximum(h - floor, 0).sum()) for h in hats]))
+    readings = []
+    for side, (hats, floor, masses), (wider, _, _) in zip(sides, levels, levels[1:]):
+        for ink in (0, 1):  # 0: dark ink (black-hat), 1: light ink (top-hat)
+            if side > min(gray.shape) // 4 or masses[ink] <= 0:
+                continue
+            mask = hats[ink] > max(_otsu(hats[ink]), floor)
+            cv, width, length = _stroke_reading(mask, hats[ink])
+            around = cv2.dilate(mask.astype(np.uint8), _disk(width)).astype(bool)  # the strokes and their edges
+            asymmetry = hats[ink][around].sum() / max(hats[1 - ink][around].sum(), 1e-6)
+            whole = wider[ink][around].sum() <= 1.5 * hats[ink][around].sum()
+            if asymmetry >= 3 and whole and cv <= STROKE_CV and width < side and length >= 3 * width:
+                readings.append((asymmetry, width, ink == 0))
     return readings
 
 
@@ -215,11 +221,14 @@ def _reading(gray):
     t = _otsu(gray)
     sides = [(gray < t, 1.0 - gray, True), (gray > t, gray, False)]
     readings = [(_stroke_reading(mask, strength), mask.mean(), dark) for mask, strength, dark in sides]
-    cv, width, dark = min((cv + 0.5 * share, width, dark) for (cv, width, _), share, dark in readings)
-    local = _local_readings(gray) if _edge_sharpness(gray, gray < t) < SHARP_EDGE else []
+    _, width, dark = min((cv + 0.5 * share, width, dark) for (cv, width, _), share, dark in readings)
+    sharpness = _edge_sharpness(gray, gray < t)
+    if sharpness >= SHARP_EDGE:
+        return dark, width
+    local = _local_readings(gray)
     if local:
-        cv, width, dark = max(local)
-    if not np.isfinite(cv):
+        _, width, dark = max(local)
+    elif sharpness < SHARP_EDGE / 3:  # no strokes, and no edges at all: a blank page in uneven light
         raise ImageError("no ink found: the image is blank or has too little contrast")
     return dark, width
 
@@ -318,6 +327,16 @@ def extract_ink(gray):
     Raises:
         ImageError: no ink (a blank or uniform image).
     """
+    ink, mask = _extract(gray)
+    if ink.shape == gray.shape:
+        return ink, mask
+    h, w = gray.shape
+    ink = np.clip(cv2.resize(ink, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    return ink, cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def _extract(gray):
+    """`extract_ink`'s ink and mask, on the copy where thick strokes are `STROKE_WORK` px wide."""
     if float(gray.max() - gray.min()) < 0.08:
         raise ImageError("no ink found: the image is blank or has too little contrast")
     dark, width = _reading(gray)
@@ -326,9 +345,7 @@ def extract_ink(gray):
     if f > 0.75:
         return _separate(g, width)
     h, w = g.shape
-    ink, mask = _separate(_resize(g, max(1, round(w * f)), max(1, round(h * f))), STROKE_WORK)
-    ink = np.clip(cv2.resize(ink, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
-    return ink, cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return _separate(_resize(g, max(1, round(w * f)), max(1, round(h * f))), STROKE_WORK)
 
 
 def _bbox(mask):
@@ -351,8 +368,8 @@ def _working_image(gray):
         return _resize(gray, w * k, h * k)
     if max(h, w) <= LOCATE_SIDE:
         return gray
-    s = LOCATE_SIDE / max(h, w)
-    ink, mask = extract_ink(_fit(gray, LOCATE_SIDE))
+    ink, mask = _extract(_fit(gray, LOCATE_SIDE))
+    s = ink.shape[0] / h  # the scale at which the ink was found
     r0, r1, c0, c1 = _bbox(_main_cluster(mask, ink))
     margin = 0.5 * max(r1 - r0, c1 - c0) + 4  # generous: the second pass finds the digit again
     r0, r1 = int(max(0, (r0 - margin) / s)), int(min(h, (r1 + margin) / s + 1))
@@ -413,4 +430,4 @@ def normalize(image):
         ImageError: unreadable or too-large file, unsupported shape, or no
             ink found (blank image).
     """
-    return _mnist_layout(*extract_ink(_working_image(to_grayscale(image))))
+    return _mnist_layout(*_extract(_working_image(to_grayscale(image))))
