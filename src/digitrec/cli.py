@@ -74,6 +74,8 @@ def build_parser():
     p.add_argument("--out", help="run folder (default: runs/<timestamp>-<model>)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an --out folder that holds files (swapped in when the new run is complete)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out from its last finished epoch")
     p.add_argument("--init", help=f"start from this model (fine-tuning) instead of new weights: {_MODEL_FORMS}")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="train on distorted images (default: the recipe's choice)")
@@ -120,7 +122,7 @@ def _cmd_train(args):
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         val_split=args.val_split, patience=training.KEEP if args.patience is None else args.patience,
         seed=args.seed, data_dir=args.data_dir, out=args.out, train_size=args.train_size, init=args.init,
-        augment=args.augment, overwrite=args.overwrite,
+        augment=args.augment, overwrite=args.overwrite, resume=args.resume,
     )
     _print_summary(runs.read_metrics(out))
     print(f"run folder: {out}")
