@@ -19,7 +19,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[keras]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

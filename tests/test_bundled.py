@@ -21,7 +21,7 @@ def test_bundled_model_is_small_and_documented():
 
 
 def test_mnist_test_accuracy_at_least_99_6(recognizer, mnist_dir):
-    metrics = evaluation.evaluate(recognizer.model, mnist_dir)
+    metrics = evaluation.evaluate(recognizer.runtime, mnist_dir)
     assert metrics["n_test"] == 10000
     assert metrics["accuracy"] >= 0.996, metrics["accuracy"]
 

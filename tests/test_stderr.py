@@ -19,11 +19,14 @@ NATIVE = [
     b"I0000 00:00:1795984536.594887   10145 port.cc:153] oneDNN custom operations are on.",
     b"W0512 10:11:12.123456 99 cpu_feature_guard.cc:227] This TensorFlow binary is optimized",
     b"E0101 00:00:00.000001 1 cuda_dnn.cc:8310] Unable to register cuDNN factory",
+    b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+    b"fully_quantize: 0, inference_type: 6, input_inference_type: INT8, output_inference_type: INT8",
 ]
 KEPT = [
     b"plain native text",
     b"F0101 00:00:00.000001 1 check.cc:1] Check failed: a fatal line says why the process aborts",
     b"Information 1234 is not a log line",
+    b"ERROR: a LiteRT error says what went wrong",
 ]
 
 

@@ -19,8 +19,11 @@ import threading
 # glog/absl: severity (Info, Warning, Error), MMDD hh:mm:ss.micros, thread id, file:line]. Before
 # absl::InitializeLog the date is 0000 and the seconds are Unix time ("I0000 00:00:1795984536.594887").
 # Fatal lines are kept: they are the only word on why the process is about to abort.
+# LiteRT's own logger writes "INFO: ..." ("Created TensorFlow Lite XNNPACK delegate for CPU."; its
+# warnings and errors are kept), and the TensorFlow Lite converter's int8 quantizer prints its settings.
 NATIVE_LOG_LINE = re.compile(rb"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"
-                             rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)")
+                             rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+                             rb"|INFO: |fully_quantize: \d+, inference_type: \d+)")
 
 
 def _forward(read_fd, write_fd):

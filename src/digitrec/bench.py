@@ -75,7 +75,7 @@ def machine():
     import keras
 
     versions = {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend()}
-    for package in ("numpy", "tensorflow", "tensorflow-cpu", "jax", "torch"):
+    for package in ("numpy", "tensorflow", "tensorflow-cpu", "jax", "torch", "onnxruntime", "ai-edge-litert"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[package] = importlib.metadata.version(package)
     return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), **versions}

@@ -1,4 +1,4 @@
-"""The `digitrec` command: train, evaluate, predict, report, serve.
+"""The `digitrec` command: train, evaluate, predict, report, serve, export, bench.
 
 Every failure a user can cause ends as one line on stderr, `digitrec: error: ...`
 (`digitrec VERB: error: ...` for a bad argument, exit status 2), and a non-zero
@@ -46,6 +46,7 @@ _port = _number(int, lambda v: 0 <= v <= 65535, "a port number in [0, 65535]")
 
 
 _MODEL_FORMS = "a .keras file, a run folder, or 'bundled' for the bundled model"
+_ANY_MODEL = "a .keras, .onnx or .tflite file, a run folder, or 'bundled' (default: bundled)"
 
 
 def _add_data_dir(p):
@@ -82,12 +83,16 @@ def build_parser():
     _add_data_dir(p)
 
     p = verb("evaluate", help="score a saved model on the 10,000 MNIST test images")
-    p.add_argument("--model", help=f"{_MODEL_FORMS} (default: bundled)")
+    p.add_argument("--model", help=_ANY_MODEL)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_data_dir(p)
 
     p = verb("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
-    p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed")
+    p.add_argument("--runtimes", action="store_true",
+                   help="instead, compare Keras, ONNX Runtime and LiteRT (float and int8) on one trained model")
+    p.add_argument("--model", help=f"with --runtimes: the model to export and time, {_MODEL_FORMS} (default: bundled)")
+    p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed "
+                                                        "(with --runtimes: 20 latency samples, 1 start-up run)")
     p.add_argument("--out", help="also write the results as JSON to this file")
     p.add_argument("--recipes", help="comma-separated registry names (default: fast,baseline,tutorial)")
     p.add_argument("--seeds", type=_positive_int, default=3, help="training runs per recipe")
@@ -95,7 +100,7 @@ def build_parser():
 
     p = verb("predict", help="recognize the digit in image files (photos, scans, drawings)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
-    p.add_argument("--model", help=f"{_MODEL_FORMS} (default: bundled)")
+    p.add_argument("--model", help=_ANY_MODEL)
     p.add_argument("--top-k", type=_positive_int, default=3, help="how many ranked guesses to report")
     p.add_argument("--min-confidence", type=_fraction, default=0.0,
                    help="below this probability the label is null and the result is marked uncertain")
@@ -109,9 +114,17 @@ def build_parser():
     _add_data_dir(p)
 
     p = verb("serve", help="web app: draw a digit in the browser and see the prediction; REST API")
-    p.add_argument("--model", help=f"{_MODEL_FORMS} (default: bundled)")
+    p.add_argument("--model", help=_ANY_MODEL)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
+
+    p = verb("export", help="write a model as ONNX or LiteRT, to run without TensorFlow")
+    p.add_argument("--model", required=True, help=_MODEL_FORMS)
+    p.add_argument("--format", required=True, help="onnx (.onnx file) or litert (.tflite file)")
+    p.add_argument("--quantize", metavar="int8", help="litert only: full-integer post-training quantization, "
+                                                      "calibrated on 500 training images")
+    p.add_argument("--out", required=True, help="the file to write (.onnx or .tflite)")
+    _add_data_dir(p)
     return parser
 
 
@@ -131,7 +144,8 @@ def _cmd_train(args):
 def _print_summary(m):
     rows = [("accuracy", f"{m['accuracy']:.2%}"), ("recall (macro)", f"{m['recall_macro']:.2%}"),
             ("precision (macro)", f"{m['precision_macro']:.2%}"), ("F1 (macro)", f"{m['f1_macro']:.2%}"),
-            ("loss", f"{m['loss']:.4f}"), ("test images", f"{m['n_test']:,}"), ("parameters", f"{m['params']:,}")]
+            ("loss", f"{m['loss']:.4f}"), ("test images", f"{m['n_test']:,}"),
+            ("parameters", "unknown" if m["params"] is None else f"{m['params']:,}")]
     if "train_seconds" in m:
         rows += [("epochs run", str(m["epochs_run"])), ("training time", f"{m['train_seconds']:.0f} s")]
     width = max(len(k) for k, _ in rows)
@@ -162,8 +176,8 @@ def _cmd_predict(args):
         raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
     model, recognizer = runs.model_path(args.model), None  # loaded (seconds) when the first image needs it
     progress = None
-    if len(files) >= 20 and sys.stderr.isatty() and not args.json:
-        import keras
+    if model.suffix == ".keras" and len(files) >= 20 and sys.stderr.isatty() and not args.json:
+        import keras  # the model needs it anyway; an .onnx or .tflite model never imports it
 
         progress = keras.utils.Progbar(len(files), unit_name="image")
     failed = 0
@@ -214,6 +228,16 @@ def _print_result(result, args):
 def _cmd_bench(args):
     from digitrec import _atomic, bench
 
+    if args.runtimes:
+        from digitrec import bench_runtimes as bench
+
+        result = bench.run(args.model, quick=args.quick, data_dir=args.data_dir,
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
+        print(bench.format_table(result))
+        if args.out:
+            _atomic.write_json(args.out, result)
+            print(f"results: {args.out}")
+        return
     recipes = [name.strip() for name in args.recipes.split(",") if name.strip()] if args.recipes else None
     result = bench.run(recipes or bench.DEFAULT_RECIPES, seeds=args.seeds, quick=args.quick, data_dir=args.data_dir,
                        log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -230,17 +254,21 @@ def _cmd_report(args):
 
 
 def _cmd_serve(args):
-    from digitrec.errors import DigitrecError
+    from digitrec import server
 
-    try:
-        from digitrec import server
-    except ImportError as e:
-        raise DigitrecError(f"serve needs the web extras ({e}): pip install 'digitrec[serve]'") from None
     server.serve(args.model, host=args.host, port=args.port)
 
 
+def _cmd_export(args):
+    from digitrec import export
+
+    out = export.export(args.model, args.out, args.format, args.quantize, args.data_dir)
+    kind = f"{args.format}, {args.quantize or 'float32'}"
+    print(f"exported: {out} ({out.stat().st_size / 2**20:.2f} MiB, {kind})")
+
+
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "report": _cmd_report,
-            "serve": _cmd_serve, "bench": _cmd_bench}
+            "serve": _cmd_serve, "bench": _cmd_bench, "export": _cmd_export}
 
 
 def main(argv=None):
@@ -250,13 +278,19 @@ def main(argv=None):
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from digitrec import _stderr
-    from digitrec.errors import DigitrecError
+    from digitrec.errors import DigitrecError, missing_extra
 
     with contextlib.nullcontext() if verbose else _stderr.filter_native_logs():
         try:
             return COMMANDS[args.command](args) or 0
         except (DigitrecError, ValueError, OSError) as e:
             print(f"digitrec: error: {e}", file=sys.stderr)
+            return 1
+        except ModuleNotFoundError as e:  # an optional dependency: name the extra that brings it
+            error = missing_extra(e, f"digitrec {args.command}")
+            if error is None:
+                raise
+            print(f"digitrec: error: {error}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print("digitrec: interrupted", file=sys.stderr)

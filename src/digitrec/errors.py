@@ -27,3 +27,33 @@ class UnsupportedImageError(ImageError):
 
 class ImageTooLargeError(ImageError):
     """An image has more pixels than `digitrec.decoding.MAX_PIXELS`."""
+
+
+# Optional dependencies (top-level module name) and the pyproject extra that installs each.
+EXTRAS = {
+    "keras": "keras", "tensorflow": "keras", "matplotlib": "keras",
+    "onnxruntime": "onnx", "ai_edge_litert": "litert", "tf2onnx": "export", "onnx": "export",
+    "fastapi": "serve", "fastapi_offline": "serve", "uvicorn": "serve", "multipart": "serve",
+    "python_multipart": "serve", "starlette": "serve", "anyio": "serve", "h11": "serve", "pydantic": "serve",
+}
+
+
+def missing_extra(error, needed_for, extra=None):
+    """The `DigitrecError` for an optional dependency that is not installed, or None.
+
+    Args:
+        error: a `ModuleNotFoundError`.
+        needed_for: what needed the module, e.g. "a .onnx model" or "digitrec train".
+        extra: the extra to name instead of the module's own (one that
+            brings everything `needed_for` needs, e.g. "export").
+
+    Returns:
+        `DigitrecError` whose message names the module and the
+        `pip install 'digitrec[EXTRA]'` that brings it, or None when the
+        module is not one of `EXTRAS` (a bug, not a missing extra).
+    """
+    module = (getattr(error, "name", None) or "").split(".")[0]
+    if module not in EXTRAS:
+        return None
+    extra = extra or EXTRAS[module]
+    return DigitrecError(f"{needed_for} needs {module}, which is not installed: pip install 'digitrec[{extra}]'")

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support
 
-from digitrec import data, runs
+from digitrec import data, runtimes
 
 NUM_CLASSES = 10
 
@@ -65,7 +65,8 @@ def predict_test_set(model, data_dir=None, batch_size=1000):
     """The model's probabilities for the 10,000 MNIST test images.
 
     Args:
-        model: a `keras.Model`.
+        model: a `keras.Model` or a `runtimes.Runtime` (or anything
+            `runtimes.load` takes).
         data_dir: MNIST folder (see `digitrec.data.load_split`).
         batch_size: images per forward pass (memory only, not the result).
 
@@ -76,30 +77,31 @@ def predict_test_set(model, data_dir=None, batch_size=1000):
     Raises:
         DatasetError: the test files are missing or corrupt.
     """
+    runtime = runtimes.load(model)
     images, labels = data.load_split("test", data_dir)
-    return images, labels, model.predict(data.to_float(images), batch_size=batch_size, verbose=0)
+    x = data.to_float(images)
+    probabilities = np.concatenate([runtime.predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    return images, labels, probabilities
 
 
 def evaluate(model=None, data_dir=None, batch_size=1000):
     """Score a model on the full MNIST test set.
 
     Args:
-        model: a `keras.Model`, or a `.keras` file, run folder, or None or
-            "bundled" for the bundled model (see `digitrec.models.load_model`).
+        model: a `keras.Model`, a `runtimes.Runtime`, a `.keras`, `.onnx`
+            or `.tflite` file (run by its runtime, see `digitrec.runtimes`),
+            a run folder, or None or "bundled" for the bundled model.
         data_dir: MNIST folder (see `digitrec.data.load_split`).
         batch_size: images per forward pass (memory only, not the result).
 
     Returns:
-        The `scores` dict plus `params` (the model's parameter count).
+        The `scores` dict plus `params` (the model's parameter count; None
+        for an exported file without digitrec metadata).
 
     Raises:
         ModelError: `model` is a path that cannot be loaded.
         DatasetError: the test files are missing or corrupt.
     """
-    if not hasattr(model, "predict"):
-        path = runs.model_path(model)  # a bad path fails here, before Keras is imported (seconds)
-        from digitrec.models import load_model
-
-        model = load_model(path)
-    _, labels, probabilities = predict_test_set(model, data_dir, batch_size)
-    return {**scores(probabilities, labels), "params": int(model.count_params())}
+    runtime = runtimes.load(model)  # a bad path fails before Keras is imported (seconds)
+    _, labels, probabilities = predict_test_set(runtime, data_dir, batch_size)
+    return {**scores(probabilities, labels), "params": runtime.parameters}

@@ -7,12 +7,11 @@
 
 import dataclasses
 import threading
-from pathlib import Path
 
 import numpy as np
 
-from digitrec import preprocessing, runs
-from digitrec.runs import BUNDLED_MODEL  # noqa: F401 (part of this module's API)
+from digitrec import preprocessing, runtimes
+from digitrec.runs import BUNDLED_MODEL, BUNDLED_ONNX  # noqa: F401 (part of this module's API)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,25 +47,27 @@ class Recognizer:
     """A trained model plus MNIST-style input normalization.
 
     Args:
-        model: None or "bundled" for the bundled default model, the path
-            of a `.keras` file (loaded in Keras safe mode) or of a run
-            folder (see `digitrec.runs.model_path`), or a `keras.Model` that
-            maps `(N, 28, 28, 1)` float32 in [0, 1] to `(N, 10)` probabilities.
+        model: None or "bundled" for the bundled model (see
+            `digitrec.runs.bundled_model`); the path of a `.keras` file
+            (Keras, loaded in safe mode) or a run folder, an `.onnx` file
+            (ONNX Runtime) or a `.tflite` file (LiteRT), as written by
+            `digitrec export`; or a `keras.Model` that maps `(N, 28, 28, 1)`
+            float32 in [0, 1] to `(N, 10)` probabilities. The runtime
+            follows the file suffix (`digitrec.runtimes`); normalization is
+            the same for all, and an `.onnx` model never imports TensorFlow.
 
     Attributes:
+        runtime: the `runtimes.Runtime` that runs the forward pass.
         model_path: Path of the model file, or None for a `keras.Model`.
 
     Raises:
-        ModelError: the model file is missing, broken or incompatible.
+        ModelError: the model file is missing, broken, not a digitrec
+            model, or its runtime is not installed.
     """
 
     def __init__(self, model=None):
-        self.model_path = runs.model_path(model) if model is None or isinstance(model, (str, Path)) else None
-        if self.model_path:
-            from digitrec.models import load_model  # after the path is checked: importing Keras takes seconds
-
-            model = load_model(self.model_path)
-        self.model = model
+        self.runtime = runtimes.load(model)
+        self.model_path = self.runtime.path
         self._lock = threading.Lock()
 
     @staticmethod
@@ -81,16 +82,16 @@ class Recognizer:
             normalized: float32 `(N, 28, 28)` or `(N, 28, 28, 1)` in [0, 1].
 
         Returns:
-            float32 `(N, 10)`, rows summing to 1.
+            float32 `(N, 10)`, rows summing to 1 (an int8 LiteRT model's
+            probabilities come in steps of 1/256).
 
-        Safe to call from several threads: Keras's compiled predict function
-        (`predict_on_batch`, about 4x faster than an eager call for one
-        digit) is shared state, so forward passes take turns.
+        Safe to call from several threads: forward passes take turns
+        (Keras's compiled predict function and the LiteRT interpreter are
+        shared state).
         """
         x = np.asarray(normalized, dtype="float32").reshape(-1, 28, 28, 1)
         with self._lock:
-            chunks = [np.asarray(self.model.predict_on_batch(x[i : i + batch_size]))
-                      for i in range(0, len(x), batch_size)]
+            chunks = [self.runtime.predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, 10), "float32")
 
     def predict(self, images):

@@ -12,11 +12,11 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from digitrec import runs
+from digitrec import runs, runtimes
 from digitrec.errors import ModelError
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+INPUT_SHAPE = runtimes.INPUT_SHAPE
+NUM_CLASSES = runtimes.NUM_CLASSES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,7 +246,8 @@ def load_model(model):
     Raises:
         ModelError: as `digitrec.runs.model_path` (missing, unreadable, not
             a Keras model archive), or the model is unsafe, or its input or
-            output shape is not `(None, 28, 28, 1)` / `(None, 10)`.
+            output shape is not `(None, 28, 28, 1)` / `(None, 10)`
+            (`runtimes.check_signature`).
     """
     path = runs.model_path(model)
     try:
@@ -254,8 +255,5 @@ def load_model(model):
     except Exception as e:  # noqa: BLE001 (Keras raises many types for a bad archive; each becomes a ModelError)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: cannot load model ({first})") from None
-    in_shape, out_shape = tuple(net.input_shape), tuple(net.output_shape)
-    if in_shape[1:] != INPUT_SHAPE or out_shape[1:] != (NUM_CLASSES,):
-        raise ModelError(f"{path}: incompatible model: input {in_shape}, output {out_shape}; "
-                         f"expected (None, 28, 28, 1) -> (None, 10)")
+    runtimes.check_signature(path, net.input_shape, net.output_shape)
     return net

@@ -3,7 +3,9 @@
 `digitrec train` writes a run folder: `model.keras`, `best.keras`,
 `history.csv`, `config.json` (every setting) and `metrics.json` (test
 scores). Every verb that takes a model accepts a `.keras` file, a run
-folder (its `model.keras`) or `"bundled"` (the model shipped with digitrec):
+folder (its `model.keras`) or `"bundled"` (the model shipped with digitrec);
+those that only run it also take `.onnx` and `.tflite` files from
+`digitrec export` (see `digitrec.runtimes`):
 
     runs.model_path("bundled")     # .../digitrec/assets/default.keras
     runs.model_path("runs/a")      # runs/a/model.keras
@@ -12,6 +14,7 @@ folder (its `model.keras`) or `"bundled"` (the model shipped with digitrec):
 Every failure here is a `ModelError` naming the path.
 """
 
+import importlib.util
 import json
 import zipfile
 from pathlib import Path
@@ -20,30 +23,40 @@ from digitrec.errors import ModelError
 
 BUNDLED = "bundled"
 BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
+BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same model, exported: for installs without Keras
+
+
+def bundled_model():
+    """The bundled model file: `BUNDLED_MODEL`, or `BUNDLED_ONNX` where Keras is not installed (Path)."""
+    return BUNDLED_MODEL if importlib.util.find_spec("keras") is not None else BUNDLED_ONNX
 
 
 def model_path(model=None):
-    """The `.keras` file that `model` names, checked to be a Keras model archive (without importing Keras).
+    """The model file that `model` names; a `.keras` file is checked to be a Keras model archive (without Keras).
 
     Args:
-        model: None or "bundled" for the bundled model, a run folder (str
-            or Path) for its `model.keras`, or the path of a `.keras` file.
+        model: None or "bundled" for the bundled model (`bundled_model`), a
+            run folder (str or Path) for its `model.keras`, or the path of a
+            model file (`.keras`; `.onnx` and `.tflite` files are checked
+            when `digitrec.runtimes` loads them).
 
     Returns:
         Path of the model file.
 
     Raises:
         ModelError: a folder without `model.keras`; a missing or unreadable
-            file; a file that is not a Keras model archive (a zip file with
-            a `config.json`: an empty, text or truncated file is not).
+            file; a `.keras` file that is not a Keras model archive (a zip
+            file with a `config.json`: an empty, text or truncated file is not).
     """
-    path = BUNDLED_MODEL if model is None or str(model) == BUNDLED else Path(model)
+    path = bundled_model() if model is None or str(model) == BUNDLED else Path(model)
     if path.is_dir():
         if not (path / "model.keras").is_file():
             raise ModelError(f"{path}: no model.keras in this folder (is it a run folder from `digitrec train`?)")
         path = path / "model.keras"
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
+    if path.suffix.lower() != ".keras":
+        return path
     try:
         with zipfile.ZipFile(path) as archive:
             if "config.json" not in archive.namelist():

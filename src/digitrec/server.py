@@ -79,9 +79,9 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
     """Build the web app around one model, loaded now.
 
     Args:
-        model: None or "bundled" for the bundled model, a `.keras` file or
-            a run folder (see `digitrec.runs.model_path`), a `keras.Model`,
-            or a `Recognizer`.
+        model: None or "bundled" for the bundled model, a `.keras`, `.onnx`
+            or `.tflite` file or a run folder (see `digitrec.runs.model_path`),
+            a `keras.Model`, or a `Recognizer`.
         limits: `guards.Limits`, kept as `app.state.limits`; the
             server's share of them goes to uvicorn (`guards.uvicorn_settings`).
         hosts: the `Host` header names to answer (any port), or None for
@@ -192,13 +192,17 @@ _CARD_KEYS = {"accuracy": "accuracy", "macro recall": "recall_macro", "macro pre
 def model_info(recognizer):
     """What `/api/model` says about a model (dict).
 
+    `runtime` is "keras", "onnx" or "litert" and `quantization` None or
+    "int8" (see `digitrec.runtimes`); `architecture` and `parameters` are
+    None for an exported file without digitrec metadata.
     `metrics` are the scalar test metrics from `metrics.json` next to the
     model file (a run folder), else the numbers in the tables of
     `MODEL_CARD.md` next to it (the bundled model), percentages as fractions.
     `training` is the run's `config.json` when there is one.
     """
-    keras_model, path = recognizer.model, recognizer.model_path
-    info = {"name": keras_model.name, "architecture": keras_model.name, "parameters": int(keras_model.count_params()),
+    runtime, path = recognizer.runtime, recognizer.model_path
+    info = {"name": runtime.architecture, "architecture": runtime.architecture, "parameters": runtime.parameters,
+            "runtime": runtime.kind, "quantization": runtime.quantization,
             "file": None, "metrics": {}, "metrics_source": None, "training": None}
     if path is None:
         return info
