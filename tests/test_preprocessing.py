@@ -15,8 +15,7 @@ import pytest
 from PIL import Image, features
 from scipy import ndimage
 
-import synth
-from digitrec import decoding
+from digitrec import decoding, renderings
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
 from digitrec.preprocessing import normalize
@@ -256,7 +255,8 @@ def test_large_3000x4000_photo(digit, reference):
     """A 12-megapixel phone-sized picture (portrait, 3000 wide x 4000 high)."""
     rng = np.random.default_rng(1)
     cover = np.zeros((4000, 3000), "float32")
-    cover[1300:2500, 800:2000] = synth.pen_stroke(digit, 1200, rng)
+    pen = renderings.pen(digit, 1200, 70, rng)
+    cover[1300 : 1300 + pen.shape[0], 800 : 800 + pen.shape[1]] = pen
     paper = 0.9 - 0.1 * np.linspace(0, 1, 4000, dtype="float32")[:, None]
     gray = paper * (1 - 0.9 * cover)
     image = (np.clip(gray, 0, 1) * 255).astype(np.uint8)
@@ -289,26 +289,6 @@ def test_specks_and_salt_noise_are_ignored(digit, reference):
     out = normalize(image)
     assert_mnist_like(out)
     assert similarity(out, reference) > 0.85
-
-
-def test_synthetic_photo_is_normalized_like_the_digit(mnist_test):
-    """One phone-photo-like picture without a shadow (gradient, texture, noise, JPEG, coloured ink)."""
-    images, _ = mnist_test
-    rng = np.random.default_rng(5)
-    photo = synth.photo(images[18], rng)
-    assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3
-    assert 300 <= photo.shape[0] <= 900 and 300 <= photo.shape[1] <= 900
-    out = normalize(photo)
-    assert_mnist_like(out)
-
-
-def test_synth_generator_is_seeded(mnist_test):
-    images, _ = mnist_test
-    a = synth.photo(images[0], np.random.default_rng(42))
-    b = synth.photo(images[0], np.random.default_rng(42))
-    c = synth.photo(images[0], np.random.default_rng(43))
-    assert np.array_equal(a, b)
-    assert a.shape != c.shape or not np.array_equal(a, c)
 
 
 def test_exif_orientation_is_applied(tmp_path, digit, reference):

@@ -90,7 +90,12 @@ def build_parser():
     p = verb("bench", help="time, accuracy and memory of each recipe, side by side on this machine")
     p.add_argument("--runtimes", action="store_true",
                    help="instead, compare Keras, ONNX Runtime and LiteRT (float and int8) on one trained model")
-    p.add_argument("--model", help=f"with --runtimes: the model to export and time, {_MODEL_FORMS} (default: bundled)")
+    p.add_argument("--robustness", action="store_true",
+                   help="instead, read MNIST test digits rendered as every kind of real input (tiny scans, forms, "
+                        "canvases, phone photos, noise) through the whole predict path, per family")
+    p.add_argument("--n", type=_positive_int, help="with --robustness: digits per family (default: 1,000; "
+                                                  f"with --quick: 200)")
+    p.add_argument("--model", help=f"with --runtimes or --robustness: the model, {_MODEL_FORMS} (default: bundled)")
     p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed "
                                                         "(with --runtimes: 20 latency samples, 1 start-up run)")
     p.add_argument("--out", help="also write the results as JSON to this file")
@@ -226,25 +231,38 @@ def _print_result(result, args):
 
 
 def _cmd_bench(args):
-    from digitrec import _atomic, bench
+    from digitrec import _atomic
 
-    if args.runtimes:
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if args.robustness:
+        from pathlib import Path
+
+        from digitrec import plots
+        from digitrec import robustness as bench
+
+        result = bench.run(args.n or (bench.QUICK_N if args.quick else 1000), model=args.model,
+                           data_dir=args.data_dir, log=log)
+        out = Path(args.out or "robustness.json")
+        figure = out.with_suffix(".png")
+        plots.save_figure(bench.plot_examples(result), figure)
+        result = {**result, "examples": None, "figure": figure.name}
+    elif args.runtimes:
         from digitrec import bench_runtimes as bench
 
-        result = bench.run(args.model, quick=args.quick, data_dir=args.data_dir,
-                           log=lambda line: print(line, file=sys.stderr, flush=True))
-        print(bench.format_table(result))
-        if args.out:
-            _atomic.write_json(args.out, result)
-            print(f"results: {args.out}")
-        return
-    recipes = [name.strip() for name in args.recipes.split(",") if name.strip()] if args.recipes else None
-    result = bench.run(recipes or bench.DEFAULT_RECIPES, seeds=args.seeds, quick=args.quick, data_dir=args.data_dir,
-                       log=lambda line: print(line, file=sys.stderr, flush=True))
+        result = bench.run(args.model, quick=args.quick, data_dir=args.data_dir, log=log)
+        out = args.out
+    else:
+        from digitrec import bench
+
+        recipes = [name.strip() for name in args.recipes.split(",") if name.strip()] if args.recipes else None
+        result = bench.run(recipes or bench.DEFAULT_RECIPES, seeds=args.seeds, quick=args.quick,
+                           data_dir=args.data_dir, log=log)
+        out = args.out
     print(bench.format_table(result))
-    if args.out:
-        _atomic.write_json(args.out, result)
-        print(f"results: {args.out}")
+    if out:
+        _atomic.write_json(out, result)
+        print(f"results: {out}" + (f" and {figure}" if args.robustness else ""))
+    return 1 if args.robustness and not all(r["passed"] for r in result["families"].values()) else 0
 
 
 def _cmd_report(args):

@@ -17,12 +17,10 @@ glance; `digitrec bench --robustness` draws one example per family.
 """
 
 import hashlib
-import inspect
 import io
 import json
 import multiprocessing
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -342,14 +340,22 @@ def cache_dir():
     return Path(os.environ.get("DIGITREC_CACHE_DIR") or Path.home() / ".cache" / "digitrec").expanduser()
 
 
-def _pipeline_version():
-    """A digest of the code a rendering passes through (renderings, decoding, normalization)."""
-    from digitrec import decoding, preprocessing
+def _pipeline_version(digit):
+    """A fingerprint of what rendering and normalization make of `digit`: one file per family, normalized.
 
-    digest = hashlib.sha256()
-    for module in (sys.modules[__name__], decoding, preprocessing):
-        digest.update(inspect.getsource(module).encode())
-    digest.update(json.dumps(TRAIN_WEIGHTS, sort_keys=True).encode())
+    Any change to the renderings, decoding or normalization that changes
+    their output changes it (and so invalidates cached renderings); edits
+    that change nothing do not.
+    """
+    from digitrec.errors import ImageError
+    from digitrec.preprocessing import normalize
+
+    digest = hashlib.sha256(json.dumps(TRAIN_WEIGHTS, sort_keys=True).encode())
+    for k, family in enumerate(FAMILIES):
+        try:
+            digest.update(np.round(normalize(render(family, digit, np.random.default_rng(k))) * 255).tobytes())
+        except ImageError as e:
+            digest.update(str(e).encode())
     return digest.hexdigest()[:12]
 
 
@@ -372,9 +378,9 @@ def _normalize_rendered(args):
 def normalized_renderings(images, seed=TRAIN_SEED, workers=None, log=None):
     """Each digit rendered as a family drawn at random, then normalized: what the model sees in use.
 
-    Computed once per set of digits, seed and pipeline version (a digest of
-    this module, decoding and normalization), in `workers` processes, and
-    cached as an `.npz` in `cache_dir()`, written atomically.
+    Computed once per set of digits, seed and pipeline version (see
+    `_pipeline_version`), in `workers` processes, and cached as an `.npz`
+    in `cache_dir()`, written atomically.
 
     Args:
         images: uint8 `(N, 28, 28)` MNIST digits, light ink on dark.
@@ -389,7 +395,7 @@ def normalized_renderings(images, seed=TRAIN_SEED, workers=None, log=None):
     from digitrec import _atomic
 
     key = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:12]
-    path = cache_dir() / f"renderings-{key}-seed{seed}-{_pipeline_version()}.npz"
+    path = cache_dir() / f"renderings-{key}-seed{seed}-{_pipeline_version(images[0])}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as f:
             return f["x"], f["families"]

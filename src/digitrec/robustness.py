@@ -132,16 +132,14 @@ def format_table(result):
 
 def plot_examples(result):
     """One example per family, as rendered (top) and as normalized (bottom): a `matplotlib.figure.Figure`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from PIL import Image
 
     from digitrec.preprocessing import normalize
 
     families = list(result["examples"])
-    fig, axes = plt.subplots(2, len(families), figsize=(1.6 * len(families), 3.8))
+    fig = Figure(figsize=(1.6 * len(families), 3.8))
+    axes = fig.subplots(2, len(families))
     for column, family in enumerate(families):
         raw = Image.open(io.BytesIO(result["examples"][family]))
         shown = Image.alpha_composite(Image.new("RGBA", raw.size, (160, 200, 160, 255)), raw.convert("RGBA"))
