@@ -144,9 +144,16 @@ def pen(digit, height, width_px, rng):
 
 
 def _place(cover, shape, rng, where=None):
-    """Put `cover` into a zero array of `shape` at a random (or given) top-left corner."""
+    """Put `cover` into a zero array of `shape` at a random (or given) top-left corner.
+
+    A cover larger than `shape` (a wide digit on a narrow page) is first shrunk to fit, aspect kept.
+    """
     out = np.zeros(shape, "float32")
     h, w = cover.shape
+    if h > shape[0] or w > shape[1]:
+        scale = min(shape[0] / h, shape[1] / w)
+        cover = _resize(cover, max(1, int(w * scale)), max(1, int(h * scale)))
+        h, w = cover.shape
     top, left = where or (int(rng.integers(0, shape[0] - h + 1)), int(rng.integers(0, shape[1] - w + 1)))
     out[top : top + h, left : left + w] = cover
     return out, (top, left)
@@ -261,8 +268,9 @@ def _canvas(digit, rng):
 def _photo_family(digit, rng):
     h, w = (int(v) for v in rng.integers(300, 801, size=2))
     cover = pen(digit, rng.uniform(0.3, 0.7) * min(h, w), rng.uniform(2, 4), rng)
-    cover, (top, left) = _place(cover, (h, w), rng)
-    centre = (top + cover.shape[0] / 2, left + cover.shape[1] / 2)
+    page, (top, left) = _place(cover, (h, w), rng)
+    centre = (top + min(cover.shape[0], h) / 2, left + min(cover.shape[1], w) / 2)
+    cover = page
     return _photo(cover, rng, rng.uniform(0.3, 0.6), rng.integers(60, 86), centre=centre)
 
 
