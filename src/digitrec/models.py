@@ -201,7 +201,7 @@ REGISTRY = {
     "robust": Recipe(
         _robust,
         "categorical_crossentropy",
-        epochs=12,
+        epochs=30,
         batch_size=128,
         learning_rate=2e-3,
         patience=None,
