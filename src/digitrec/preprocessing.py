@@ -107,8 +107,10 @@ def _drop_specks(mask, strength):
     if len(areas) <= 1:
         return mask
     mass = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=len(areas) + 1)[1:]
-    keep = np.flatnonzero((mass >= 0.08 * mass.max()) & (areas >= 2)) + 1
-    return np.isin(labels, keep if len(keep) else [int(mass.argmax()) + 1])
+    keep = np.concatenate([[False], (mass >= 0.08 * mass.max()) & (areas >= 2)])
+    if not keep.any():
+        keep[int(mass.argmax()) + 1] = True
+    return keep[labels]
 
 
 def _ridge_widths(mask):
