@@ -255,10 +255,8 @@ def _reading(gray):
     t = _otsu(gray)
     sides = [(gray < t, 1.0 - gray, True), (gray > t, gray, False)]
     readings = [(_stroke_reading(mask, strength), mask.mean(), dark) for mask, strength, dark in sides]
-    _, cv, width, dark = min((cv + 0.5 * share, cv, width, dark) for (cv, width, _), share, dark in readings)
+    _, width, dark = min((cv + 0.5 * share, width, dark) for (cv, width, _), share, dark in readings)
     sharpness = _edge_sharpness(gray, gray < t)
-    if sharpness >= SHARP_EDGE and cv <= STROKE_CV:  # a pen's sharp, consistent strokes: no shade joins them
-        return dark, width
     local = _local_readings(gray)
     if sharpness >= SHARP_EDGE:  # a sharp split, unless it joins full-contrast thin strokes to a soft-edged shade
         local = [r for r in local if r[2] == dark and r[1] < width / 3 and _joins_a_shade(gray, gray < t, r)]
