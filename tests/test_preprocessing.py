@@ -68,18 +68,25 @@ def reference(digit):
 # ---------------------------------------------------------------- output properties
 
 
-def test_mnist_digits_keep_their_shape_when_normalized_again(mnist_test):
-    """MNIST digits are already normalized: doing it again changes them only a little."""
+def test_mnist_digits_pass_through_unchanged(mnist_test):
+    """MNIST digits are already normalized: `normalize` returns them as they are, in either polarity."""
+    images, _ = mnist_test
+    for d in images[::50]:
+        assert np.allclose(normalize(d), d / 255.0, atol=1e-6)
+        assert np.allclose(normalize(255 - d), d / 255.0, atol=1e-6)
+        assert np.allclose(normalize(normalize(d)), d / 255.0, atol=1e-6)  # idempotent
+
+
+def test_moved_mnist_digits_keep_their_shape(mnist_test):
+    """Moved 3 px off MNIST's centre, a digit goes through the whole pipeline and comes back nearly as it was."""
     images, _ = mnist_test
     rng = np.random.default_rng(0)
-    idx = rng.choice(len(images), 200, replace=False)
-    out = np.stack([normalize(images[i]) for i in idx])
+    idx = rng.choice(len(images), 100, replace=False)
+    out = np.stack([normalize(np.roll(images[i], (3, -3), axis=(0, 1))) for i in idx])
     orig = images[idx].astype("float32") / 255.0
     mad = np.abs(out - orig).mean(axis=(1, 2))
     assert mad.mean() < 0.04, f"mean absolute difference {mad.mean():.4f}"
-    assert np.quantile(mad, 0.95) < 0.1
-    corr = [similarity(a, b) for a, b in zip(out, orig)]
-    assert np.median(corr) > 0.95
+    assert np.median([similarity(a, b) for a, b in zip(out, orig)]) > 0.9  # 0.94 measured
 
 
 def test_output_properties_on_mnist(mnist_test):

@@ -447,6 +447,28 @@ def _mnist_layout(ink, mask):
     return ndimage.shift(out, shift, order=0, mode="constant", cval=0.0)
 
 
+def _in_mnist_layout(gray):
+    """`gray` as light ink on black if it already has MNIST's layout, else None.
+
+    That is a 28x28 digit on an exactly uniform black (or white) background,
+    its ink box 18-20 px and its centre of mass within half a pixel of
+    `MNIST_CENTER`: MNIST's own images (all 10,000 test digits) and
+    `normalize`'s output, so `normalize` is idempotent. Extracting their ink
+    again could only lose detail.
+    """
+    if gray.shape != (SIZE, SIZE):
+        return None
+    for img in (gray, 1.0 - gray):
+        ink = img > 0.5 / 255
+        if not ink.any() or ink.mean() > 0.5:
+            continue
+        r0, r1, c0, c1 = _bbox(ink)
+        offset = np.subtract(ndimage.center_of_mass(img), MNIST_CENTER)
+        if BOX - 2 <= max(r1 - r0, c1 - c0) <= BOX and np.abs(offset).max() <= 0.5:
+            return img.astype(np.float32)
+    return None
+
+
 def normalize(image):
     """Turn a picture of one handwritten digit into the model's 28x28 input.
 
@@ -458,10 +480,14 @@ def normalize(image):
 
     Returns:
         float32 `(28, 28)` in [0, 1]: light ink on black, the longest side
-        of the digit 20 px, centre of mass at (14, 14), as in MNIST.
+        of the digit 20 px, centre of mass at (14, 14), as in MNIST. An
+        image already in that layout (an MNIST digit, either polarity, or
+        `normalize`'s own output) is returned as it is.
 
     Raises:
         ImageError: unreadable or too-large file, unsupported shape, or no
             ink found (blank image).
     """
-    return _mnist_layout(*_extract(_working_image(to_grayscale(image))))
+    gray = to_grayscale(image)
+    same = _in_mnist_layout(gray)
+    return same if same is not None else _mnist_layout(*_extract(_working_image(gray)))
