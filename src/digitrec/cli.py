@@ -76,6 +76,8 @@ def build_parser():
     p.add_argument("--out", help="run folder (default: runs/<timestamp>-<model>)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an --out folder that holds files (swapped in when the new run is complete)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out from its last finished epoch")
     p.add_argument("--init", help=f"start from this model (fine-tuning) instead of new weights: {_MODEL_FORMS}")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="train on distorted images (default: the recipe's choice)")
@@ -96,7 +98,12 @@ def build_parser():
                                                          "8 clients, batch 1 beside dynamic batching")
     p.add_argument("--predict", action="store_true", help="instead, images/s of `digitrec predict` on 10,000 PNG "
                                                            "files with 1 and 2 worker processes")
-    p.add_argument("--model", help=f"with --runtimes, --serve or --predict: the model, {_MODEL_FORMS} "
+    p.add_argument("--robustness", action="store_true",
+                   help="instead, read MNIST test digits rendered as every kind of real input (tiny scans, forms, "
+                        "canvases, phone photos, noise) through the whole predict path, per family")
+    p.add_argument("--n", type=_positive_int, help="with --robustness: digits per family (default: 1,000; "
+                                                  "with --quick: 200)")
+    p.add_argument("--model", help=f"with --runtimes, --serve, --predict or --robustness: the model, {_MODEL_FORMS} "
                                    "(default: bundled)")
     p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed "
                                                         "(with --runtimes: 20 latency samples, 1 start-up run)")
@@ -168,7 +175,7 @@ def _cmd_train(args):
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         val_split=args.val_split, patience=training.KEEP if args.patience is None else args.patience,
         seed=args.seed, data_dir=args.data_dir, out=args.out, train_size=args.train_size, init=args.init,
-        augment=args.augment, overwrite=args.overwrite, outlier_exposure=args.outlier_exposure,
+        augment=args.augment, overwrite=args.overwrite, outlier_exposure=args.outlier_exposure, resume=args.resume,
     )
     _print_summary(runs.read_metrics(out))
     print(f"run folder: {out}")
@@ -303,7 +310,7 @@ def _cmd_calibrate(args):
 
 
 def _cmd_bench(args):
-    from digitrec import _atomic, bench
+    from digitrec import _atomic
 
     log = functools.partial(print, file=sys.stderr, flush=True)
     if args.serve or args.predict:
@@ -316,24 +323,36 @@ def _cmd_bench(args):
         if args.out:
             _atomic.write_json(args.out, result)
             print(f"results: {args.out}")
-        return
-    if args.runtimes:
+        return 0
+    if args.robustness:
+        from pathlib import Path
+
+        from digitrec import plots
+        from digitrec import robustness as bench
+
+        result = bench.run(args.n or (bench.QUICK_N if args.quick else 1000), model=args.model,
+                           data_dir=args.data_dir, log=log)
+        out = Path(args.out or "robustness.json")
+        figure = out.with_suffix(".png")
+        plots.save_figure(bench.plot_examples(result), figure)
+        result = {**result, "examples": None, "figure": figure.name}
+    elif args.runtimes:
         from digitrec import bench_runtimes as bench
 
-        result = bench.run(args.model, quick=args.quick, data_dir=args.data_dir,
-                           log=lambda line: print(line, file=sys.stderr, flush=True))
-        print(bench.format_table(result))
-        if args.out:
-            _atomic.write_json(args.out, result)
-            print(f"results: {args.out}")
-        return
-    recipes = [name.strip() for name in args.recipes.split(",") if name.strip()] if args.recipes else None
-    result = bench.run(recipes or bench.DEFAULT_RECIPES, seeds=args.seeds, quick=args.quick, data_dir=args.data_dir,
-                       log=lambda line: print(line, file=sys.stderr, flush=True))
+        result = bench.run(args.model, quick=args.quick, data_dir=args.data_dir, log=log)
+        out = args.out
+    else:
+        from digitrec import bench
+
+        recipes = [name.strip() for name in args.recipes.split(",") if name.strip()] if args.recipes else None
+        result = bench.run(recipes or bench.DEFAULT_RECIPES, seeds=args.seeds, quick=args.quick,
+                           data_dir=args.data_dir, log=log)
+        out = args.out
     print(bench.format_table(result))
-    if args.out:
-        _atomic.write_json(args.out, result)
-        print(f"results: {args.out}")
+    if out:
+        _atomic.write_json(out, result)
+        print(f"results: {out}" + (f" and {figure}" if args.robustness else ""))
+    return 1 if args.robustness and not all(r["passed"] for r in result["families"].values()) else 0
 
 
 def _cmd_report(args):

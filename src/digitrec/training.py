@@ -29,6 +29,7 @@ from digitrec.augmentation import AugmentedBatches
 from digitrec.models import get_recipe, load_model
 
 KEEP = -1  # `patience=KEEP` keeps the recipe's early-stopping patience
+BACKUP = "backup"  # the run folder's sub-folder that `resume` continues from
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -70,7 +71,7 @@ def _schedule(recipe, steps_per_epoch):
 
 def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=KEEP,
           seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None, overwrite=False,
-          outlier_exposure=None):
+          outlier_exposure=None, resume=False):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
     Args:
@@ -108,6 +109,11 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
             calibrates the "not a digit" threshold on its validation split
             (which must not be empty) and writes it beside the model,
             `model.rejection.json` (see `digitrec.rejection`).
+        resume: continue the interrupted run in `out` (same settings) from
+            the end of its last finished epoch: the weights, optimizer and
+            epoch are backed up in `out/backup` after every epoch
+            (`keras.callbacks.BackupAndRestore`), which is removed once
+            training ends.
 
     Returns:
         Path of the run folder.
@@ -117,11 +123,15 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         DatasetError: MNIST missing or corrupt.
         ValueError: a setting out of range (before anything is written).
         FileExistsError: `out` holds files and `overwrite` is False.
+        FileNotFoundError: `resume` and `out` holds no interrupted run.
     """
     recipe = _settings(model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                        val_split=val_split, patience=patience, augment=augment, outlier_exposure=outlier_exposure)
     out = Path(out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}")
-    _check_out(out, overwrite)
+    if resume and not (out / BACKUP).is_dir():
+        raise FileNotFoundError(f"{out}: no interrupted run to resume (no {BACKUP}/ folder)")
+    if not resume:
+        _check_out(out, overwrite)
     x, y, train_idx, val_idx = _prepare_data(recipe, data_dir, train_size, seed)
     x_train, y_train = x[train_idx], y[train_idx]
     if recipe.outlier_exposure:
@@ -133,12 +143,13 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         "learning_rate": recipe.learning_rate, "val_split": recipe.val_split, "patience": recipe.patience,
         "seed": seed, "train_size": train_size, "loss": recipe.loss, "optimizer": "adam",
         "schedule": recipe.schedule, "warmup_epochs": recipe.warmup_epochs, "augment": recipe.augment,
+        "renderings": recipe.renderings,
         "init": str(init) if init else None,
         "outlier_exposure": recipe.outlier_exposure, "n_train": len(train_idx), "n_val": len(val_idx),
         "n_outliers": int(np.sum(y_train.max(axis=1) < 1)), "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
     }
-    with _run_folder(out) as folder:
+    with (contextlib.nullcontext(out) if resume else _run_folder(out)) as folder:
         _atomic.write_json(folder / "config.json", config)
         validation = (x[val_idx], y[val_idx]) if len(val_idx) else None
         net.compile(optimizer=keras.optimizers.Adam(_schedule(recipe, -(-len(train_idx) // recipe.batch_size))),
@@ -152,7 +163,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
                           callbacks=_callbacks(recipe, folder, monitor="val_loss" if validation else "loss"),
                           verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
         _write_run(folder, net, data_dir, train_seconds=time.perf_counter() - start,
-                   epochs_run=len(history.history["loss"]))
+                   epochs_run=(net._initial_epoch or 0) + len(history.history["loss"]))
         if recipe.outlier_exposure:
             digits = np.round(255 * x[val_idx][..., 0]).astype("uint8")
             rejection.write_threshold(folder / "model.keras", rejection.calibrate_model(net, digits),
@@ -222,14 +233,22 @@ def _prepare_data(recipe, data_dir, train_size, seed):
         keep, _ = data.stratified_split(labels, 1 - train_size / len(labels), seed)
         images, labels = images[keep], labels[keep]
     train_idx, val_idx = data.stratified_split(labels, recipe.val_split, seed)
+    if recipe.renderings:  # each digit twice: as written, and rendered then normalized (held out alike)
+        from digitrec import renderings
+
+        rendered, _ = renderings.normalized_renderings(images, log=lambda line: print(line, file=sys.stderr))
+        n = len(labels)
+        images, labels = np.concatenate([images, rendered]), np.concatenate([labels, labels])
+        train_idx, val_idx = np.concatenate([train_idx, train_idx + n]), np.concatenate([val_idx, val_idx + n])
     y = keras.utils.to_categorical(labels, 10) if recipe.loss == "categorical_crossentropy" else labels
     return data.to_float(images), y, train_idx, val_idx
 
 
 def _callbacks(recipe, folder, monitor):
-    """The best-epoch checkpoint, `history.csv` and, with a patience, early stopping."""
-    callbacks = [AtomicModelCheckpoint(folder / "best.keras", monitor=monitor, save_best_only=True),
-                 EpochCSVLogger(str(folder / "history.csv"))]
+    """The best-epoch checkpoint, `history.csv`, the backup to resume from and, with a patience, early stopping."""
+    callbacks = [keras.callbacks.BackupAndRestore(str(folder / BACKUP)),
+                 AtomicModelCheckpoint(folder / "best.keras", monitor=monitor, save_best_only=True),
+                 EpochCSVLogger(str(folder / "history.csv"), append=(folder / BACKUP).is_dir())]
     if recipe.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=recipe.patience,
                                                        restore_best_weights=True))
