@@ -94,7 +94,7 @@ def build_parser():
                    help="instead, read MNIST test digits rendered as every kind of real input (tiny scans, forms, "
                         "canvases, phone photos, noise) through the whole predict path, per family")
     p.add_argument("--n", type=_positive_int, help="with --robustness: digits per family (default: 1,000; "
-                                                  f"with --quick: 200)")
+                                                  "with --quick: 200)")
     p.add_argument("--model", help=f"with --runtimes or --robustness: the model, {_MODEL_FORMS} (default: bundled)")
     p.add_argument("--quick", action="store_true", help="a smoke test: 1 epoch on 2,000 images, 1 seed "
                                                         "(with --runtimes: 20 latency samples, 1 start-up run)")
