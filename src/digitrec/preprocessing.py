@@ -97,7 +97,7 @@ def _noise_floor(values):
 
 def _components(mask):
     """8-connected components of a bool mask: (label image int32, per-label areas (n,))."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     return labels, stats[1:, cv2.CC_STAT_AREA]
 
 
