@@ -106,8 +106,8 @@ def write_threshold(model_path, calibration, **details):
     """Save `calibrate`'s result (and `details`) as JSON beside the model file; returns its path."""
     path = threshold_path(model_path)
     _atomic.write_json(path, {**calibration, "score": "digit_score: rescaled maximum softmax probability",
-                              "method": "outlier exposure (Hendrycks et al. 2019) + maximum softmax "
-                                        "probability (Hendrycks and Gimpel 2017)", **details})
+                              "method": "maximum softmax probability (Hendrycks and Gimpel 2017); sharper after "
+                                        "outlier exposure (Hendrycks et al. 2019) in training", **details})
     return path
 
 
