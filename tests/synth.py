@@ -29,25 +29,29 @@ INKS = {  # RGB of the ink at full coverage, before lighting
 
 
 def pen_stroke(digit, side, rng):
-    """Enlarge a 28x28 MNIST digit into a pen-like stroke mask.
+    """Enlarge a 28x28 MNIST digit (or any light-on-dark picture) into a pen-like stroke mask.
 
     Args:
-        digit: uint8 `(28, 28)`, light ink on dark (MNIST).
-        side: output side in pixels (the digit fills about 20/28 of it).
+        digit: uint8 `(28, 28)`, light ink on dark (MNIST), or any `(h, w)`.
+        side: output side in pixels (the digit fills about 20/28 of it), or
+            `(rows, cols)`.
         rng: `numpy.random.Generator`.
 
     Returns:
-        float32 `(side, side)` ink coverage in [0, 1].
+        float32 `(side, side)` (or `(rows, cols)`) ink coverage in [0, 1].
     """
-    big = Image.fromarray(np.asarray(digit, dtype=np.uint8)).resize((side, side), Image.BICUBIC)
-    # Smooth away the 28x28 pixel grid (about half an MNIST pixel), so contours are round like a pen's.
-    big = big.filter(ImageFilter.GaussianBlur(0.5 * side / 28))
+    digit = np.asarray(digit, dtype=np.uint8)
+    rows, cols = (side, side) if np.isscalar(side) else side
+    px = rows / digit.shape[0]  # output pixels per input pixel
+    big = Image.fromarray(digit).resize((cols, rows), Image.BICUBIC)
+    # Smooth away the input's pixel grid (about half an input pixel), so contours are round like a pen's.
+    big = big.filter(ImageFilter.GaussianBlur(0.5 * px))
     cover = np.asarray(big, dtype="float32") / 255.0
     # A pen draws a fairly even line: steepen MNIST's soft grey profile around a threshold,
     # whose level sets the line width (thin ballpoint ... thick marker).
     level = rng.uniform(0.3, 0.5)
     cover = np.clip((cover - level) / 0.2 + 0.5, 0.0, 1.0)
-    soft = Image.fromarray((cover * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(side / 250))
+    soft = Image.fromarray((cover * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(px * digit.shape[0] / 250))
     return np.asarray(soft, dtype="float32") / 255.0
 
 
@@ -114,7 +118,14 @@ def photo(digit, rng, return_info=False, shadow=0.8):
     top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
     cover = np.zeros((h, w), "float32")
     cover[top : top + side, left : left + side] = pen_stroke(digit, side, rng)
+    out, info = _photograph(cover, rng, (top + side / 2, left + side / 2), shadow)
+    info.update(size=(h, w), box=(top, left, side))
+    return (out, info) if return_info else out
 
+
+def _photograph(cover, rng, around, shadow):
+    """Ink coverage `(H, W)` written on paper and photographed: uint8 RGB `(H, W, 3)` and a dict of settings."""
+    h, w = cover.shape
     # Paper: a light, slightly tinted sheet with blotchy fibre texture and fine grain.
     paper = (rng.uniform(0.82, 0.97) + rng.uniform(-0.02, 0.015, 3)).astype("float32")
     texture = 0.03 * _smooth_noise((h, w), rng.uniform(20, 60), rng)
@@ -128,7 +139,7 @@ def photo(digit, rng, return_info=False, shadow=0.8):
     light *= np.float32(rng.uniform(0.85, 1.0) / light.max())
     shadowed = bool(rng.random() < shadow)
     if shadowed:
-        light *= _shadow((h, w), rng, (top + side / 2, left + side / 2))
+        light *= _shadow((h, w), rng, around)
     light *= 1.0 + texture  # texture and light act on paper and ink alike
 
     # Ink, multiplied onto the paper (so it is lit and shadowed like the paper), then a
@@ -151,10 +162,94 @@ def photo(digit, rng, return_info=False, shadow=0.8):
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
     out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-    if not return_info:
-        return out
-    return out, {"size": (h, w), "box": (top, left, side), "ink": ink_name, "shadow": shadowed,
-                 "noise": float(noise), "quality": quality}
+    return out, {"ink": ink_name, "shadow": shadowed, "noise": float(noise), "quality": quality}
+
+
+def number(digits, rng, touching=None, height=(60, 110), slant=0.3, gap=(0.02, 0.4), scale=0.15):
+    """Compose a handwritten number from MNIST digits, as one person writes it.
+
+    Each digit is cropped to its ink and scaled to the number's height
+    times 1 +- `scale`; digits sit left to right with gaps of `gap` times
+    the digits' mean width (at least 2 px), on a drifting baseline (a tilt
+    of up to 6 % plus 4 % jitter of the height); then the whole number gets
+    one shear (a slant of up to `slant`, about 17 degrees).
+
+    Args:
+        digits: uint8 `(n, 28, 28)`, light ink on dark.
+        rng: `numpy.random.Generator`.
+        touching: None, or the index `i` of the pair (i, i + 1) that touches:
+            the right digit is moved left until their strokes meet, then
+            1-3 px further.
+        height: range of the number's digit height, pixels.
+
+    Returns:
+        `(image, boxes)`: uint8 `(H, W)` light ink on dark, and each digit's
+        ink box `(x0, y0, x1, y1)` (x1, y1 exclusive).
+    """
+    base = rng.uniform(*height)
+    crops = []
+    for d in digits:
+        rows, cols = np.flatnonzero(d.any(axis=1)), np.flatnonzero(d.any(axis=0))
+        crop = d[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        k = base * rng.uniform(1 - scale, 1 + scale) / crop.shape[0]
+        size = (max(1, round(crop.shape[1] * k)), max(1, round(crop.shape[0] * k)))
+        crops.append(np.asarray(Image.fromarray(crop).resize(size, Image.BICUBIC), "float32"))
+    mean_width = np.mean([c.shape[1] for c in crops])
+    tilt, pad = rng.uniform(-0.06, 0.06), int(base)
+    width = int(sum(c.shape[1] for c in crops) + len(crops) * mean_width * gap[1]) + 2 * pad
+    layers, x = [], pad
+    for i, c in enumerate(crops):
+        layer = np.zeros((int(3 * base), width), "float32")
+        y = int(base + tilt * (x - pad) + rng.normal(0, 0.04 * base) + base - c.shape[0])  # on the baseline
+        y = min(max(y, 0), layer.shape[0] - c.shape[0])
+        if touching is not None and i == touching + 1:
+            x = _touch(layers[-1], c, x, y) - int(rng.integers(1, 4))
+        layer[y : y + c.shape[0], x : x + c.shape[1]] = c
+        layers.append(layer)
+        x += c.shape[1] + max(2, round(rng.uniform(*gap) * mean_width))
+    shear = rng.uniform(-slant, slant)
+    boxes, out = [], np.zeros_like(layers[0])
+    for layer in layers:
+        sheared = np.asarray(Image.fromarray(layer, mode="F").transform(
+            layer.shape[::-1], Image.AFFINE, (1, shear, -shear * layer.shape[0] / 2, 0, 1, 0), Image.BILINEAR))
+        out = np.maximum(out, sheared)
+        rows, cols = np.flatnonzero((sheared > 32).any(axis=1)), np.flatnonzero((sheared > 32).any(axis=0))
+        boxes.append((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1))
+    rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
+    y0, x0 = max(0, rows[0] - 8), max(0, cols[0] - 8)
+    out = out[y0 : rows[-1] + 9, x0 : cols[-1] + 9]
+    boxes = [(a - x0, b - y0, c - x0, d - y0) for a, b, c, d in boxes]
+    return np.clip(out, 0, 255).astype(np.uint8), boxes
+
+
+def _touch(left_layer, crop, x, y):
+    """The largest x <= `x` at which `crop` placed at (y, x) touches the solid ink (over half) of `left_layer`."""
+    ink = left_layer > 128
+    mask = crop > 128
+    for nx in range(x, 0, -1):
+        region = ink[y : y + crop.shape[0], nx : nx + crop.shape[1]]
+        if (region & mask).any() or (np.roll(region, 1, axis=1) & mask).any():
+            return nx
+    return 0
+
+
+def canvas(image):
+    """A number (light on dark uint8) as drawn on a white canvas: dark ink on white, uint8 `(H, W)`."""
+    return 255 - image
+
+
+def number_photo(image, rng, shadow=0.8):
+    """A phone photo of a number (light on dark uint8 `(h, w)`) written on paper: uint8 RGB.
+
+    The number is enlarged 1-2x into a pen stroke and placed with margins
+    of 20-100 % of its height on each side, then photographed like `photo`.
+    """
+    k = rng.uniform(1.0, 2.0)
+    rows, cols = round(image.shape[0] * k), round(image.shape[1] * k)
+    top, bottom, left, right = (int(rng.uniform(0.2, 1.0) * rows) for _ in range(4))
+    cover = np.zeros((rows + top + bottom, cols + left + right), "float32")
+    cover[top : top + rows, left : left + cols] = pen_stroke(image, (rows, cols), rng)
+    return _photograph(cover, rng, (top + rows / 2, left + cols / 2), shadow)[0]
 
 
 def photos(digits, rng, **kwargs):

@@ -95,3 +95,26 @@ def test_a_bench_run_of_fast_trains_on_all_60000_images(mnist_dir, tmp_path):
     assert run["n_train"] == 60_000 and run["epochs"] == 1
     assert run["peak_rss_mib"] > 0 and len(run["curve"]) == 1
     assert run["accuracy"] > 0.97
+
+
+@pytest.mark.slow
+def test_serve_bench_loads_both_servers_without_errors(mnist_dir, tmp_path, capsys):
+    from digitrec import bench_scale
+
+    out = tmp_path / "serve.json"
+    assert cli.main(["bench", "--serve", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)]) == 0
+    result = json.loads(out.read_text())
+    assert list(result["configs"]) == list(bench_scale.CONFIGS)
+    for runs in result["configs"].values():
+        assert [runs[k]["errors"] for k in ("1_client", "8_clients")] == [0, 0]
+        assert runs["8_clients"]["requests"] == 8 * 10 and runs["8_clients"]["p95_ms"] >= runs["8_clients"]["p50_ms"]
+    assert "targets (issue 13" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_predict_bench_rates_one_and_two_workers(mnist_dir, tmp_path):
+    out = tmp_path / "predict.json"
+    assert cli.main(["bench", "--predict", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)]) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == 1000 and set(result["rates"]) == {"1", "2"}
+    assert result["scaling_efficiency"] > 0

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def recognizer():
-    return Recognizer()
+    """The classifier alone: its "not a digit" rejection is measured in test_rejection.py."""
+    return Recognizer(min_digit_score=0.0)
 
 
 def test_bundled_model_is_small_and_documented():
@@ -20,10 +21,10 @@ def test_bundled_model_is_small_and_documented():
     assert "digitrec train --model robust" in card
 
 
-def test_mnist_test_accuracy_at_least_99_6(recognizer, mnist_dir):
+def test_mnist_test_accuracy_at_least_99_7(recognizer, mnist_dir):
     metrics = evaluation.evaluate(recognizer.runtime, mnist_dir)
     assert metrics["n_test"] == 10000
-    assert metrics["accuracy"] >= 0.996, metrics["accuracy"]
+    assert metrics["accuracy"] >= 0.997, metrics["accuracy"]  # issue 10's floor
 
 
 def test_real_handwriting_dev_set_through_predict_path(recognizer, dev_set):

@@ -1,4 +1,4 @@
-"""`digitrec predict`: files and folders, every format, JSON lines, bad files, exit codes.
+"""`digitrec predict` and `digitrec read`: files and folders, every format, JSON lines, bad files, exit codes.
 
 Runs the real command in a subprocess (`python -m digitrec.cli predict ...`).
 Set DIGITREC_TEST_MODEL to a .keras file to use another model than the
@@ -19,13 +19,14 @@ from PIL import Image, features
 # MNIST test images that any decent model reads with high confidence: index -> label.
 DIGITS = {3: 0, 2: 1, 1: 2, 18: 3, 4: 4, 15: 5, 11: 6, 0: 7, 61: 8, 7: 9}
 
-KEYS = {"path", "label", "confidence", "probabilities", "top_k"}
+KEYS = {"path", "label", "confidence", "digit_score", "probabilities", "top_k"}
 
 
-def run_predict(*args, prefix=()):
-    """Run `digitrec predict ARGS` (after the command words `prefix`); returns (exit code, stdout, stderr)."""
+def run_predict(*args, prefix=(), command="predict"):
+    """Run `digitrec predict ARGS` (or another `command`, after the command words `prefix`); returns (exit code,
+    stdout, stderr)."""
     model = os.environ.get("DIGITREC_TEST_MODEL")
-    cmd = [*prefix, sys.executable, "-m", "digitrec.cli", "predict", *(["--model", model] if model else []),
+    cmd = [*prefix, sys.executable, "-m", "digitrec.cli", command, *(["--model", model] if model else []),
            *map(str, args)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -141,6 +142,7 @@ def test_table_output_for_good_images_exits_0(tree):
     for name, line in rows.items():
         assert str(root / "good") in line
         assert line.split()[1] == str(expected[name]), line
+        assert 0 <= float(line.split()[3]) <= 1, line  # the digit score
 
 
 def test_min_confidence_missing_path_and_explicit_non_image(tree):
@@ -214,3 +216,52 @@ def test_unreadable_folder_entries_are_reported_with_their_cause(tmp_path, mnist
     }
     assert [r["path"] for r in lines].count(str(root / "pipe.png")) == 2  # in the folder, and named on its own
 
+
+
+# ---- digitrec read -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def numbers(tmp_path_factory, mnist_test):
+    """numbers/: two handwritten numbers (PNG, JPEG photo) and a blank page; returns (folder, {name: text})."""
+    import synth
+
+    images, labels = mnist_test
+    root = tmp_path_factory.mktemp("read") / "numbers"
+    root.mkdir()
+    rng = np.random.default_rng(12)
+    number, _ = synth.number(images[[0, 1, 2, 3]], rng)
+    Image.fromarray(synth.canvas(number)).save(root / "7210.png")
+    number, _ = synth.number(images[[4, 5, 6]], rng)
+    Image.fromarray(synth.number_photo(number, rng)).save(root / "photo.jpg", quality=90)
+    Image.new("L", (300, 100), 255).save(root / "blank.png")
+    return root, {"7210.png": "".join(map(str, labels[:4])), "photo.jpg": "".join(map(str, labels[4:7]))}
+
+
+def test_read_json_lines_with_a_bad_file_exits_1(numbers):
+    root, expected = numbers
+    code, stdout, stderr = run_predict("--json", root, root / "missing.png", command="read")
+    assert code == 1, stderr
+    results = json_lines(stdout)
+    assert set(results) == set(expected) | {"blank.png", "missing.png"}
+    assert "no ink found" in results.pop("blank.png")["error"]
+    assert "not found" in results.pop("missing.png")["error"]
+    for name, result in results.items():
+        assert set(result) == {"path", "text", "confidence", "digits"}
+        assert result["text"] == expected[name], result
+        assert result["confidence"] == pytest.approx(np.prod([d["confidence"] for d in result["digits"]]))
+        for digit, char in zip(result["digits"], result["text"]):
+            assert {"label", "confidence", "digit_score", "probabilities", "box"} <= set(digit)
+            assert digit["label"] == int(char) and len(digit["box"]) == 4
+        lefts = [d["box"][0] for d in result["digits"]]
+        assert lefts == sorted(lefts)
+
+
+def test_read_table(numbers):
+    root, expected = numbers
+    code, stdout, stderr = run_predict(root / "7210.png", command="read")
+    assert code == 0, stderr
+    header, row = stdout.splitlines()
+    assert header.split()[:3] == ["path", "text", "confidence"]
+    assert row.split()[1] == expected["7210.png"]
+    assert [cell.split(":")[0] for cell in row.split()[3:]] == list(expected["7210.png"])  # label:confidence

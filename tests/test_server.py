@@ -4,6 +4,7 @@ bad input, 200 requests from 8 concurrent clients, and the `digitrec serve` comm
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import signal
@@ -52,7 +53,8 @@ def _png(image):
 
 
 def assert_result(body, label, model="default"):
-    assert set(body) == {"label", "confidence", "probabilities", "input", "model"}
+    assert set(body) == {"label", "confidence", "digit_score", "probabilities", "input", "model"}
+    assert body["digit_score"] == pytest.approx((10 * body["confidence"] - 1) / 9, abs=1e-6)
     assert body["label"] == label, body["probabilities"]
     probs = body["probabilities"]
     assert len(probs) == 10 and sum(probs) == pytest.approx(1.0, abs=1e-4)
@@ -131,6 +133,59 @@ def test_predict_json_base64_and_data_url(client, scans):
         assert r.json() == multipart
 
 
+@pytest.fixture(scope="module")
+def number_png(mnist_test):
+    """(text, PNG bytes, true boxes) of a handwritten number of four MNIST test digits, drawn dark on white."""
+    import synth
+
+    images, labels = mnist_test
+    image, boxes = synth.number(images[[0, 1, 2, 3]], np.random.default_rng(5))
+    return "".join(map(str, labels[:4])), _png(Image.fromarray(synth.canvas(image))), boxes
+
+
+def test_read_a_number_multipart_and_json(client, number_png):
+    text, png, boxes = number_png
+    r = client.post("/api/read", files={"file": ("number.png", png, "image/png")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"text", "confidence", "digits", "model"} and body["model"] == "default"
+    assert body["text"] == text
+    assert body["confidence"] == pytest.approx(np.prod([d["confidence"] for d in body["digits"]]), rel=1e-5)
+    for digit, char, (x0, y0, x1, y1) in zip(body["digits"], text, boxes):
+        assert set(digit) == {"label", "confidence", "digit_score", "probabilities", "box", "input"}
+        assert digit["label"] == int(char) and np.array(digit["input"]).shape == (28, 28)
+        bx0, by0, bx1, by1 = digit["box"]  # the box is on the digit, in the image's pixels
+        assert abs(bx0 - x0) <= 3 and abs(by0 - y0) <= 3 and abs(bx1 - x1) <= 3 and abs(by1 - y1) <= 3
+    encoded = base64.b64encode(png).decode()
+    assert client.post("/api/read", json={"image": f"data:image/png;base64,{encoded}"}).json() == body
+
+
+@pytest.fixture(scope="module")
+def test_model_url(base_url):
+    """The server of the model under test: DIGITREC_TEST_MODEL, else the bundled one (already serving)."""
+    path = os.environ.get("DIGITREC_TEST_MODEL")
+    if not path:
+        yield base_url
+        return
+    with live_server(server.create_app(path)) as url:
+        yield url
+
+
+def test_predict_and_read_say_not_a_digit(test_model_url):
+    """A letter A (in a font training never saw) gets `label: null` and `"rejected": "not a digit"`."""
+    from digitrec import outliers
+
+    font = outliers.held_out_fonts()[0][0]
+    letter = outliers.letters(np.random.default_rng(1), [(font, "A")])
+    png = _png(Image.fromarray(np.round(255 * (1 - letter)).astype(np.uint8)))
+    predicted = httpx.post(f"{test_model_url}/api/predict", files={"file": png}, timeout=60).json()
+    assert predicted["label"] is None and predicted["rejected"] == "not a digit", predicted
+    assert 0 <= predicted["digit_score"] < 0.5 and len(predicted["probabilities"]) == 10
+    read = httpx.post(f"{test_model_url}/api/read", files={"file": png}, timeout=60).json()
+    assert read["text"] == "?" and read["digits"][0]["label"] is None, read
+    assert read["digits"][0]["rejected"] == "not a digit"
+
+
 def test_page_and_its_assets_are_served_with_no_cdn(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -154,7 +209,8 @@ def test_openapi_docs_are_served_locally(client):
     predict = spec["paths"]["/api/predict"]["post"]
     assert set(predict["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
     assert {"200", "413", "415", "422"} <= set(predict["responses"])
-    assert {"/api/health", "/api/model"} <= set(spec["paths"])
+    assert {"/api/health", "/api/model", "/api/read"} <= set(spec["paths"])
+    assert spec["paths"]["/api/read"]["post"]["requestBody"] == predict["requestBody"]
 
 
 # ---- bad input ---------------------------------------------------------------
@@ -189,8 +245,11 @@ BLANK = _png(Image.new("RGB", (280, 280), "white"))
      422, "no ink found"),
     ("plain text body", {"content": b"7", "headers": {"content-type": "text/plain"}}, 415, "unsupported Content-Type"),
 ])
-def test_bad_input_is_a_json_4xx(client, name, request_kwargs, status, message):
-    r = client.post("/api/predict", **request_kwargs)
+@pytest.mark.parametrize("endpoint", ["/api/predict", "/api/read"])
+def test_bad_input_is_a_json_4xx(client, endpoint, name, request_kwargs, status, message):
+    if not isinstance(request_kwargs.get("content", b""), bytes):  # a generator is used up by the first request
+        request_kwargs = {**request_kwargs, "content": _chunks(bytes(3_000_000))}
+    r = client.post(endpoint, **request_kwargs)
     assert r.status_code == status, (name, r.text)
     assert r.headers["content-type"] == "application/json"
     assert message in r.json()["detail"], r.json()

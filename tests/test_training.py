@@ -165,7 +165,9 @@ def test_unknown_model_name(tmp_path):
         ({"learning_rate": math.nan}, "learning rate"), ({"val_split": 1.0}, "validation split"),
         ({"val_split": -0.1}, "validation split"), ({"val_split": math.nan}, "validation split"),
         ({"patience": -2}, "patience"), ({"patience": 2.5}, "patience"), ({"train_size": 5}, "train size"),
-        ({"train_size": 60_001}, "train size"),
+        ({"train_size": 60_001}, "train size"), ({"outlier_exposure": -0.5}, "outlier exposure"),
+        ({"outlier_exposure": math.inf}, "outlier exposure"),
+        ({"outlier_exposure": 0.5, "val_split": 0.0}, "needs a validation split"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, mnist_dir, kwargs, match):
@@ -307,6 +309,24 @@ def test_tiny_run_models_load(tiny_runs):
             net = models.load_model(run / name)
             assert tuple(net.output_shape) == (None, 10)
         assert partial_files(run) == []
+
+
+@pytest.mark.slow
+def test_outlier_exposure_run_calibrates_its_rejection_threshold(tmp_path, mnist_dir):
+    """A tiny real run of the sparse-label tutorial recipe with non-digits: one-hot targets, a threshold file."""
+    from digitrec import rejection
+    from digitrec.inference import Recognizer
+
+    run = training.train(model="tutorial", epochs=1, train_size=600, val_split=0.2, outlier_exposure=0.5,
+                         data_dir=mnist_dir, out=tmp_path / "oe", verbose=0)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["outlier_exposure"] == 0.5 and cfg["loss"] == "categorical_crossentropy"
+    assert cfg["n_outliers"] == round(0.5 * cfg["n_train"])
+    saved = json.loads((run / "model.rejection.json").read_text())
+    assert saved["n"] == cfg["n_val"] and saved["rejected"] <= rejection.REJECT_DIGITS
+    assert saved["val_split"] == 0.2 and 0 <= saved["threshold"] <= 1
+    assert Recognizer(run / "model.keras").min_digit_score == saved["threshold"]
+    assert saved_compile_config(run / "model.keras")["loss"] == "categorical_crossentropy"
 
 
 @pytest.mark.slow

@@ -1,7 +1,9 @@
 """The drawing page in a real browser: Debian's Chromium driven by Playwright.
 
 Mouse (and touch) strokes on the canvas, the live prediction, the bar chart,
-the 28x28 view, undo, clear, upload, keyboard use and a phone-width layout.
+the 28x28 view, undo, clear, upload, keyboard use and a phone-width layout;
+a number of two digits read with a box and a label over each, and a
+non-digit refused.
 Screenshots go to test-artifacts/ (ignored by git). `make dev` installs
 Chromium where it is missing and can be installed; without it these tests
 are skipped, with the reason in pytest's summary.
@@ -36,7 +38,7 @@ def arc(cx, cy, rx, ry, start, sweep, n=24):
              cy + ry * math.sin(math.radians(start + sweep * i / n))) for i in range(n + 1)]
 
 
-# Digits as pen strokes, in fractions of the canvas side: each a list of strokes, each a list of (x, y).
+# Digits as pen strokes in a square of the canvas's height: each a list of strokes, each a list of (x, y).
 STROKES = {
     "0": [arc(0.5, 0.5, 0.22, 0.33, -90, 360)],
     "1": [[(0.5, 0.15), (0.5, 0.85)]],
@@ -44,11 +46,16 @@ STROKES = {
     "4": [[(0.6, 0.85), (0.6, 0.15), (0.25, 0.62), (0.78, 0.62)]],
     "7": [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]],
 }
+LETTER_X = [[(0.25, 0.15), (0.75, 0.85)], [(0.75, 0.15), (0.25, 0.85)]]  # not a digit (the issue reads it as 8)
 
 
 @pytest.fixture(scope="module")
 def base_url():
-    with live_server(bundled_app()) as url:
+    """The page served with the bundled model, or with the .keras file in DIGITREC_TEST_MODEL."""
+    from digitrec.server import create_app
+
+    model = os.environ.get("DIGITREC_TEST_MODEL")
+    with live_server(create_app(model) if model else bundled_app()) as url:
         yield url
 
 
@@ -93,11 +100,18 @@ def page(browser, base_url):
     p.context.close()
 
 
-def draw(page, strokes, release=True):
-    """Draw `strokes` (canvas fractions) with the mouse: press, move in small steps, release."""
+def on_pad(box, x, y, at=0.5):
+    """Page coordinates of (x, y) in a square as tall as the pad, centred at `at` of its width."""
+    left = box["x"] + at * box["width"] - box["height"] / 2
+    return left + x * box["height"], box["y"] + y * box["height"]
+
+
+def draw(page, strokes, release=True, at=0.5):
+    """Draw `strokes` (see STROKES) with the mouse, centred at `at` of the pad's width: press, move, release."""
+    page.locator("#pad").scroll_into_view_if_needed()
     box = page.locator("#pad").bounding_box()
     for stroke in strokes:
-        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        points = [on_pad(box, x, y, at) for x, y in stroke]
         page.mouse.move(*points[0])
         page.mouse.down()
         for (x0, y0), (x1, y1) in itertools.pairwise(points):
@@ -144,6 +158,49 @@ def test_draw_a_digit_and_see_the_prediction(page, digit):
     assert_shows(page, digit)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"web-digit-{digit}.png")
+
+
+def overlay_colour_columns(page):
+    """Page x coordinates of the columns of the box overlay that hold painted pixels."""
+    box = page.locator("#boxes").bounding_box()
+    columns = page.eval_on_selector("#boxes", """c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, cols = [];
+        for (let x = 0; x < c.width; x++)
+            for (let y = 0; y < c.height; y++) if (d[4 * (y * c.width + x) + 3] > 0) { cols.push(x / c.width); break; }
+        return cols; }""")
+    return [box["x"] + f * box["width"] for f in columns]
+
+
+def test_draw_a_number_and_see_a_box_and_label_on_each_digit(page):
+    draw(page, STROKES["2"], at=0.3)
+    draw(page, STROKES["7"], at=0.7)
+    settled(page)
+    expect(page.locator("#label")).to_have_text("27")
+    expect(page.locator("#confidence")).to_contain_text("Confidence")
+    assert page.eval_on_selector("#seen", "c => c.width") == 2 * 28  # what the model saw, per digit
+    expect(page.locator("#bars-note")).to_contain_text("of 2")
+    box = page.locator("#pad").bounding_box()
+    painted = overlay_colour_columns(page)
+    for at in (0.3, 0.7):  # a box around each digit's strokes, nothing far from them
+        left, _ = on_pad(box, 0.2, 0, at)
+        right, _ = on_pad(box, 0.8, 0, at)
+        assert any(left - 10 <= x <= right + 10 for x in painted), at
+    assert all(on_pad(box, 0, 0, 0.3)[0] <= x <= on_pad(box, 1, 0, 0.7)[0] for x in painted)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "web-number-27.png", full_page=True)
+    page.keyboard.press("Escape") if page.evaluate("document.activeElement.id") == "pad" else page.click("#clear")
+    expect(page.locator("#label")).to_have_text("?")
+    assert overlay_colour_columns(page) == []  # clearing removes the boxes
+
+
+def test_a_letter_is_not_a_digit(page):
+    draw(page, LETTER_X)
+    settled(page)
+    expect(page.locator("#label")).to_have_text("?")
+    expect(page.locator("#confidence")).to_have_text("Not a digit.")
+    expect(page.locator("#status")).to_contain_text("Not a digit")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "web-not-a-digit.png")
 
 
 def test_prediction_is_live_while_the_pen_is_down(page):

@@ -8,6 +8,7 @@ The importable API mirrors the CLI verbs:
     [p] = digitrec.predict("photo_of_a_7.jpg")          # -> [Prediction(label=7, ...)]
     digitrec.report(run)                                # -> run/report/index.html (Path)
     digitrec.serve(port=8000)                           # web app and REST API, until Ctrl-C
+    digitrec.predict_dataset(ray_dataset)               # -> Ray Dataset of predictions (the 'scale' extra)
 
 `load_split` reads MNIST, and the `plot_*` functions (see `digitrec.plots`)
 return the report's figures as `matplotlib.figure.Figure` objects.
@@ -28,6 +29,7 @@ __all__ = [
     "plot_samples",
     "plot_training_curves",
     "predict",
+    "predict_dataset",
     "report",
     "save_figure",
     "serve",
@@ -72,6 +74,10 @@ def __getattr__(name):
         from digitrec.server import serve
 
         return serve
+    if name == "predict_dataset":
+        from digitrec.scale import predict_dataset
+
+        return predict_dataset
     if name == "normalize":
         from digitrec.preprocessing import normalize
 

@@ -22,6 +22,7 @@ import threading
 # LiteRT's own logger writes "INFO: ..." ("Created TensorFlow Lite XNNPACK delegate for CPU."; its
 # warnings and errors are kept), and the TensorFlow Lite converter's int8 quantizer prints its settings.
 NATIVE_LOG_LINE = re.compile(rb"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"
+                             rb"|\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [IWE] \d+ \d+\] \S+:\d+:"  # Ray's C++ core
                              rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
                              rb"|INFO: |fully_quantize: \d+, inference_type: \d+)")
 

@@ -23,6 +23,7 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -123,8 +124,16 @@ def to_grayscale(image):
     if isinstance(image, np.ndarray) and image.size == 0:
         raise ImageError(f"empty image array of shape {image.shape}")
     if isinstance(image, np.ndarray) and image.dtype == np.uint8 and (image.ndim == 2 or (
-            image.ndim == 3 and image.shape[2] in (1, 2, 3, 4))):  # hand uint8 pixels to Pillow, which is faster
-        image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+            image.ndim == 3 and image.shape[2] in (1, 2, 3, 4))):
+        image = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+        factor = -(-max(image.shape[:2]) // MAX_SIDE)
+        if factor > 1:  # the same reduction as a decoded file's, before any conversion (OpenCV: fast)
+            size = (-(-image.shape[1] // factor), -(-image.shape[0] // factor))
+            image = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
+        if image.ndim == 2 or image.shape[2] == 3:
+            gray = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+            return gray.astype("float32") * np.float32(1 / 255)
+        image = Image.fromarray(image)  # with alpha: Pillow's modes handle the compositing below
     if isinstance(image, Image.Image) and image.mode == "F":
         image = np.asarray(image, dtype="float32")  # float pixels follow the float-array rule below
     if isinstance(image, Image.Image):

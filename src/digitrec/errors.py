@@ -35,6 +35,7 @@ EXTRAS = {
     "onnxruntime": "onnx", "ai_edge_litert": "litert", "tf2onnx": "export", "onnx": "export",
     "fastapi": "serve", "fastapi_offline": "serve", "uvicorn": "serve", "multipart": "serve",
     "python_multipart": "serve", "starlette": "serve", "anyio": "serve", "h11": "serve", "pydantic": "serve",
+    "ray": "scale", "pyarrow": "scale",
 }
 
 

@@ -1,16 +1,24 @@
-"""Recognize digits in real pictures: normalize like MNIST, then classify.
+"""Recognize digits in real pictures: normalize like MNIST, then classify; read whole numbers.
 
     from digitrec import Recognizer
     [result] = Recognizer().predict("my_seven.jpg")
-    result.label, result.confidence, result.top_k(3)
+    result.label, result.confidence, result.digit_score, result.top_k(3)
+    reading = Recognizer().read("meter.jpg")
+    reading.text, reading.confidence, [d.box for d in reading.digits]
+
+A prediction whose `digit_score` is under the model's calibrated threshold
+is rejected: its `label` is None and `rejected` is "not a digit" (see
+`digitrec.rejection`).
 """
 
+import contextlib
 import dataclasses
 import threading
 
 import numpy as np
 
-from digitrec import preprocessing, runtimes
+from digitrec import preprocessing, rejection, runtimes, segmentation
+from digitrec.errors import ImageError
 from digitrec.runs import BUNDLED_MODEL, BUNDLED_ONNX  # noqa: F401 (part of this module's API)
 
 
@@ -19,19 +27,68 @@ class Prediction:
     """One recognized digit.
 
     Attributes:
-        label: int in [0, 9], the most probable class.
-        confidence: float in [0, 1], the probability of `label`.
+        label: int in [0, 9], the most probable class; None when rejected.
+        confidence: float in [0, 1], the highest probability.
         probabilities: 10 floats summing to 1, indexed by digit.
+        digit_score: float in [0, 1], how much the input looks like one
+            handwritten digit (`rejection.digit_score`).
+        rejected: None, or "not a digit" when `digit_score` is under the
+            recognizer's `min_digit_score`.
     """
 
-    label: int
+    label: int | None
     confidence: float
     probabilities: tuple
+    digit_score: float
+    rejected: str | None = None
 
     def top_k(self, k=3):
         """The `k` most probable digits as `[(label, probability), ...]`, best first."""
         order = np.argsort(self.probabilities)[::-1][:k]
         return [(int(i), float(self.probabilities[i])) for i in order]
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitReading(Prediction):
+    """One digit of a `Reading`: a `Prediction` plus where it is.
+
+    Attributes:
+        box: `(x0, y0, x1, y1)` ints, the digit's ink in source-image
+            pixels (x1 and y1 exclusive).
+        input: float32 `(28, 28)`, what the model saw (the digit after
+            `preprocessing.normalize`).
+    """
+
+    box: tuple = dataclasses.field(kw_only=True)
+    input: np.ndarray = dataclasses.field(kw_only=True, repr=False, compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """A handwritten number read left to right.
+
+    Attributes:
+        text: str, one character per digit: the label, or "?" where the
+            digit was rejected ("not a digit").
+        confidence: float in [0, 1], the product of the digits' confidences
+            (the chance that every label is right, if their errors are
+            independent).
+        digits: tuple of `DigitReading`, left to right.
+    """
+
+    text: str
+    confidence: float
+    digits: tuple
+
+    def as_dict(self):
+        """JSON-ready: `text`, `confidence` and `digits`, each with `label` (None when rejected),
+        `confidence`, `digit_score`, `probabilities`, `box` and, for a rejected digit, `rejected`."""
+        digits = []
+        for d in self.digits:
+            digit = {"label": d.label, "confidence": d.confidence, "digit_score": d.digit_score,
+                     "probabilities": list(d.probabilities), "box": list(d.box)}
+            digits.append({**digit, "rejected": d.rejected} if d.rejected else digit)
+        return {"text": self.text, "confidence": self.confidence, "digits": digits}
 
 
 def _as_list(images):
@@ -55,19 +112,27 @@ class Recognizer:
             float32 in [0, 1] to `(N, 10)` probabilities. The runtime
             follows the file suffix (`digitrec.runtimes`); normalization is
             the same for all, and an `.onnx` model never imports TensorFlow.
+        min_digit_score: float in [0, 1]; predictions with a lower
+            `digit_score` are rejected. None uses the threshold calibrated
+            for the model file (`rejection.load_threshold`, the same file
+            for `default.keras` and its export `default.onnx`): 0, no
+            rejection, for a model without one or a `keras.Model`.
 
     Attributes:
         runtime: the `runtimes.Runtime` that runs the forward pass.
         model_path: Path of the model file, or None for a `keras.Model`.
+        min_digit_score: float, the rejection threshold in use.
 
     Raises:
-        ModelError: the model file is missing, broken, not a digitrec
-            model, or its runtime is not installed.
+        ModelError: the model file (or its rejection threshold) is missing,
+            broken, not a digitrec model, or its runtime is not installed.
     """
 
-    def __init__(self, model=None):
+    def __init__(self, model=None, min_digit_score=None):
         self.runtime = runtimes.load(model)
         self.model_path = self.runtime.path
+        self.min_digit_score = (rejection.load_threshold(self.model_path) if min_digit_score is None
+                                else float(min_digit_score))
         self._lock = threading.Lock()
 
     @staticmethod
@@ -115,8 +180,51 @@ class Recognizer:
             return []
         return [self.to_prediction(p) for p in self.classify(np.stack(normalized))]
 
-    @staticmethod
-    def to_prediction(p):
-        """A `Prediction` from one row of `classify`'s probabilities `(10,)`."""
+    def to_prediction(self, p, kind=Prediction, **fields):
+        """A `Prediction` (or `kind`, with extra `fields`) from one row of `classify`'s probabilities `(10,)`."""
         label = int(np.argmax(p))
-        return Prediction(label, float(p[label]), tuple(float(v) for v in p))
+        score = float(rejection.digit_score(p[None])[0])
+        rejected = score < self.min_digit_score
+        return kind(None if rejected else label, float(p[label]), tuple(float(v) for v in p), score,
+                    rejection.REJECTED if rejected else None, **fields)
+
+    def _classify_candidates(self, found):
+        """Normalized images `(len(found), 28, 28)` of the candidate digits and their probabilities `(len(found),
+        10)`, classified in one batch."""
+        normalized, ok = np.zeros((len(found), 28, 28), "float32"), np.zeros(len(found), bool)
+        for i, candidate in enumerate(found):
+            with contextlib.suppress(ImageError):  # too faint once cut out: a uniform answer, never chosen
+                normalized[i], ok[i] = self.preprocess(candidate.image), True
+        probabilities = np.full((len(found), 10), 0.1, "float32")
+        probabilities[ok] = self.classify(normalized[ok])
+        return normalized, probabilities
+
+    def read(self, image):
+        """Read a handwritten number: segment it into digits, then recognize each.
+
+        Args:
+            image: one picture (see `preprocessing.normalize` for the kinds),
+                holding one or more digits written side by side.
+
+        Returns:
+            `Reading`. See `digitrec.segmentation` for the method: candidate
+            digits are normalized and classified in one batch, and the
+            classifier's probabilities choose the cuts.
+
+        Raises:
+            ImageError: the image cannot be read or holds no ink.
+        """
+        number = segmentation.Number(image)
+        n_atoms, found = number.candidates()
+        normalized, probabilities = self._classify_candidates(found)
+        split = number.doubtful(found, probabilities, self.min_digit_score)
+        if split:  # cut the components whose digit is unsure or too wide; reuse the answers for the rest
+            known = {c.key: (x, p) for c, x, p in zip(found, normalized, probabilities)}
+            n_atoms, found = number.candidates(split)
+            new = [c for c in found if c.key not in known]
+            known.update(zip((c.key for c in new), zip(*self._classify_candidates(new))))
+            normalized, probabilities = (np.stack(v) for v in zip(*(known[c.key] for c in found)))
+        digits = tuple(self.to_prediction(probabilities[i], DigitReading, box=found[i].box, input=normalized[i])
+                       for i in segmentation.best_path(n_atoms, found, probabilities, self.min_digit_score))
+        text = "".join("?" if d.label is None else str(d.label) for d in digits)
+        return Reading(text, float(np.prod([d.confidence for d in digits])), digits)

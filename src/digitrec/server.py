@@ -1,4 +1,4 @@
-"""The web app: draw a digit in the browser and see the prediction live, plus a REST API.
+"""The web app: draw a digit or a number in the browser and see the reading live, plus a REST API.
 
     digitrec serve [--model PATH] [--host 127.0.0.1] [--port 8000]
 
@@ -6,7 +6,12 @@
 
 - `GET /`: the drawing page (files in `digitrec/static/`, no CDN: it works offline);
 - `POST /api/predict`: a multipart `file`, or JSON `{"image": "<base64 or data URL>"}`;
+- `POST /api/read`: the same inputs, holding a handwritten number: its digits, boxes and labels;
 - `GET /api/health`, `GET /api/model`; OpenAPI docs at `/docs` (served locally).
+
+Requests are decoded and normalized in a pool of worker processes and
+classified together in one model call when they come at once (dynamic
+batching, `digitrec.batching`).
 
 Bad input is a JSON `{"detail": "..."}` with a 4xx status: a body over
 `Limits.body_bytes` or an image over `decoding.MAX_PIXELS` pixels (413), a
@@ -17,23 +22,26 @@ JSON 500 `{"detail": "internal error"}`, and uvicorn logs its traceback.
 The limits and HTTP guards are in `digitrec.guards`.
 """
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import os
 import re
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import anyio
 import numpy as np
 from fastapi import HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from digitrec import __version__, decoding, guards, runs
+from digitrec import __version__, decoding, guards, parallel, runs
+from digitrec.batching import DynamicBatcher
 from digitrec.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 from digitrec.guards import LIMITS, LOOPBACK_HOSTS
 from digitrec.inference import Recognizer
@@ -46,12 +54,36 @@ class PredictJSON(BaseModel):
                                    "(`data:image/png;base64,...`)")
 
 
-class PredictResult(BaseModel):
-    label: int = Field(ge=0, le=9, description="the most probable digit")
-    confidence: float = Field(ge=0, le=1, description="the probability of `label`")
-    probabilities: list[float] = Field(description="10 probabilities summing to 1, indexed by digit")
-    input: list[list[float]] = Field(description="the 28x28 image the model saw after normalization: "
-                                                 "rows of floats in [0, 1], light ink on black, rounded to 3 decimals")
+_LABEL = "the most probable digit; null when rejected (not a digit)"
+_CONFIDENCE = "the highest probability"
+_DIGIT_SCORE = "how much the input looks like one handwritten digit, in [0, 1] (see digitrec.rejection)"
+_REJECTED = "\"not a digit\" when `digit_score` is under the model's calibrated threshold; absent otherwise"
+_PROBABILITIES = "10 probabilities summing to 1, indexed by digit"
+_INPUT = ("the 28x28 image the model saw after normalization: rows of floats in [0, 1], light ink on black, "
+          "rounded to 3 decimals")
+
+
+class DigitFields(BaseModel):
+    label: int | None = Field(ge=0, le=9, description=_LABEL)
+    confidence: float = Field(ge=0, le=1, description=_CONFIDENCE)
+    digit_score: float = Field(ge=0, le=1, description=_DIGIT_SCORE)
+    rejected: str | None = Field(None, description=_REJECTED)
+    probabilities: list[float] = Field(description=_PROBABILITIES)
+    input: list[list[float]] = Field(description=_INPUT)
+
+
+class PredictResult(DigitFields):
+    model: str = Field(description="name of the model that answered")
+
+
+class DigitResult(DigitFields):
+    box: list[int] = Field(description="[x0, y0, x1, y1]: the digit's ink in the image's pixels (x1, y1 exclusive)")
+
+
+class ReadResult(BaseModel):
+    text: str = Field(description="the number, one character per digit, left to right; ? for a rejected digit")
+    confidence: float = Field(ge=0, le=1, description="the product of the digits' confidences")
+    digits: list[DigitResult] = Field(description="each digit, left to right")
     model: str = Field(description="name of the model that answered")
 
 
@@ -75,8 +107,11 @@ _PREDICT_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
+def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, max_batch=32, max_wait=0.002):
     """Build the web app around one model, loaded now.
+
+    Concurrent requests are decoded and normalized in a pool of `workers`
+    processes and classified together by a `batching.DynamicBatcher`.
 
     Args:
         model: None or "bundled" for the bundled model, a `.keras`, `.onnx`
@@ -84,70 +119,96 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
             a `keras.Model`, or a `Recognizer`.
         limits: `guards.Limits`, kept as `app.state.limits`; the
             server's share of them goes to uvicorn (`guards.uvicorn_settings`).
+            At most `limits.decodes` images are decoded at once, whatever `workers`.
         hosts: the `Host` header names to answer (any port), or None for
             any; the default suits a server on loopback (DNS rebinding).
+        workers: processes that decode and normalize (default: the number of
+            cores, `parallel.default_workers()`), started with the first
+            request and stopped with the app; 0 does it in threads of this process.
+        max_batch: most images per model call (1: every request alone).
+        max_wait: seconds a batch waits for requests still being normalized.
 
     Returns:
         `fastapi.FastAPI`, an ASGI app for uvicorn; `app.state.recognizer`
-        is its `Recognizer`.
+        is its `Recognizer`, `app.state.batcher` its `DynamicBatcher`.
 
     Raises:
         ModelError: the model cannot be loaded, or a metrics.json or
             config.json beside it is not valid JSON.
+        ValueError: `workers` < 0, `max_batch` < 1 or `max_wait` < 0.
     """
     recognizer = model if isinstance(model, Recognizer) else Recognizer(model)
     info = model_info(recognizer)
     recognizer.classify(np.zeros((1, 28, 28), "float32"))  # trace the predict function now, not on request 1
+    workers = parallel.default_workers() if workers is None else workers
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    batcher = DynamicBatcher(recognizer.classify, max_batch, max_wait)
     decodes = anyio.CapacityLimiter(limits.decodes)  # bounds the memory that decoding takes
+    pool = None  # the worker processes, started by the first request
 
-    def prepare(data, source):
-        """Decode and normalize (in a worker thread, at most `limits.decodes` at once)."""
+    async def normalize(data, source):
+        nonlocal pool
+        if not workers:
+            return await anyio.to_thread.run_sync(parallel.normalize_source, data, source)
+        pool = pool or parallel.process_pool(workers)
         try:
-            return recognizer.preprocess(decoding.load_image(data, name=source))
-        except ImageTooLargeError as e:
-            raise HTTPException(413, str(e)) from None
-        except UnsupportedImageError as e:
-            raise HTTPException(415, str(e)) from None
-        except ImageError as e:
-            raise HTTPException(422, str(e)) from None
+            return await asyncio.wrap_future(pool.submit(parallel.normalize_source, data, source))
+        except BrokenProcessPool:  # a worker died (killed, out of memory): the next request gets a new pool
+            broken, pool = pool, None
+            broken.shutdown(wait=False)
+            raise
 
-    app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit: "
-                         "draw it at `/`, or POST an image to `/api/predict`.")
+    async def prepare(data, source):
+        """Decode and normalize (at most `limits.decodes` at once); HTTP errors for bad images."""
+        with batcher.incoming(), _http_errors():
+            async with decodes:
+                return await normalize(data, source)
+
+    async def read_number(data, source):
+        """Decode and read a number (`Recognizer.read`, in a thread); HTTP errors for bad images."""
+        with _http_errors():
+            return await anyio.to_thread.run_sync(
+                lambda: recognizer.read(decoding.load_image(data, name=source)), limiter=decodes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        nonlocal pool
+        yield
+        batcher.close()
+        if pool is not None:  # stopped; a restarted server (the same app) starts a new pool
+            stopping, pool = pool, None
+            stopping.shutdown(cancel_futures=True)
+
+    app = FastAPIOffline(title="digitrec", version=__version__, description="Recognize a handwritten digit or "
+                         "number: draw it at `/`, or POST an image to `/api/predict` or `/api/read`.",
+                         lifespan=lifespan)
     app.add_middleware(guards.BodyLimit, limits=limits)
     if hosts is not None:
         app.add_middleware(guards.HostAllowlist, hosts=hosts)
     app.add_middleware(guards.SecurityHeaders)
     app.add_exception_handler(Exception, _internal_error)
-    app.state.recognizer, app.state.limits = recognizer, limits
+    app.state.recognizer, app.state.limits, app.state.batcher = recognizer, limits, batcher
 
-    @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY)
+    @app.post("/api/predict", response_model=PredictResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY,
+              response_model_exclude_unset=True)
     async def predict(request: Request):
         """Recognize the digit in an image: a multipart `file`, or JSON `{"image": base64 or data URL}`."""
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "multipart/form-data":
-            async with request.form(max_files=1, max_fields=0) as form:
-                upload = form.get("file")
-                if not isinstance(upload, UploadFile):
-                    raise HTTPException(422, "multipart form has no file field named 'file'")
-                data, source = await upload.read(), f"file {upload.filename!r}"
-        elif kind == "application/json" or kind.endswith("+json"):
-            try:
-                image = PredictJSON.model_validate_json(await request.body()).image
-            except ValidationError as e:
-                first = e.errors()[0]
-                where = ".".join(map(str, first["loc"])) or "body"
-                raise HTTPException(422, f"bad JSON body ({where}): {first['msg']}; "
-                                         'expected {"image": "<base64 or data URL>"}') from None
-            data, source = _decode_base64(image), "JSON field 'image'"
-        else:
-            raise HTTPException(415, f"unsupported Content-Type {kind or 'none'!r}: send multipart/form-data "
-                                     'with a file field named \'file\', or application/json {"image": "<base64>"}')
-        if not data:
-            raise HTTPException(422, f"{source} is empty")
-        x = await anyio.to_thread.run_sync(prepare, data, source, limiter=decodes)
-        result = recognizer.to_prediction((await run_in_threadpool(recognizer.classify, x[None]))[0])
-        return {"label": result.label, "confidence": result.confidence, "probabilities": list(result.probabilities),
-                "input": x.round(3).tolist(), "model": info["name"]}
+        x = await prepare(*await _image_upload(request))
+        result = recognizer.to_prediction(await batcher.classify(x))
+        answer = {"label": result.label, "confidence": result.confidence, "digit_score": result.digit_score,
+                  "probabilities": list(result.probabilities), "input": x.round(3).tolist(), "model": info["name"]}
+        return {**answer, "rejected": result.rejected} if result.rejected else answer
+
+    @app.post("/api/read", response_model=ReadResult, responses=_ERRORS, openapi_extra=_PREDICT_BODY,
+              response_model_exclude_unset=True)
+    async def read(request: Request):
+        """Read a handwritten number (one or more digits side by side): the same inputs as `/api/predict`."""
+        reading = await read_number(*await _image_upload(request))
+        answer = reading.as_dict()
+        for digit, d in zip(answer["digits"], reading.digits):
+            digit["input"] = d.input.round(3).tolist()
+        return {**answer, "model": info["name"]}
 
     @app.get("/api/health")
     def health():
@@ -165,6 +226,45 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS):
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+@contextlib.contextmanager
+def _http_errors():
+    """Turn image errors into HTTP errors: 413 too large, 415 unsupported format, 422 unreadable."""
+    try:
+        yield
+    except ImageTooLargeError as e:
+        raise HTTPException(413, str(e)) from None
+    except UnsupportedImageError as e:
+        raise HTTPException(415, str(e)) from None
+    except ImageError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+async def _image_upload(request):
+    """`(bytes, source)` of the image in a multipart `file` or a JSON `{"image"}` body; a 4xx otherwise."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=0) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise HTTPException(422, "multipart form has no file field named 'file'")
+            data, source = await upload.read(), f"file {upload.filename!r}"
+    elif kind == "application/json" or kind.endswith("+json"):
+        try:
+            image = PredictJSON.model_validate_json(await request.body()).image
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "body"
+            raise HTTPException(422, f"bad JSON body ({where}): {first['msg']}; "
+                                     'expected {"image": "<base64 or data URL>"}') from None
+        data, source = _decode_base64(image), "JSON field 'image'"
+    else:
+        raise HTTPException(415, f"unsupported Content-Type {kind or 'none'!r}: send multipart/form-data "
+                                 'with a file field named \'file\', or application/json {"image": "<base64>"}')
+    if not data:
+        raise HTTPException(422, f"{source} is empty")
+    return data, source
 
 
 def _decode_base64(text):
@@ -248,8 +348,8 @@ def _slug(text):
     return re.sub(r"\W+", "_", re.sub(r"\(.*?\)", "", text)).strip("_")
 
 
-def serve(model=None, host="127.0.0.1", port=8000, limits=LIMITS):
-    """Run the web app with uvicorn until interrupted (see `create_app` for `model` and `limits`).
+def serve(model=None, host="127.0.0.1", port=8000, limits=LIMITS, workers=None, max_batch=32):
+    """Run the web app with uvicorn until interrupted (see `create_app` for the other arguments).
 
     On a loopback address the app answers only to the loopback names
     (`guards.LOOPBACK_HOSTS` and `host`), against DNS rebinding; on any other
@@ -258,5 +358,5 @@ def serve(model=None, host="127.0.0.1", port=8000, limits=LIMITS):
     import uvicorn
 
     hosts = (*LOOPBACK_HOSTS, host) if guards.is_loopback(host) else None
-    app = create_app(model, limits=limits, hosts=hosts)
+    app = create_app(model, limits=limits, hosts=hosts, workers=workers, max_batch=max_batch)
     uvicorn.run(app, host=host, port=port, log_level="info", **guards.uvicorn_settings(limits))

@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
-from digitrec import _atomic, data, evaluation
+from digitrec import _atomic, data, evaluation, outliers, rejection
 from digitrec.augmentation import AugmentedBatches
 from digitrec.models import get_recipe, load_model
 
 KEEP = -1  # `patience=KEEP` keeps the recipe's early-stopping patience
+BACKUP = "backup"  # the run folder's sub-folder that `resume` continues from
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -76,7 +78,7 @@ def _loss(recipe):
 
 def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=KEEP,
           seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None, overwrite=False,
-          callbacks=()):
+          outlier_exposure=None, resume=False, callbacks=()):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
     Args:
@@ -107,6 +109,18 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         overwrite: replace a run folder `out` that holds files: the new run
             is written beside it and swapped in when it is complete, so
             the two runs' files never mix.
+        outlier_exposure: non-digits added per training digit, a finite
+            number >= 0, trained towards the uniform distribution (see
+            `digitrec.outliers.expose`); None keeps the recipe's (0). Above
+            0, the loss is categorical cross-entropy, and the run also
+            calibrates the "not a digit" threshold on its validation split
+            (which must not be empty) and writes it beside the model,
+            `model.rejection.json` (see `digitrec.rejection`).
+        resume: continue the interrupted run in `out` (same settings) from
+            the end of its last finished epoch: the weights, optimizer and
+            epoch are backed up in `out/backup` after every epoch
+            (`keras.callbacks.BackupAndRestore`), which is removed once
+            training ends.
         callbacks: more `keras.callbacks.Callback`s for `fit` (`digitrec
             bench` scores the test set after each epoch with one).
 
@@ -118,12 +132,19 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         DatasetError: MNIST missing or corrupt.
         ValueError: a setting out of range (before anything is written).
         FileExistsError: `out` holds files and `overwrite` is False.
+        FileNotFoundError: `resume` and `out` holds no interrupted run.
     """
     recipe = _settings(model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                       val_split=val_split, patience=patience, augment=augment)
+                       val_split=val_split, patience=patience, augment=augment, outlier_exposure=outlier_exposure)
     out = Path(out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}")
-    _check_out(out, overwrite)
+    if resume and not (out / BACKUP).is_dir():
+        raise FileNotFoundError(f"{out}: no interrupted run to resume (no {BACKUP}/ folder)")
+    if not resume:
+        _check_out(out, overwrite)
     x, y, train_idx, val_idx = _prepare_data(recipe, data_dir, train_size, seed)
+    x_train, y_train = x[train_idx], y[train_idx]
+    if recipe.outlier_exposure:
+        x_train, y_train = outliers.expose(x_train, y_train, recipe.outlier_exposure, seed)
     keras.utils.set_random_seed(seed)
     net = load_model(init) if init else recipe.build()
     config = {
@@ -132,26 +153,32 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         "seed": seed, "train_size": train_size, "loss": recipe.loss, "optimizer": "adam",
         "schedule": recipe.schedule, "warmup_epochs": recipe.warmup_epochs, "beta_1": recipe.beta_1,
         "beta_2": recipe.beta_2, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment,
+        "renderings": recipe.renderings,
         "init": str(init) if init else None,
-        "n_train": len(train_idx), "n_val": len(val_idx), "source": recipe.source,
+        "outlier_exposure": recipe.outlier_exposure, "n_train": len(train_idx), "n_val": len(val_idx),
+        "n_outliers": int(np.sum(y_train.max(axis=1) < 1)), "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
     }
-    with _run_folder(out) as folder:
+    with (contextlib.nullcontext(out) if resume else _run_folder(out)) as folder:
         _atomic.write_json(folder / "config.json", config)
         validation = (x[val_idx], y[val_idx]) if len(val_idx) else None
         schedule = _schedule(recipe, -(-len(train_idx) // recipe.batch_size))
         net.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=recipe.beta_1, beta_2=recipe.beta_2),
                     loss=_loss(recipe), metrics=["accuracy"], steps_per_execution=recipe.steps_per_execution)
         if recipe.augment:
-            train_data = {"x": AugmentedBatches(x[train_idx], y[train_idx], recipe.batch_size, seed)}
+            train_data = {"x": AugmentedBatches(x_train, y_train, recipe.batch_size, seed)}
         else:
-            train_data = {"x": x[train_idx], "y": y[train_idx], "batch_size": recipe.batch_size, "shuffle": True}
+            train_data = {"x": x_train, "y": y_train, "batch_size": recipe.batch_size, "shuffle": True}
         start = time.perf_counter()
         history = net.fit(**train_data, epochs=recipe.epochs, validation_data=validation,
                           callbacks=[*_callbacks(recipe, folder, validation is not None), *callbacks],
                           verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
         _write_run(folder, net, data_dir, train_seconds=time.perf_counter() - start,
-                   epochs_run=len(history.history["loss"]))
+                   epochs_run=(net._initial_epoch or 0) + len(history.history["loss"]))
+        if recipe.outlier_exposure:
+            digits = np.round(255 * x[val_idx][..., 0]).astype("uint8")
+            rejection.write_threshold(folder / "model.keras", rejection.calibrate_model(net, digits),
+                                      val_split=recipe.val_split, seed=seed)
     return out
 
 
@@ -175,9 +202,16 @@ def _settings(model, patience, **overrides):
         raise ValueError(f"learning rate must be a finite number > 0, got {recipe.learning_rate!r}")
     if not (_is_real(recipe.val_split) and 0 <= recipe.val_split < 1):
         raise ValueError(f"validation split must be in [0, 1), got {recipe.val_split!r}")
+    oe = recipe.outlier_exposure
+    if not (_is_real(oe) and math.isfinite(oe) and oe >= 0):
+        raise ValueError(f"outlier exposure must be a finite number >= 0, got {oe!r}")
+    if oe and not recipe.val_split:
+        raise ValueError("outlier exposure needs a validation split to calibrate the rejection threshold on; "
+                         "set a validation split above 0")
     return dataclasses.replace(recipe, epochs=int(recipe.epochs), batch_size=int(recipe.batch_size),
                                learning_rate=float(recipe.learning_rate), val_split=float(recipe.val_split),
-                               augment=bool(recipe.augment))
+                               augment=bool(recipe.augment), outlier_exposure=float(oe),
+                               loss="categorical_crossentropy" if oe else recipe.loss)
 
 
 def _is_int(value):
@@ -210,18 +244,27 @@ def _prepare_data(recipe, data_dir, train_size, seed):
         keep, _ = data.stratified_split(labels, 1 - train_size / len(labels), seed)
         images, labels = images[keep], labels[keep]
     train_idx, val_idx = data.stratified_split(labels, recipe.val_split, seed)
+    if recipe.renderings:  # each digit twice: as written, and rendered then normalized (held out alike)
+        from digitrec import renderings
+
+        rendered, _ = renderings.normalized_renderings(images, log=lambda line: print(line, file=sys.stderr))
+        n = len(labels)
+        images, labels = np.concatenate([images, rendered]), np.concatenate([labels, labels])
+        train_idx, val_idx = np.concatenate([train_idx, train_idx + n]), np.concatenate([val_idx, val_idx + n])
     y = keras.utils.to_categorical(labels, 10) if recipe.loss == "categorical_crossentropy" else labels
     return data.to_float(images), y, train_idx, val_idx
 
 
 def _callbacks(recipe, folder, validation):
-    """`history.csv`, with a validation split the best-epoch checkpoint, and with a patience early stopping.
+    """The backup to resume from, `history.csv`, with a validation split the best-epoch checkpoint, and with a
+    patience early stopping.
 
     A fixed schedule without a validation split has no best epoch to keep: `_write_run` copies the final
     model to `best.keras`.
     """
     monitor = "val_loss" if validation else "loss"
-    callbacks = [EpochCSVLogger(str(folder / "history.csv"))]
+    callbacks = [keras.callbacks.BackupAndRestore(str(folder / BACKUP)),
+                 EpochCSVLogger(str(folder / "history.csv"), append=(folder / BACKUP).is_dir())]
     if validation:
         callbacks.append(AtomicModelCheckpoint(folder / "best.keras", monitor=monitor, save_best_only=True))
     if recipe.patience:

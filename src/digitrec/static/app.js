@@ -1,29 +1,34 @@
-// digitrec drawing page: Pointer Events drawing, live prediction via POST /api/predict.
+// digitrec drawing page: Pointer Events drawing, live reading of the digits via POST /api/read.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const pad = $("pad"), ctx = pad.getContext("2d");
 const result = $("result"), labelOut = $("label"), confidence = $("confidence"), statusLine = $("status");
 const seen = $("seen").getContext("2d");
+const boxes = $("boxes"), overlay = boxes.getContext("2d");
 
 const INK = "#16181d";
-const STROKE = 0.07;    // stroke width, as a fraction of the canvas side
+const STROKE = 0.07;    // stroke width, as a fraction of the canvas height
 const DEBOUNCE = 150;   // ms of pause before a prediction while drawing
 const MAX_WAIT = 500;   // ms: while drawing steadily, predict at least this often
 
-const strokes = [];     // each a list of [x, y] in [0, 1] canvas coordinates
+const strokes = [];     // each a list of [x, y] in canvas heights (so a resize keeps the shapes)
 let stroke = null;      // the stroke being drawn
-let upload = null;      // {file, bitmap}: an uploaded image, shown under the strokes
+let upload = null;      // {file, bitmap, scale, left, top}: an uploaded image, shown under the strokes
+let reading = null;     // the answer on screen, for redrawing its boxes
 let timer = null, waitingSince = 0;
 let sent = 0, shown = 0; // request counters: newest sent, newest shown
 
 // ---- drawing ---------------------------------------------------------------
 
 function fitCanvas() {
-  const side = Math.round(pad.clientWidth * (window.devicePixelRatio || 1));
-  if (side > 0 && pad.width !== side) {
-    pad.width = pad.height = side;
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.round(pad.clientWidth * ratio), height = Math.round(pad.clientHeight * ratio);
+  if (width > 0 && (pad.width !== width || pad.height !== height)) {
+    pad.width = boxes.width = width;
+    pad.height = boxes.height = height;
     redraw();
+    drawBoxes();
   }
 }
 
@@ -32,22 +37,24 @@ function redraw() {
   ctx.fillRect(0, 0, pad.width, pad.height);
   if (upload && upload.bitmap) {
     const b = upload.bitmap, s = Math.min(pad.width / b.width, pad.height / b.height);
-    ctx.drawImage(b, (pad.width - b.width * s) / 2, (pad.height - b.height * s) / 2, b.width * s, b.height * s);
+    Object.assign(upload, { scale: s, left: (pad.width - b.width * s) / 2, top: (pad.height - b.height * s) / 2 });
+    ctx.drawImage(b, upload.left, upload.top, b.width * s, b.height * s);
   }
+  const h = pad.height;
   ctx.strokeStyle = INK;
-  ctx.lineWidth = STROKE * pad.width;
+  ctx.lineWidth = STROKE * h;
   ctx.lineCap = ctx.lineJoin = "round";
   for (const points of strokes) {  // each stroke one path, so overlapping segments do not darken
     ctx.beginPath();
-    ctx.moveTo(points[0][0] * pad.width, points[0][1] * pad.height);
-    for (const [x, y] of points) ctx.lineTo(x * pad.width + (points.length === 1 ? 0.01 : 0), y * pad.height);
+    ctx.moveTo(points[0][0] * h, points[0][1] * h);
+    for (const [x, y] of points) ctx.lineTo(x * h + (points.length === 1 ? 0.01 : 0), y * h);
     ctx.stroke();
   }
 }
 
 function point(event) {
   const r = pad.getBoundingClientRect();
-  return [(event.clientX - r.left) / r.width, (event.clientY - r.top) / r.height];
+  return [(event.clientX - r.left) / r.height, (event.clientY - r.top) / r.height];
 }
 
 pad.addEventListener("pointerdown", (event) => {
@@ -56,6 +63,7 @@ pad.addEventListener("pointerdown", (event) => {
   pad.setPointerCapture(event.pointerId);
   stroke = [point(event)];
   strokes.push(stroke);
+  showBoxes(null);  // the boxes belong to the previous drawing
   redraw();
   updateButtons();
 });
@@ -147,7 +155,7 @@ async function predictNow() {
   let answer, error;
   try {
     const headers = typeof body === "string" ? { "Content-Type": "application/json" } : {};
-    const response = await fetch("/api/predict", { method: "POST", headers, body });
+    const response = await fetch("/api/read", { method: "POST", headers, body });
     answer = await response.json();
     if (!response.ok) error = answer.detail || `error ${response.status}`;
   } catch (e) {
@@ -160,15 +168,28 @@ async function predictNow() {
 }
 
 function show(answer) {
-  labelOut.textContent = answer.label;
-  confidence.textContent = `Confidence ${percent(answer.confidence, 2)}`;
-  statusLine.textContent = "";
-  setBars(answer.probabilities, answer.label);
-  const image = seen.createImageData(28, 28);
-  answer.input.flat().forEach((v, i) => {
-    image.data.set([v * 255, v * 255, v * 255, 255], 4 * i);
+  const digits = answer.digits;
+  labelOut.textContent = answer.text;
+  const refused = digits.filter((d) => d.rejected).length;
+  confidence.textContent = refused === digits.length ? "Not a digit." : `Confidence ${percent(answer.confidence, 2)}`;
+  if (!refused) statusLine.textContent = "";
+  else if (digits.length === 1) statusLine.textContent = "Not a digit: this does not look like a handwritten digit.";
+  else statusLine.textContent = `${refused} of the ${digits.length} marks ${refused === 1 ? "is" : "are"} not a digit (?).`;
+  // The bars show one digit: the only one, or the one the model is least sure of.
+  const shown = digits.reduce((a, b) => (b.confidence < a.confidence ? b : a));
+  const index = digits.indexOf(shown);
+  setBars(shown.probabilities, shown.label);
+  $("bars-note").textContent = digits.length > 1 ? `Digit ${index + 1} of ${digits.length}, the least sure.` : "";
+  $("seen").width = 28 * digits.length;
+  $("seen").style.width = `${84 * digits.length}px`;
+  digits.forEach((d, k) => {
+    const image = seen.createImageData(28, 28);
+    d.input.flat().forEach((v, i) => {
+      image.data.set([v * 255, v * 255, v * 255, 255], 4 * i);
+    });
+    seen.putImageData(image, 28 * k, 0);
   });
-  seen.putImageData(image, 0, 0);
+  showBoxes(digits);
 }
 
 function showError(message) {
@@ -176,7 +197,8 @@ function showError(message) {
   confidence.textContent = "No prediction.";
   statusLine.textContent = message;
   setBars(null);
-  seen.clearRect(0, 0, 28, 28);
+  clearSeen();
+  showBoxes(null);
 }
 
 function reset() {
@@ -187,7 +209,42 @@ function reset() {
   confidence.textContent = "Draw a digit to start.";
   statusLine.textContent = "";
   setBars(null);
+  clearSeen();
+  showBoxes(null);
+}
+
+function clearSeen() {
+  $("seen").width = 28;
+  $("seen").style.width = "84px";
   seen.clearRect(0, 0, 28, 28);
+  $("bars-note").textContent = "";
+}
+
+// ---- boxes over the drawing ----------------------------------------------------
+
+function showBoxes(digits) {
+  reading = digits;
+  drawBoxes();
+}
+
+function drawBoxes() {
+  overlay.clearRect(0, 0, boxes.width, boxes.height);
+  if (!reading) return;
+  // Boxes come in the pixels of the image sent: the canvas itself, or the uploaded file drawn into it.
+  const map = upload && !strokes.length && upload.scale ? upload : { scale: 1, left: 0, top: 0 };
+  const size = Math.max(12, Math.round(0.12 * boxes.height));
+  overlay.lineWidth = Math.max(2, Math.round(boxes.height / 150));
+  overlay.font = `bold ${size}px system-ui, sans-serif`;
+  overlay.textBaseline = "bottom";
+  for (const d of reading) {
+    const [x0, y0, x1, y1] = d.box.map((v, i) => v * map.scale + (i % 2 ? map.top : map.left));
+    const color = d.rejected ? "#c62828" : "#1f5fbf";
+    overlay.strokeStyle = overlay.fillStyle = color;
+    overlay.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    const text = d.label === null ? "?" : String(d.label);
+    const top = y0 - 2 >= size ? y0 - 2 : y1 + size + 2;  // above the box, or below it at the top edge
+    overlay.fillText(text, x0, Math.min(top, boxes.height));
+  }
 }
 
 // ---- bar chart ---------------------------------------------------------------
@@ -200,7 +257,7 @@ const rows = Array.from({ length: 10 }, (_, digit) => {
   return li;
 });
 
-function setBars(probabilities, top) {
+function setBars(probabilities, top = null) {
   rows.forEach((li, digit) => {
     const p = probabilities ? probabilities[digit] : 0;
     li.querySelector(".bar").style.width = `${(100 * p).toFixed(1)}%`;

@@ -1,0 +1,402 @@
+"""Segmentation: cut a picture of a handwritten number into its digits, left to right.
+
+Recognition-based over-segmentation, the field's standard design for
+numeral strings (Casey and Lecolinet 1996, "A survey of methods and
+strategies in character segmentation"; LeCun et al. 1998, section V):
+
+1. ink: `preprocessing.extract_ink`, the stage `normalize` uses, then the
+   connected components (8-connectivity) of the kept ink;
+2. geometry: the line height (median height of the tall components, so
+   digit heights may vary by +-30 % and the baseline may drift) and the
+   common slant: the shear whose vertical projection profile is sharpest
+   (largest sum of squares; after Vinciarelli and Luettin 2001). Cuts and
+   x-order are taken in this deslanted frame;
+3. over-segmentation: a component wider than `SPLIT_WIDTH` line heights
+   may hold touching digits. Its candidate cuts come from the minima of
+   its vertical projection, the valleys of its upper contour and the peaks
+   of its lower contour, each tried as a straight (slanted) cut and as a
+   drop-fall path from the top and from the bottom (Congedo, Dimauro,
+   Impedovo and Pirlo 1995, "Segmentation of numeric strings", ICDAR),
+   which follows the contour into the valley between two digits. The
+   pieces between cuts, and the untouched components, are the atoms;
+4. candidates: every run of up to `MAX_ATOMS` consecutive atoms that fits
+   in `MAX_WIDTH` line heights is one candidate digit. So the pieces of one
+   digit (a 5's detached flag, a 4 or 7 written in two strokes, a broken
+   thin stroke) can be merged, and touching digits split;
+5. the caller normalizes and classifies every candidate (one batch), and
+   `best_path` picks the partition of the atoms into digits whose
+   candidates the classifier likes best (dynamic programming over the sum
+   of log maximum probabilities, with a penalty for candidates far shorter
+   than the line). The classifier thus scores the cuts: a wrong cut or a
+   missed one leaves a piece that a model trained with outlier exposure
+   does not read as a digit (see `digitrec.outliers`).
+"""
+
+import dataclasses
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digitrec.decoding import to_grayscale
+from digitrec.preprocessing import extract_ink
+
+WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
+CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)
+SPLIT_WIDTH = 0.5  # components wider than this many line heights (deslanted) may be cut ...
+DOUBTFUL = 0.9  # ... when the classifier's maximum probability for their digit is under this, or it is too wide:
+WIDE = 1.0  # candidates wider than this many line heights (90 % of digits are under 1.03) ...
+WIDE_PENALTY = 2.0  # ... lose this much log-probability per line height of extra width (two digits, likely)
+MAX_WIDTH = 1.6  # widest candidate digit, in line heights
+MAX_ATOMS = 16  # most atoms merged into one candidate digit
+SHORT = 0.6  # candidates shorter than this share of the line height are penalized ...
+SHORT_PENALTY = 4.0  # ... by this much log-probability
+CUT_PENALTY = 0.7  # log-probability cost of each cut through a connected component (digits rarely touch)
+REJECTED_PENALTY = 2.0  # log-probability cost of a candidate the recognizer would reject ("not a digit")
+MAX_STARTS = 4  # start columns of candidate cuts per component ...
+CUTS_PER_START = 3  # ... and distinct cuts kept from each,
+MAX_CUTS = 6  # at most this many in all
+START_GAP = 0.15  # start columns at least this many line heights apart
+EDGE = 0.05  # no cut leaves a piece narrower than this many line heights
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One possible digit: the atoms `first` to `last - 1` (left to right).
+
+    Attributes:
+        first, last: int, the run of atoms it covers.
+        key: hashable, the same for the same ink whatever the atoms around.
+        image: float32 `(H, W)` in [0, 1], its ink (light on black) with a
+            margin, ready for `preprocessing.normalize`.
+        box: `(x0, y0, x1, y1)` int, its ink's bounding box in source-image
+            pixels (x1, y1 exclusive).
+        height: float, its ink's height in line heights.
+        width: float, its ink's width in line heights, deslanted or not,
+            whichever is narrower.
+        cuts: int, how many of its sides are cuts through a connected
+            component (0 to 2 per component it holds part of).
+        components: frozenset of the connected components it touches.
+    """
+
+    first: int
+    last: int
+    key: tuple
+    image: np.ndarray
+    box: tuple
+    height: float
+    width: float
+    cuts: int
+    components: frozenset
+
+
+class Number:
+    """A picture of a handwritten number, ready to be over-segmented.
+
+    Args:
+        image: anything `preprocessing.to_grayscale` reads (path, bytes,
+            Pillow image, array), either polarity, any size.
+
+    Raises:
+        ImageError: unreadable image, or no ink found.
+
+    Use: `found = number.candidates()`, classify every `found[i].image`
+    after normalizing it, then `number.doubtful(found, probabilities)`
+    names the components worth cutting; `number.candidates(split)` adds
+    their pieces, and `best_path` picks the digits.
+    """
+
+    def __init__(self, image):
+        gray = to_grayscale(image)
+        work, self.scale, self.offset = _working_image(gray)
+        self.ink, self.mask = extract_ink(work)
+        self.labels, _ = ndimage.label(self.mask, structure=np.ones((3, 3)))
+        self.objects = ndimage.find_objects(self.labels)
+        heights = np.array([s[0].stop - s[0].start for s in self.objects], "float64")
+        self.line = float(np.median(heights[heights >= 0.5 * heights.max()]))
+        ys, xs = np.nonzero(self.mask)
+        self.center = float(ys.mean())
+        self.shear = _slant(ys, xs, self.center)
+        self.shrink = min(1.0, CROP_LINE / self.line)
+        # Soft ink around the kept pixels belongs to the nearest kept pixel's component.
+        _, (iy, ix) = ndimage.distance_transform_edt(~self.mask, return_indices=True)
+        self.owner = np.where(self.ink > 0, self.labels[iy, ix], 0)
+        self.specks = {i for i in range(len(self.objects)) if self._isolated_speck(i)}
+        self._pieces = {}
+
+    def candidates(self, split=frozenset()):
+        """Candidate digits, with the components in `split` cut into pieces.
+
+        Returns:
+            `(n_atoms, [Candidate, ...])`; every atom has its own
+            single-atom candidate, so `best_path` always finds a path.
+        """
+        atoms = []  # (deslanted x centre, component, piece)
+        piece_of = {}
+        for c in range(len(self.objects)):
+            if c in self.specks:
+                continue
+            pieces = self._cut(c) if c in split else None
+            piece_of[c] = pieces
+            for k in [-1] if pieces is None else range(int(pieces[2].max()) + 1):  # -1: the whole component
+                xd = self._xd(c) if pieces is None else self._xd(c)[pieces[2] == k]
+                if len(xd):
+                    atoms.append((float(xd.mean()), c, k))
+        last_piece = {}
+        for _, c, k in atoms:
+            last_piece[c] = max(k, last_piece.get(c, -1))
+        atoms.sort()
+        atom_map = np.full(self.mask.shape, -1, "int32")
+        for rank, (_, c, k) in enumerate(atoms):
+            region = self.owner == c + 1
+            if piece_of[c] is not None:
+                region &= piece_of[c][3] == k
+            atom_map[region] = rank
+        boxes = ndimage.find_objects(atom_map + 1, max_label=len(atoms))
+        lo, hi = _deslanted_extents(atom_map, len(atoms), self.shear, self.center)
+        found = []
+        for first in range(len(atoms)):
+            for last in range(first + 1, min(first + MAX_ATOMS, len(atoms)) + 1):
+                if last - first > 1 and hi[first:last].max() - lo[first:last].min() > MAX_WIDTH * self.line:
+                    break
+                upright = max(boxes[i][1].stop for i in range(first, last)) - min(boxes[i][1].start for i in range(first, last))
+                width = min(hi[first:last].max() - lo[first:last].min() + 1, upright) / self.line
+                found.append(self._candidate(first, last, atoms, boxes, atom_map, width, last_piece))
+        return len(atoms), found
+
+    def doubtful(self, found, probabilities, min_digit_score=0.0):
+        """Components worth cutting: wide ones in a digit of the best path that is unsure or too wide.
+
+        Returns:
+            frozenset of component indices (empty when every digit is clear).
+        """
+        n_atoms = max(c.last for c in found)
+        split = set()
+        for i in best_path(n_atoms, found, probabilities, min_digit_score):
+            candidate = found[i]
+            if candidate.width > WIDE or float(np.max(probabilities[i])) < DOUBTFUL:
+                split |= {c for c in candidate.components if self._width(c) > SPLIT_WIDTH * self.line}
+        return frozenset(split)
+
+    def _xd(self, c):
+        ys, xs = np.nonzero(self.labels[self.objects[c]] == c + 1)
+        ys, xs = ys + self.objects[c][0].start, xs + self.objects[c][1].start
+        return xs - self.shear * (ys - self.center)
+
+    def _width(self, c):
+        xd = self._xd(c)
+        return float(xd.max() - xd.min() + 1)
+
+    def _cut(self, c):
+        """Component `c`'s pieces: (rows, cols, piece of each kept pixel, piece of each pixel of the picture)."""
+        if c not in self._pieces:
+            sl = self.objects[c]
+            ys, xs = np.nonzero(self.labels[sl] == c + 1)
+            ys, xs = ys + sl[0].start, xs + sl[1].start
+            xd = xs - self.shear * (ys - self.center)
+            piece = np.zeros(len(ys), "int32")
+            for cut in _cuts(ys, xd, self.line):
+                piece += xd >= cut[ys - ys.min()]
+            full = np.zeros(self.mask.shape, "int32")
+            full[ys, xs] = piece
+            _, (iy, ix) = ndimage.distance_transform_edt(self.labels != c + 1, return_indices=True)
+            self._pieces[c] = (ys, xs, piece, full[iy, ix])
+        return self._pieces[c]
+
+    def _isolated_speck(self, index):
+        """True for a component far smaller than the line and far from every other one (noise, a dot)."""
+        sl = self.objects[index]
+        if max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) >= 0.25 * self.line:
+            return False
+        lo, hi = self._span(sl)
+        gap = 0.3 * self.line
+        return not any(other != index and self._span(o)[0] - gap <= hi and lo <= self._span(o)[1] + gap
+                       for other, o in enumerate(self.objects))
+
+    def _span(self, sl):
+        """Deslanted x range of a bounding box."""
+        ys = np.array([sl[0].start, sl[0].stop - 1] * 2)
+        xs = np.array([sl[1].start] * 2 + [sl[1].stop - 1] * 2)
+        xd = xs - self.shear * (ys - self.center)
+        return float(xd.min()), float(xd.max())
+
+    def _candidate(self, first, last, atoms, boxes, atom_map, width, last_piece):
+        """The `Candidate` made of atoms `first` to `last - 1`."""
+        y0 = min(boxes[i][0].start for i in range(first, last))
+        y1 = max(boxes[i][0].stop for i in range(first, last))
+        x0 = min(boxes[i][1].start for i in range(first, last))
+        x1 = max(boxes[i][1].stop for i in range(first, last))
+        member = (atom_map[y0:y1, x0:x1] >= first) & (atom_map[y0:y1, x0:x1] < last)
+        crop = np.clip(_resize(np.where(member, self.ink[y0:y1, x0:x1], 0.0).astype("float32"), self.shrink), 0, 1)
+        pad = max(2, round(0.15 * max(crop.shape)))
+        box = (int(self.offset[0] + x0 / self.scale), int(self.offset[1] + y0 / self.scale),
+               int(np.ceil(self.offset[0] + x1 / self.scale)), int(np.ceil(self.offset[1] + y1 / self.scale)))
+        key = tuple(sorted((c, k) for _, c, k in atoms[first:last]))
+        components = frozenset(c for c, _ in key)
+        cuts = sum(min(k for d, k in key if d == c) > 0 for c in components)
+        cuts += sum(max(k for d, k in key if d == c) < last_piece[c] for c in components)
+        return Candidate(first, last, key, np.pad(crop, pad), box, (y1 - y0) / self.line, width, cuts, components)
+
+
+def best_path(n_atoms, found, probabilities, min_digit_score=0.0):
+    """Choose the candidates that partition the atoms into the most probable digits.
+
+    Args:
+        n_atoms: int, from `Number.candidates`.
+        found: the `Candidate` list from `Number.candidates`.
+        probabilities: float `(len(found), 10)`, the classifier's answer
+            for each candidate's normalized image.
+        min_digit_score: the recognizer's rejection threshold (see
+            `digitrec.rejection`).
+
+    Returns:
+        list of indices into `found`, left to right, maximizing the sum of
+        log maximum probabilities, minus `SHORT_PENALTY` for each candidate
+        shorter than `SHORT` line heights, `CUT_PENALTY` for each cut
+        through a connected component, `WIDE_PENALTY` per line height of
+        width beyond `WIDE`, and `REJECTED_PENALTY` for each candidate whose
+        digit score is under `min_digit_score`.
+    """
+    from digitrec.rejection import digit_score
+
+    p = np.asarray(probabilities, "float64")
+    score = np.log(np.maximum(p.max(axis=1), 1e-12))
+    score -= REJECTED_PENALTY * (digit_score(p) < min_digit_score)
+    score -= SHORT_PENALTY * np.array([c.height < SHORT for c in found])
+    score -= CUT_PENALTY / 2 * np.array([c.cuts for c in found])
+    score -= WIDE_PENALTY * np.maximum(0.0, np.array([c.width for c in found]) - WIDE)
+    best = np.full(n_atoms + 1, -np.inf)
+    best[0], back = 0.0, [None] * (n_atoms + 1)
+    for i, c in sorted(enumerate(found), key=lambda ic: ic[1].last):
+        if best[c.first] + score[i] > best[c.last]:
+            best[c.last], back[c.last] = best[c.first] + score[i], i
+    path, end = [], n_atoms
+    while end > 0:
+        path.append(back[end])
+        end = found[back[end]].first
+    return path[::-1]
+
+
+def _working_image(gray):
+    """`gray` at most WORK_SIDE px a side, around its ink; with the map back: source = work / scale + offset."""
+    h, w = gray.shape
+    if max(h, w) <= WORK_SIDE:
+        return gray, 1.0, (0, 0)
+    scale = WORK_SIDE / max(h, w)
+    _, mask = extract_ink(_resize(gray, scale))
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    margin = 0.1 * (rows[-1] - rows[0] + 1) + 4
+    y0, y1 = int(max(0, (rows[0] - margin) / scale)), int(min(h, (rows[-1] + 1 + margin) / scale))
+    x0, x1 = int(max(0, (cols[0] - margin) / scale)), int(min(w, (cols[-1] + 1 + margin) / scale))
+    crop = gray[y0:y1, x0:x1]
+    scale = min(1.0, WORK_SIDE / max(crop.shape))
+    return _resize(crop, scale), scale, (x0, y0)
+
+
+def _resize(gray, scale):
+    if scale == 1.0:
+        return gray
+    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+    return np.asarray(Image.fromarray(gray, mode="F").resize(size, Image.LANCZOS), "float32")
+
+
+def _slant(ys, xs, center):
+    """The shear `s` (x' = x - s (y - center)) whose vertical projection is sharpest, in [-1, 1] (+-45 degrees)."""
+    best, best_score = 0.0, -1.0
+    for s in np.tan(np.radians(np.arange(-45, 46, 3))):
+        xd = np.round(xs - s * (ys - center)).astype("int64")
+        counts = np.bincount(xd - xd.min())
+        score = float(np.dot(counts, counts))
+        if score > best_score:
+            best, best_score = float(s), score
+    return best
+
+
+def _cuts(ry, xd, line):
+    """Candidate cuts of one component: a list of `(rows,)` deslanted x positions, one per row of its box.
+
+    Start columns: the local minima of the vertical projection and the
+    valleys of the upper and lower contours, fewest ink pixels first, at
+    least `START_GAP` line heights apart. From each, a straight cut and
+    drop-fall paths from the top and from the bottom, each preferring left
+    or right (the four variants of Khan 1998's extended drop-fall); at most
+    `CUTS_PER_START` distinct ones and `MAX_CUTS` in all. Cuts that leave a
+    sliver are dropped.
+    """
+    x0, top = int(np.floor(xd.min())), int(ry.min())
+    grid = np.zeros((int(np.ptp(ry)) + 1, int(np.floor(xd.max())) - x0 + 1), bool)
+    grid[ry - top, np.floor(xd).astype("int64") - x0] = True
+    h, w = grid.shape
+    edge, gap = max(2, int(EDGE * line)), max(2, int(START_GAP * line))
+    profile = ndimage.uniform_filter1d(grid.sum(axis=0).astype("float64"), 3)
+    upper = np.where(grid.any(axis=0), grid.argmax(axis=0), h)
+    lower = np.where(grid.any(axis=0), h - 1 - grid[::-1].argmax(axis=0), -1)
+    peaks = set()
+    for signal in (-profile, upper, -lower):  # local maxima of each
+        inner = signal[edge - 1 : w - edge + 1]
+        up = (inner[1:-1] >= inner[:-2]) & (inner[1:-1] >= inner[2:]) & ((inner[1:-1] > inner[:-2]) | (inner[1:-1] > inner[2:]))
+        peaks.update(int(x) + edge for x in np.flatnonzero(up))
+    starts = []
+    for x in sorted(peaks, key=lambda x: (profile[x], x)):  # least ink crossed first
+        if all(abs(x - s) >= gap for s in starts):
+            starts.append(x)
+    kept, sides = [], []
+    for x in starts[:MAX_STARTS]:
+        mirrored = w - 1 - x
+        paths = [np.full(h, x), _drop_fall(grid, x), _drop_fall(grid[::-1], x)[::-1],
+                 w - 1 - _drop_fall(grid[:, ::-1], mirrored), w - 1 - _drop_fall(grid[::-1, ::-1], mirrored)[::-1]]
+        found = 0
+        for path in paths:
+            side = xd - x0 >= path[ry - top]
+            if not 0.03 < side.mean() < 0.97 or any(np.mean(side != s) < 0.03 for s in sides):
+                continue
+            if min(np.ptp(xd[~side]), np.ptp(xd[side])) + 1 < edge:
+                continue
+            kept.append(path.astype("float64") + x0)
+            sides.append(side)
+            found += 1
+            if found == CUTS_PER_START or len(kept) == MAX_CUTS:
+                break
+    return kept
+
+
+def _drop_fall(grid, x):
+    """Descending drop-fall (Congedo et al. 1995): the column where a drop started above `x` crosses each row.
+
+    The drop moves down if it can, else down-left, else down-right, else
+    slides right or left along the ink (never back the way it came), and
+    cuts straight down through the ink when stuck. It strays at most the
+    grid's height from its start. Returns int64 `(rows,)` grid columns.
+    """
+    h, w = grid.shape
+    g = np.pad(grid, 1)  # free border all around: g's row y is grid's row y - 1
+    y, x, came, start = 0, x + 1, 0, x + 1
+    out = np.empty(h, "int64")
+    while y < h:
+        if not g[y + 1, x]:
+            dy, dx = 1, 0
+        elif not g[y + 1, x - 1]:
+            dy, dx = 1, -1
+        elif not g[y + 1, x + 1]:
+            dy, dx = 1, 1
+        elif not g[y, x + 1] and came != -1 and x + 1 - start <= h:
+            dy, dx = 0, 1
+        elif not g[y, x - 1] and came != 1 and start - x + 1 <= h:
+            dy, dx = 0, -1
+        else:
+            dy, dx = 1, 0  # stuck: cut through the ink
+        y, x, came = y + dy, min(max(x + dx, 1), w), dx
+        if y >= 1:
+            out[y - 1] = x - 1
+    return out
+
+
+def _deslanted_extents(atom_map, n, shear, center):
+    """Per atom, the smallest and largest deslanted x of its ink, float64 `(n,)` each."""
+    ys, xs = np.nonzero(atom_map >= 0)
+    ids = atom_map[ys, xs]
+    xd = xs - shear * (ys - center)
+    lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
+    np.minimum.at(lo, ids, xd)
+    np.maximum.at(hi, ids, xd)
+    return lo, hi

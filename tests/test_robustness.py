@@ -1,0 +1,124 @@
+"""Real input families: the renderings, the two failure classes of normalization v1, and `bench --robustness`.
+
+The failure classes (issue 10), reproduced from MNIST itself:
+1. a digit that touches the image border lost strokes (a 0's side, a 6's
+   loop) or gave "no ink found": MNIST test digits cropped to their ink and
+   stretched to fill 16x16;
+2. in photos, a soft shadow band's edge was kept as ink, bigger than a
+   faint thin digit.
+"""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from digitrec import cli, renderings, robustness
+from digitrec.preprocessing import normalize
+
+SIZES = {"clean": {(28, 28)}, "inverted": {(28, 28)}, "tight16": {(16, 16)}, "stretched16": {(16, 16)},
+         "binary16": {(16, 16)}, "binary32": {(32, 32)}, "canvas": {(280, 280)},
+         "bigphoto": {(3000, 4000), (4000, 3000)}}
+
+
+def similarity(a, b):
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def ink_box(digit, level=30):
+    rows, cols = np.flatnonzero((digit > level).any(1)), np.flatnonzero((digit > level).any(0))
+    return digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+@pytest.mark.parametrize("family", list(renderings.FAMILIES))
+def test_every_family_renders_a_seeded_image_file(mnist_test, family):
+    images, _ = mnist_test
+    a = renderings.render(family, images[0], np.random.default_rng(7))
+    assert a == renderings.render(family, images[0], np.random.default_rng(7))
+    with Image.open(io.BytesIO(a)) as im:
+        assert im.format in ("PNG", "JPEG")
+        if family in SIZES:
+            assert (im.width, im.height) in SIZES[family]
+        assert min(im.size) >= 16
+    assert normalize(a).shape == (28, 28)
+
+
+def test_unknown_family_is_a_key_error(mnist_test):
+    with pytest.raises(KeyError):
+        renderings.render("nope", mnist_test[0][0], np.random.default_rng(0))
+
+
+def test_digits_that_fill_a_16x16_frame_keep_every_stroke(mnist_test):
+    """Failure class 1: cropped to the ink and stretched to 16x16, then normalized, a digit keeps its shape."""
+    images, labels = mnist_test
+    for i in range(100):
+        stretched = np.asarray(Image.fromarray(ink_box(images[i])).resize((16, 16), Image.BILINEAR))
+        for polarity in (stretched, 255 - stretched):
+            out = normalize(polarity)  # never "no ink found"
+            assert out.max() > 0.9
+            if labels[i] == 0:  # both sides of the 0 survive: ink left and right of its centre of mass
+                assert out[:, :12].max() > 0.5 and out[:, 16:].max() > 0.5
+
+
+def test_binarized_thick_16x16_digits_keep_their_shape(mnist_test):
+    """Failure class 1, binarized: a thick stretched 0 and 6 stay closed loops, not fragments."""
+    images, labels = mnist_test
+    for digit in (0, 6):
+        i = int(np.flatnonzero(labels == digit)[0])
+        big = np.asarray(Image.fromarray(ink_box(images[i])).resize((64, 64), Image.BICUBIC)) > 100
+        thick = np.asarray(Image.fromarray(big.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5)))
+        binary = np.asarray(Image.fromarray(thick).resize((16, 16), Image.BOX)) > 127
+        out = normalize(~binary)  # dark ink on white
+        holes = _holes(out > 0.3)
+        assert holes >= 1, f"the {digit}'s loop is gone"
+
+
+def _holes(mask):
+    """Background components enclosed by ink (a loop's inside)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(~mask)
+    border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])))
+    return len(set(range(1, n + 1)) - border)
+
+
+def test_a_shadow_band_is_not_ink(mnist_test):
+    """Failure class 2: a faint thin digit beside a soft shadow band normalizes like the digit alone."""
+    images, _ = mnist_test
+    rng = np.random.default_rng(3)
+    for i in range(10):
+        cover = renderings.pen(images[i], 200, 3, rng)
+        page = np.zeros((500, 600), "float32")
+        page[150 : 150 + cover.shape[0], 100 : 100 + cover.shape[1]] = cover
+        xx = np.arange(600, dtype="float32")[None, :]
+        band = 1 / (1 + np.exp(-(xx - 330) / 8)) * (1 - 1 / (1 + np.exp(-(xx - 480) / 8)))  # soft edges, 150 px wide
+        light = 0.9 * (1 - 0.45 * band)
+        photo = np.clip(light * (1 - 0.4 * page), 0, 1)
+        clean = np.clip(0.9 * (1 - 0.4 * page), 0, 1)
+        assert similarity(normalize(photo), normalize(clean)) > 0.9
+
+
+# Families the bundled model reads below issue 10's floor (docs/robustness.json, 500 digits a family), held
+# at what was measured there less 3 points (the quick mode reads the first 200 of those digits), so that they
+# cannot get worse unseen.
+# Issue 10 stays open until this is empty.
+SHORT_OF_FLOOR = {"binary16": 0.914, "canvas": 0.948, "photo": 0.928, "form": 0.942}
+
+
+@pytest.mark.slow  # 12 families x 200 digits through the predict path, a 12-megapixel photo among them
+def test_quick_robustness_bench_meets_every_floor(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "robustness.json"
+    status = cli.main(["bench", "--robustness", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)])
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert (tmp_path / "robustness.png").stat().st_size > 10_000
+    assert result["n"] == robustness.QUICK_N and list(result["families"]) == list(renderings.FAMILIES)
+    floors = {f: SHORT_OF_FLOOR.get(f, r["floor"]) for f, r in result["families"].items()}
+    below = {f: r["accuracy"] for f, r in result["families"].items() if r["accuracy"] < floors[f]}
+    assert not below, f"families below their floor: {below}"
+    assert status == (0 if all(r["passed"] for r in result["families"].values()) else 1)
+    assert result["families"]["clean"]["accuracy"] >= result["raw_accuracy"] - robustness.CLEAN_TOLERANCE
+    for family in renderings.FAMILIES:
+        assert family in printed
