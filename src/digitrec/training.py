@@ -156,7 +156,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         "renderings": recipe.renderings,
         "init": str(init) if init else None,
         "outlier_exposure": recipe.outlier_exposure, "n_train": len(train_idx), "n_val": len(val_idx),
-        "n_outliers": int(np.sum(y_train.max(axis=1) < 1)), "source": recipe.source,
+        "n_outliers": int(np.sum(y_train.max(axis=1) < 1)) if y_train.ndim == 2 else 0,  # sparse labels: none "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
     }
     with (contextlib.nullcontext(out) if resume else _run_folder(out)) as folder:
