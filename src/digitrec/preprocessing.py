@@ -221,7 +221,7 @@ def _joins_a_shade(gray, split, reading):
         return False
     rest = side & ~cv2.dilate(strokes.astype(np.uint8), _disk(6 * width + 1)).astype(bool)
     edge = rest & cv2.dilate((~side).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # not the cut
-    return edge.sum() > strokes.sum() / 4 and _edge_sharpness(gray, side, edge) < SHARP_EDGE
+    return edge.sum() > strokes.sum() / (4 * width) and _edge_sharpness(gray, side, edge) < SHARP_EDGE
 
 
 def _reading(gray):
