@@ -14,15 +14,10 @@ import shutil
 import numpy as np
 import pytest
 
+from conftest import NO_OUTLIER_EXPOSURE
 from digitrec import outliers, rejection
 from digitrec.errors import ImageError, ModelError
 from digitrec.inference import BUNDLED_MODEL, Recognizer
-
-NO_OUTLIER_EXPOSURE = pytest.mark.xfail(
-    not os.environ.get("DIGITREC_TEST_MODEL"), strict=True,
-    reason="issue 12's rejection targets need a model trained with outlier exposure; the bundled model has none "
-           "(that stage cost 0.13 points of MNIST accuracy, under issue 10's 99.70 % floor): it rejects about 45 % "
-           "of non-digits. `digitrec train --outlier-exposure 0.5` makes one (see the model card).")
 
 TEST_SEED = 424242  # never used for training (seed [s, 1]) or in the README's calibration figures
 N_PER_FAMILY = 100
