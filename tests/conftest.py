@@ -34,3 +34,11 @@ def dev_set():
     path = Path(os.environ.get("DIGITREC_DEV_DIR", ROOT.parent / "shared" / "data" / "realworld-dev"))
     with np.load(path / "optdigits_dev.npz", allow_pickle=False) as f:
         return f["images"], f["labels"]
+
+
+# Issue 12's rejection targets, for tests that use the bundled model (see the model card).
+NO_OUTLIER_EXPOSURE = pytest.mark.xfail(
+    not os.environ.get("DIGITREC_TEST_MODEL"), strict=True,
+    reason="issue 12's rejection targets need a model trained with outlier exposure; the bundled model has none "
+           "(that stage cost 0.13 points of MNIST accuracy, under issue 10's 99.70 % floor): it rejects about 45 % "
+           "of non-digits. `digitrec train --outlier-exposure 0.5` makes one (see the model card).")

@@ -10,6 +10,7 @@ import io
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, features
@@ -288,6 +289,17 @@ def test_small_digit_off_centre_in_a_big_canvas(digit, reference):
     # Sub-pixel sampling differs with the position, and can flip the stroke-width step (a 1-px disk) of
     # `_mnist_layout`: 0.86 here, 0.96-0.99 at other positions.
     assert similarity(moved, out) > 0.85
+
+
+def test_a_four_drawn_with_straight_strokes_is_not_a_printed_box():
+    """A 4's stem and bar enclose its diagonal as a printed box encloses a digit, but they are strokes (the web
+    page's 4 was once read as its diagonal alone, a 1)."""
+    canvas = np.full((280, 280), 255, np.uint8)
+    points = np.array([(168, 238), (168, 42), (70, 174), (218, 174)], np.int32)
+    cv2.polylines(canvas, [points], False, 0, 18, cv2.LINE_AA)
+    ink = normalize(canvas) > 0.5
+    assert ink.sum(axis=0).max() >= 14, "the stem is gone"
+    assert ink.sum(axis=1).max() >= 12, "the bar is gone"
 
 
 def test_specks_and_salt_noise_are_ignored(digit, reference):

@@ -221,7 +221,7 @@ def _joins_a_shade(gray, split, reading):
         return False
     rest = side & ~cv2.dilate(strokes.astype(np.uint8), _disk(6 * width + 1)).astype(bool)
     edge = rest & cv2.dilate((~side).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # not the cut
-    return edge.sum() > strokes.sum() / 4 and _edge_sharpness(gray, side, edge) < SHARP_EDGE
+    return edge.sum() > strokes.sum() / (4 * width) and _edge_sharpness(gray, side, edge) < SHARP_EDGE
 
 
 def _reading(gray):
@@ -267,6 +267,19 @@ def _reading(gray):
     return dark, width
 
 
+def _closes_its_box(group, width):
+    """Whether `group` runs along at least half of every side of its bounding box, as a printed box does.
+
+    The straight strokes of a digit (a 4's stem and bar around its
+    diagonal) enclose the rest of the ink too, but leave sides open.
+    """
+    r0, r1, c0, c1 = _bbox(group)
+    band = max(2, int(round(2 * width)))
+    sides = (group[r0 : r0 + band, c0:c1].any(axis=0), group[r1 - band : r1, c0:c1].any(axis=0),
+             group[r0:r1, c0 : c0 + band].any(axis=1), group[r0:r1, c1 - band : c1].any(axis=1))
+    return all(side.mean() >= 0.5 for side in sides)
+
+
 def _drop_form_lines(mask, width):
     """Remove printed boxes and ruled lines from the ink mask.
 
@@ -292,7 +305,7 @@ def _drop_form_lines(mask, width):
             continue
         (r0, r1, c0, c1), (o0, o1, p0, p1) = _bbox(group), _bbox(others)
         frame = (r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
-                 and areas[label - 1] < 0.5 * (r1 - r0) * (c1 - c0))
+                 and areas[label - 1] < 0.5 * (r1 - r0) * (c1 - c0) and _closes_its_box(group, width))
         ruled = ((c1 - c0 >= 0.9 * w and c0 < p0 - width and c1 > p1 + width)
                  or (r1 - r0 >= 0.9 * h and r0 < o0 - width and r1 > o1 + width))
         if frame or ruled:
