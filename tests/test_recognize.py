@@ -217,7 +217,8 @@ def test_consistency_with_plain_mnist(mnist_test, recognizer):
     plain = recognizer.classify(digits / 255.0).argmax(axis=1)
     rates, bad = {}, {}
     for name, transform in TRANSFORMS.items():
-        predicted = np.array([p.label for p in recognizer.predict([transform(d, rng) for d in digits])])
+        results = recognizer.predict([transform(d, rng) for d in digits])
+        predicted = np.array([-1 if p.label is None else p.label for p in results])  # -1: rejected, not a digit
         rates[name] = float(np.mean(predicted == plain))
         bad[name] = [(int(idx[i]), int(plain[i]), int(predicted[i])) for i in np.flatnonzero(predicted != plain)[:5]]
     print("consistency:", {k: f"{v:.1%}" for k, v in rates.items()})
