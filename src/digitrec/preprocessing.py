@@ -28,8 +28,10 @@ handwriting well only when that handwriting is prepared the same way, so
    median; scale the longest side to 20 px with area averaging, place in
    28x28 and shift the intensity centre of mass to (14, 14).
 
-Every filter is sized from the estimated stroke width, never from the
-image size, and thick strokes are separated on a copy where they are
+An image already in that layout (an MNIST digit in either polarity, or
+`normalize`'s own output) is returned unchanged, so `normalize` is the
+identity on MNIST and idempotent. Every filter is sized from the estimated
+stroke width, never from the image size, and thick strokes are separated on a copy where they are
 `STROKE_WORK` pixels wide. `digitrec bench --robustness` measures the
 result on twelve families of rendered input (`digitrec.renderings`).
 """
