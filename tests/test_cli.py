@@ -137,6 +137,7 @@ def test_help():
 # --------------------------------------------------------------------------- errors
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_train_without_data_and_network(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -162,6 +163,7 @@ def test_evaluate_garbage_model_file(tmp_path, mnist_dir):
     assert_one_line_error(result, str(run / "model.keras"), "not a Keras model archive")
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_train_refuses_an_out_folder_that_holds_files(tmp_path, mnist_dir):
     out = tmp_path / "run"
     out.mkdir()
@@ -181,6 +183,7 @@ def test_evaluate_without_model_scores_the_bundled_model(mnist_dir):
     assert metrics["accuracy"] == pytest.approx(0.9971, abs=5e-5)  # the model card's 99.71 %
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_train_unknown_model(tmp_path, mnist_dir):
     result = run_cli("train", "--model", "lenet-9000", "--epochs", "1", "--data-dir", mnist_dir,
                      "--out", tmp_path / "run", cwd=tmp_path)

@@ -63,6 +63,7 @@ def predict_run(tmp_path_factory, mutated):
     return proc, results
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_predict_never_prints_a_traceback(predict_run, mutated):
     proc, results = predict_run
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr[-3000:]

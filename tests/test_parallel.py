@@ -57,6 +57,7 @@ def test_labels_equal_recognizer_predict_in_input_order(folder, expected, worker
     assert isinstance(bad, str) and f"digit_{BAD:04d}.png" in bad
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_cli_streams_json_lines_in_order_with_an_error_record(folder, expected):
     cmd = [sys.executable, "-m", "digitrec.cli", "predict", "--model", str(BUNDLED_ONNX), "--json", "--workers", "2",
            str(folder)]

@@ -92,6 +92,7 @@ def mixed_json(tree):
     return run_predict("--json", "--top-k", "2", root / "mixed")
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_json_lines_for_a_folder_tree_with_a_bad_file(tree, mixed_json):
     root, _, expected = tree
     code, stdout, stderr = mixed_json
@@ -131,6 +132,7 @@ def test_files_are_listed_in_a_stable_order(mixed_json):
     assert paths == sorted(paths)
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_table_output_for_good_images_exits_0(tree):
     root, expected, _ = tree
     code, stdout, stderr = run_predict(root / "good")
@@ -145,6 +147,7 @@ def test_table_output_for_good_images_exits_0(tree):
         assert 0 <= float(line.split()[3]) <= 1, line  # the digit score
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_min_confidence_missing_path_and_explicit_non_image(tree):
     root, expected, _ = tree
     missing, text = root / "good" / "missing.png", root / "mixed" / "notes.txt"
@@ -176,6 +179,7 @@ AS_UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] i
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_unreadable_folder_entries_are_reported_with_their_cause(tmp_path, mnist_test):
     if AS_UNPRIVILEGED and not shutil.which("setpriv"):
         pytest.skip("running as root without setpriv (util-linux): permissions cannot be enforced")
@@ -238,6 +242,7 @@ def numbers(tmp_path_factory, mnist_test):
     return root, {"7210.png": "".join(map(str, labels[:4])), "photo.jpg": "".join(map(str, labels[4:7]))}
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_read_json_lines_with_a_bad_file_exits_1(numbers):
     root, expected = numbers
     code, stdout, stderr = run_predict("--json", root, root / "missing.png", command="read")
@@ -257,6 +262,7 @@ def test_read_json_lines_with_a_bad_file_exits_1(numbers):
         assert lefts == sorted(lefts)
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_read_table(numbers):
     root, expected = numbers
     code, stdout, stderr = run_predict(root / "7210.png", command="read")

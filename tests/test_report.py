@@ -268,6 +268,7 @@ def test_cli_report_needs_exactly_one_source(args, tmp_path):
     assert line.startswith("digitrec report: error: ") and "RUN_DIR" in line
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_report_without_model_is_a_clear_error(tmp_path, mnist_dir):
     (tmp_path / "history.csv").write_text("epoch,loss\n1,0.5\n")
     with pytest.raises(ModelError, match=re.escape(str(tmp_path))):

@@ -54,6 +54,7 @@ def _by_name(records):
     return {r["path"].rsplit("/", 1)[-1]: r for r in records}
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_predict_dataset_labels_equal_the_local_engine(cluster, folder, local):
     ds = digitrec.predict_dataset(scale.read_files([folder]), model=BUNDLED_ONNX, batch_size=100)
     rows = _by_name(map(scale.as_record, ds.take_all()))

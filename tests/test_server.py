@@ -306,6 +306,7 @@ def test_200_requests_from_8_concurrent_clients(base_url, scans):
 # ---- the command -------------------------------------------------------------
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_digitrec_serve_command_binds_localhost_and_stops_cleanly():
     with socket.socket() as s:  # a free port
         s.bind(("127.0.0.1", 0))

@@ -195,6 +195,7 @@ def test_draw_a_number_and_see_a_box_and_label_on_each_digit(page):
 
 
 @NO_OUTLIER_EXPOSURE
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_a_letter_is_not_a_digit(page):
     draw(page, LETTER_X)
     settled(page)
