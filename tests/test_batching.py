@@ -96,6 +96,7 @@ def test_bad_settings_are_refused():
         DynamicBatcher(len, max_batch=0)
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_concurrent_clients_get_the_labels_of_recognizer_predict(recognizer, digits):
     app = bundled_app()  # the default server: a process pool of one worker per core, batches up to 32
     _, canvases = digits

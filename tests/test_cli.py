@@ -149,12 +149,14 @@ def test_train_without_data_and_network(tmp_path):
     assert not list(empty.glob("*.gz")) and not (empty / ".download").exists()
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_evaluate_missing_model(tmp_path, mnist_dir):
     missing = tmp_path / "no-such-model.keras"
     result = run_cli("evaluate", "--model", missing, "--data-dir", mnist_dir, cwd=tmp_path)
     assert_one_line_error(result, str(missing), "not found")
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_evaluate_garbage_model_file(tmp_path, mnist_dir):
     run = tmp_path / "run"
     run.mkdir()

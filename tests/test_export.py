@@ -227,6 +227,7 @@ print(json.dumps({"label": prediction.label, "status": status, "served": answer[
 """
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_onnx_predict_and_serve_never_import_tensorflow(tmp_path, bundled, mnist_test):
     images, labels = mnist_test
     png = tmp_path / "digit.png"

@@ -28,6 +28,7 @@ def mutated():
     return cases
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_server_answers_every_mutated_image_with_2xx_or_json_4xx(mutated):
     with live_server(bundled_app()) as url, httpx.Client(base_url=url, timeout=60) as client:
         with ThreadPoolExecutor(4) as pool:

@@ -257,6 +257,7 @@ def _peak_rss_mib():
 
 
 @pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux /proc/self/clear_refs")
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_16_simultaneous_4000x4000_uploads_stay_within_memory(base_url):
     """A 4000x4000 1-bit PNG is a few KB on the wire and 16 million pixels decoded. Decoded at reduced
     size, 2 at a time, 16 of them at once raise the peak RSS by tens of MiB (decoded at full size, 16

@@ -75,6 +75,7 @@ V2_REGRESSION = pytest.mark.xfail(strict=True, reason="read after normalization 
 
 
 @V2_REGRESSION
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_boxes_are_in_source_pixels_of_a_large_photo(recognizer, mnist_test):
     """A 3000 px wide photo is searched at a working size; the boxes still land on the digits."""
     images, labels = mnist_test
@@ -150,6 +151,7 @@ def test_heights_30_percent_apart_and_a_drifting_baseline(recognizer, mnist_test
 
 
 @V2_REGRESSION
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_touching_digits_are_split(recognizer, mnist_test):
     """Each number holds one pair of touching digits: it is cut into as many digits as it has, nearly always right."""
     texts = [(truth, recognizer.read(picture).text) for truth, picture, _, _ in numbers(mnist_test, 11, 4, True)]

@@ -188,6 +188,7 @@ def test_small_digits_off_centre_in_big_canvases(recognizer, examples):
     assert [r.label for r in recognizer.predict(canvases)] == list(labels)
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_large_3000x4000_photos(tmp_path, recognizer, examples):
     images, labels = examples
     rng = np.random.default_rng(4)

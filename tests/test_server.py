@@ -277,6 +277,7 @@ def test_unknown_path_and_method(client):
 # ---- concurrency -------------------------------------------------------------
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_200_requests_from_8_concurrent_clients(base_url, scans):
     jobs = [list(scans.values())[i % len(scans)] for i in range(200)]
 

@@ -213,6 +213,7 @@ def test_prediction_is_live_while_the_pen_is_down(page):
     assert_shows(page, "7")
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_undo_clear_and_their_keys(page):
     undo, clear = page.locator("#undo"), page.locator("#clear")
     expect(undo).to_be_disabled()
