@@ -28,6 +28,8 @@ import numpy as np
 from PIL import Image
 from skimage.morphology import skeletonize
 
+from digitrec.preprocessing import _resize  # area-averaged shrink, bicubic enlargement
+
 FAMILIES = {  # name: what it imitates
     "clean": "MNIST as is: 28x28 grey, light ink on black",
     "inverted": "28x28 grey, dark ink on white",
@@ -83,13 +85,6 @@ def _u8(x):
 def _ink_box(digit, level=30):
     rows, cols = np.flatnonzero((digit > level).any(1)), np.flatnonzero((digit > level).any(0))
     return digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
-
-def _resize(arr, width, height):
-    """Area-averaged (shrink) or bicubic (enlarge) resize of a float or uint8 array."""
-    shrink = width <= arr.shape[1] and height <= arr.shape[0]
-    out = cv2.resize(arr, (int(width), int(height)), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-    return np.clip(out, 0, 255 if arr.dtype == np.uint8 else 1)
 
 
 def _polarity(img01, rng):
