@@ -291,6 +291,31 @@ def test_small_digit_off_centre_in_a_big_canvas(digit, reference):
     assert similarity(moved, out) > 0.85
 
 
+def pencil_under_a_hard_shadow(digit, offset, penumbra, angle, shade=0.5):
+    """A thin pencil digit (3 px pen, 160 px tall) on 400x300 paper; the half-plane beyond a straight line
+    `offset` px from the centre at `angle` degrees is in a shadow with a `penumbra` px wide edge (float32)."""
+    cover = renderings.pen(digit, 160, 3.0, np.random.default_rng(0))
+    h, w = 300, 400
+    y, x = np.mgrid[:h, :w]
+    d = (x - w / 2) * np.cos(np.radians(angle)) + (y - h / 2) * np.sin(np.radians(angle)) - offset
+    light = 1 - (1 - shade) * np.clip(0.5 + d / penumbra, 0, 1)
+    ink = np.zeros((h, w), "float32")
+    top, left = (h - cover.shape[0]) // 2, (w - cover.shape[1]) // 2
+    ink[top : top + cover.shape[0], left : left + cover.shape[1]] = cover
+    noise = 0.01 * np.random.default_rng(1).standard_normal((h, w))
+    return np.clip(0.8 * (1 - 0.6 * ink) * light + noise, 0, 1).astype("float32")
+
+
+def test_a_hard_shadow_across_the_page_is_not_ink(digit):
+    """A harsh shadow (a sharp edge, as a phone or a hand casts it in direct light) across half the page: the
+    thin strokes are the ink, not the lit paper or the shadow, which have a pen's sharp edges too but are
+    regions far wider than any pen (all 12 were read as the paper, similarity 0.11-0.45, before)."""
+    reference = normalize(pencil_under_a_hard_shadow(digit, 0, 3, 35, shade=1.0))  # no shadow
+    scores = [similarity(normalize(pencil_under_a_hard_shadow(digit, offset, penumbra, angle)), reference)
+              for offset in (-30, 0, 30) for penumbra in (3, 6) for angle in (35, 120)]
+    assert sum(s > 0.8 for s in scores) >= 9, np.round(scores, 2)  # 10 of 12 here
+
+
 def test_a_four_drawn_with_straight_strokes_is_not_a_printed_box():
     """A 4's stem and bar enclose its diagonal as a printed box encloses a digit, but they are strokes (the web
     page's 4 was once read as its diagonal alone, a 1)."""

@@ -16,15 +16,15 @@ import asyncio
 import contextlib
 
 import anyio
-import numpy as np
 
 
 class DynamicBatcher:
     """Collect images from concurrent coroutines and classify them in batches.
 
     Args:
-        classify: a function from float32 `(N, 28, 28)` to `(N, 10)`
-            probabilities (e.g. `Recognizer.classify`); it runs in a worker
+        classify: a function from a list of N queued items to N results,
+            in order (e.g. `Recognizer.classify`: normalized images
+            `(28, 28)` to probabilities `(N, 10)`); it runs in a worker
             thread, one call at a time.
         max_batch: int >= 1, most images per model call.
         max_wait: seconds a batch waits for requests that are on their way
@@ -54,7 +54,8 @@ class DynamicBatcher:
         self._loop = self._task = None
 
     async def classify(self, image):
-        """Probabilities `(10,)` float32 of one normalized image `(28, 28)`, classified with its batch.
+        """The result of `classify` for one item (a normalized image `(28, 28)`: its probabilities
+        `(10,)`), computed with its batch.
 
         Raises:
             whatever the model call raised, in every request of that batch.
@@ -88,7 +89,7 @@ class DynamicBatcher:
         while True:
             batch = await self._next_batch()
             try:
-                probabilities = await anyio.to_thread.run_sync(self._classify, np.stack([x for x, _ in batch]))
+                probabilities = await anyio.to_thread.run_sync(self._classify, [x for x, _ in batch])
             except Exception as e:  # noqa: BLE001 (every waiting request gets the model's error)
                 for _, future in batch:
                     if not future.done():

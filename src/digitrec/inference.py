@@ -175,10 +175,29 @@ class Recognizer:
             ImageError: an image cannot be read or holds no ink (the first
                 such image stops the call; the CLI handles images one by one).
         """
-        normalized = [self.preprocess(image) for image in _as_list(images)]
-        if not normalized:
-            return []
-        return [self.to_prediction(p) for p in self.classify(np.stack(normalized))]
+        hypotheses = [preprocessing.normalize_hypotheses(image) for image in _as_list(images)]
+        return [self.to_prediction(p) for p in self.choose(hypotheses)[1]]
+
+    def choose(self, hypotheses):
+        """Classify each image's normalized hypotheses and keep the one that looks most like a digit.
+
+        Args:
+            hypotheses: list of float32 `(k, 28, 28)`, one per image, as
+                `preprocessing.normalize_hypotheses` returns them (k >= 1).
+
+        Returns:
+            `(normalized, probabilities)`: float32 `(N, 28, 28)`, the chosen
+            hypothesis of each image, and its probabilities `(N, 10)`. The
+            hypothesis with the highest `rejection.digit_score` wins (the
+            first one on a tie).
+        """
+        if not hypotheses:
+            return np.zeros((0, 28, 28), "float32"), np.zeros((0, 10), "float32")
+        x = np.concatenate(hypotheses)
+        p = self.classify(x)
+        scores, ends = rejection.digit_score(p), np.cumsum([len(h) for h in hypotheses])
+        best = [end - len(h) + int(np.argmax(scores[end - len(h) : end])) for h, end in zip(hypotheses, ends)]
+        return x[best], p[best]
 
     def to_prediction(self, p, kind=Prediction, **fields):
         """A `Prediction` (or `kind`, with extra `fields`) from one row of `classify`'s probabilities `(10,)`."""

@@ -18,8 +18,6 @@ import multiprocessing
 import os
 from concurrent.futures.process import BrokenProcessPool
 
-import numpy as np
-
 from digitrec.errors import DigitrecError
 
 CHUNK = 64  # images per task sent to a worker, and per model call
@@ -39,14 +37,14 @@ def process_pool(workers):
 
 
 def normalize_source(source, name=None):
-    """`preprocessing.normalize` of an image file or encoded bytes, decoded by `decoding.load_image`.
+    """`preprocessing.normalize_hypotheses` of an image file or encoded bytes, decoded by `decoding.load_image`.
 
     Args:
         source: str or Path of a file, or bytes of an encoded image.
         name: how an error message names the image (default: the path).
 
     Returns:
-        float32 `(28, 28)` in [0, 1].
+        float32 `(k, 28, 28)` in [0, 1], k = 1 or 2 (`Recognizer.choose` decides).
 
     Raises:
         ImageError (or its subclasses `UnsupportedImageError`,
@@ -54,7 +52,7 @@ def normalize_source(source, name=None):
     """
     from digitrec import decoding, preprocessing
 
-    return preprocessing.normalize(decoding.load_image(source, name=name))
+    return preprocessing.normalize_hypotheses(decoding.load_image(source, name=name))
 
 
 def normalize_or_error(source):
@@ -129,7 +127,7 @@ def predict_files(files, recognizer, workers=None, chunk=CHUNK):
             images = [image for image, _ in normalized if image is not None]
             if images and not hasattr(recognizer, "classify"):
                 recognizer = recognizer()
-            probabilities = iter(recognizer.classify(np.stack(images)) if images else [])
+            probabilities = iter(recognizer.choose(images)[1])
             buffer.extend(message or recognizer.to_prediction(next(probabilities)) for _, message in normalized)
         yield path, error or buffer.popleft()
 

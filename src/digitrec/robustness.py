@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from digitrec import data, renderings
+from digitrec import data, preprocessing, renderings
 from digitrec.errors import ImageError
 
 SEED = 1000  # rendering seeds of the benchmark: SEED + the family's index
@@ -76,16 +76,16 @@ def run(n=1000, model=None, data_dir=None, log=None):
 def _read(recognizer, files, labels):
     """Accuracy of `recognizer` on encoded `files` (an unreadable one counts as wrong), and the time to normalize."""
     start = time.perf_counter()
-    normalized, read = [], []
+    hypotheses, read = [], []
     for f in files:
         try:
-            normalized.append(recognizer.preprocess(f))
+            hypotheses.append(preprocessing.normalize_hypotheses(f))
             read.append(True)
         except ImageError:
-            normalized.append(np.zeros((28, 28), "float32"))
+            hypotheses.append(np.zeros((1, 28, 28), "float32"))
             read.append(False)
     seconds = (time.perf_counter() - start) / len(files)
-    predicted = recognizer.classify(np.stack(normalized)).argmax(axis=1)
+    predicted = recognizer.choose(hypotheses)[1].argmax(axis=1)
     correct = (predicted == labels) & np.array(read)
     return {"accuracy": float(correct.mean()), "no_ink": int(len(files) - sum(read)),
             "seconds_per_image": round(seconds, 5)}
@@ -102,17 +102,16 @@ def normalize_speed(digit, repeats=20):
     """
     from PIL import Image
 
-    from digitrec.preprocessing import normalize
 
     photo = np.asarray(Image.open(io.BytesIO(renderings.render("bigphoto", digit, np.random.default_rng(SEED)))))
     out = {}
     moved = np.roll(digit, (3, -3), axis=(0, 1))
     for name, image, count in (("28x28", moved, repeats), ("12mp_photo", photo, max(3, repeats // 4))):
-        normalize(image)  # warm-up
+        preprocessing.normalize(image)  # warm-up
         times = []
         for _ in range(count):
             start = time.perf_counter()
-            normalize(image)
+            preprocessing.normalize(image)
             times.append(1000 * (time.perf_counter() - start))
         out[name] = round(float(np.median(times)), 2)
     return out
@@ -138,7 +137,6 @@ def plot_examples(result):
     from matplotlib.figure import Figure
     from PIL import Image
 
-    from digitrec.preprocessing import normalize
 
     families = list(result["examples"])
     fig = Figure(figsize=(1.6 * len(families), 3.8))
@@ -149,7 +147,7 @@ def plot_examples(result):
         axes[0, column].imshow(shown.convert("RGB"))
         axes[0, column].set_title(f"{family}\n{raw.width}x{raw.height}", fontsize=8)
         try:
-            axes[1, column].imshow(normalize(result["examples"][family]), cmap="gray", vmin=0, vmax=1)
+            axes[1, column].imshow(preprocessing.normalize(result["examples"][family]), cmap="gray", vmin=0, vmax=1)
         except ImageError:
             axes[1, column].text(0.5, 0.5, "no ink", ha="center", va="center")
         for row in (0, 1):

@@ -54,7 +54,7 @@ class Predictor:
         """A batch `{"bytes": encoded images, "path": str}` or `{"image": arrays, ...}` -> `pyarrow.Table`."""
         import pyarrow as pa
 
-        from digitrec import parallel
+        from digitrec import parallel, preprocessing
         from digitrec.errors import DigitrecError
 
         images = batch["bytes"] if "bytes" in batch else batch["image"]
@@ -64,11 +64,11 @@ class Predictor:
             try:
                 source = bytes(image) if isinstance(image, (bytes, np.bytes_)) else image
                 outcomes.append(parallel.normalize_source(source, name=str(path)) if isinstance(source, bytes)
-                                else self.recognizer.preprocess(source))
+                                else preprocessing.normalize_hypotheses(source))
             except DigitrecError as e:
                 outcomes.append(str(e))
         good = [x for x in outcomes if not isinstance(x, str)]
-        probabilities = iter(self.recognizer.classify(np.stack(good)) if good else [])
+        probabilities = iter(self.recognizer.choose(good)[1])
         rows = [dict.fromkeys(FIELDS) | parallel.record(
                     path, x if isinstance(x, str) else self.recognizer.to_prediction(next(probabilities)),
                     self.top_k, self.min_confidence) for path, x in zip(paths, outcomes)]

@@ -143,7 +143,7 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
     workers = parallel.default_workers() if workers is None else workers
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
-    batcher = DynamicBatcher(recognizer.classify, max_batch, max_wait)
+    batcher = DynamicBatcher(lambda hypotheses: list(zip(*recognizer.choose(hypotheses))), max_batch, max_wait)
     decodes = anyio.CapacityLimiter(limits.decodes)  # bounds the memory that decoding takes
     pool = None  # the worker processes, started by the first request
 
@@ -194,8 +194,8 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
               response_model_exclude_unset=True)
     async def predict(request: Request):
         """Recognize the digit in an image: a multipart `file`, or JSON `{"image": base64 or data URL}`."""
-        x = await prepare(*await _image_upload(request))
-        result = recognizer.to_prediction(await batcher.classify(x))
+        x, p = await batcher.classify(await prepare(*await _image_upload(request)))
+        result = recognizer.to_prediction(p)
         answer = {"label": result.label, "confidence": result.confidence, "digit_score": result.digit_score,
                   "probabilities": list(result.probabilities), "input": x.round(3).tolist(), "model": info["name"]}
         return {**answer, "rejected": result.rejected} if result.rejected else answer
