@@ -135,10 +135,15 @@ class Recognizer:
                                 else float(min_digit_score))
         self._lock = threading.Lock()
 
-    @staticmethod
-    def preprocess(image):
-        """The `(28, 28)` float32 image in [0, 1] that the model sees (`preprocessing.normalize`)."""
-        return preprocessing.normalize(image)
+    def preprocess(self, image):
+        """The `(28, 28)` float32 image in [0, 1] that the model sees for `image`.
+
+        That is `preprocessing.normalize(image)`, or, where the polarity is
+        in doubt, the reading of `preprocessing.normalize_hypotheses` that
+        `choose` keeps (the model decides).
+        """
+        hypotheses = preprocessing.normalize_hypotheses(image)
+        return hypotheses[0] if len(hypotheses) == 1 else self.choose([hypotheses])[0][0]
 
     def classify(self, normalized, batch_size=256):
         """Class probabilities for already-normalized images.
@@ -213,7 +218,7 @@ class Recognizer:
         normalized, ok = np.zeros((len(found), 28, 28), "float32"), np.zeros(len(found), bool)
         for i, candidate in enumerate(found):
             with contextlib.suppress(ImageError):  # too faint once cut out: a uniform answer, never chosen
-                normalized[i], ok[i] = self.preprocess(candidate.image), True
+                normalized[i], ok[i] = preprocessing.normalize(candidate.image), True
         probabilities = np.full((len(found), 10), 0.1, "float32")
         probabilities[ok] = self.classify(normalized[ok])
         return normalized, probabilities
