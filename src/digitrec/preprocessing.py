@@ -172,10 +172,7 @@ def _local_readings(gray):
     next window side: a plateau of the granulometry, Matheron 1975), consistent
     (`_stroke_reading`), narrower than the window, and at
     least five widths long (strokes, not dots or the edges of thicker
-    strokes), and they stand out from the noise (their median response is
-    at least 1.5 times the noise floor, which the peaks of paper texture
-    and grain only just cross). `asymmetry` is the ratio of the two sides'
-    responses.
+    strokes). `asymmetry` is the ratio of the two sides' responses.
     """
     sides = [side for side in LOCAL_SCALES if side <= min(gray.shape) // 2]
     levels = []
@@ -195,10 +192,8 @@ def _local_readings(gray):
             around = cv2.dilate(mask.astype(np.uint8), _disk(width)).astype(bool)  # the strokes and their edges
             asymmetry = hats[ink][around].sum() / max(hats[1 - ink][around].sum(), 1e-6)
             whole = wider[ink][around].sum() <= 1.5 * hats[ink][around].sum()
-            contrast = float(np.median(hats[ink][mask]))
-            if (asymmetry >= 3 and whole and cv <= STROKE_CV and width < side and length >= 5 * width
-                    and contrast >= 1.5 * floor):
-                found.append((asymmetry, width, ink == 0, mask, contrast))
+            if asymmetry >= 3 and whole and cv <= STROKE_CV and width < side and length >= 5 * width:
+                found.append((asymmetry, width, ink == 0, mask, float(np.median(hats[ink][mask]))))
         if len(found) == 1:  # both sides at once: the jagged edges of thicker strokes, not strokes
             readings += found
     return readings
