@@ -242,8 +242,12 @@ def _joins_a_shade(gray, split, reading):
             or float(np.percentile(_ridge_widths(rest), 75)) >= max(r1 - r0, c1 - c0) / 2)
 
 
-def _reading(gray):
+def _reading(gray, finest=1.0):
     """Decide the ink's polarity and stroke width from the whole image.
+
+    `finest` (pixels) is the width of one source pixel in an enlarged tiny
+    image: thinner local structures are resampling artifacts (the edges of
+    thick strokes), not strokes.
 
     Ink is drawn with one pen, so its strokes have a nearly constant width
     (the stroke-width consistency of Epshtein, Ofek and Wexler 2010), and
@@ -282,7 +286,7 @@ def _reading(gray):
                       ((_stroke_reading(mask, strength), mask, dark) for mask, strength, dark in sides))
     (score, width, dark), (other, other_width, _) = readings
     sharpness = _edge_sharpness(gray, gray < t)
-    local = _local_readings(gray)
+    local = [r for r in _local_readings(gray) if r[1] >= finest]
     if sharpness >= SHARP_EDGE:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
         region = width >= min(gray.shape) / 6  # what it reads as ink is a region, not strokes: the other side may be
         local = [r for r in local if (r[2] == dark or region) and r[1] < width / 3 and _joins_a_shade(gray, gray < t, r)]
@@ -442,13 +446,16 @@ def _working_image(gray):
     at `LOCATE_SIDE`, and the region around the ink (plus a margin) is cut
     from the full-resolution image, so a small digit in a big photo keeps its
     detail.
+
+    Returns `(image, enlargement)`: the enlargement factor is 1 unless the
+    image was tiny.
     """
     h, w = gray.shape
     if max(h, w) < MIN_SIDE:
         k = int(np.ceil(MIN_SIDE / max(h, w)))
-        return _resize(gray, w * k, h * k)
+        return _resize(gray, w * k, h * k), k
     if max(h, w) <= LOCATE_SIDE:
-        return gray
+        return gray, 1
     ink, mask = _extract(_fit(gray, LOCATE_SIDE))
     s = ink.shape[0] / h  # the scale at which the ink was found
     r0, r1, c0, c1 = _bbox(_main_cluster(mask, ink))
@@ -456,7 +463,7 @@ def _working_image(gray):
     r0, r1 = int(max(0, (r0 - margin) / s)), int(min(h, (r1 + margin) / s + 1))
     c0, c1 = int(max(0, (c0 - margin) / s)), int(min(w, (c1 + margin) / s + 1))
     crop = gray[r0:r1, c0:c1]
-    return _fit(crop, LOCATE_SIDE) if max(crop.shape) > LOCATE_SIDE else crop
+    return (_fit(crop, LOCATE_SIDE) if max(crop.shape) > LOCATE_SIDE else crop), 1
 
 
 def _stroke_width(mask):
@@ -561,9 +568,9 @@ def normalize_hypotheses(image, alternatives=True):
     same = _in_mnist_layout(gray)
     if same is not None:
         return same[None]
-    work = _working_image(gray)
+    work, enlargement = _working_image(gray)
     _check_contrast(work)
-    readings = _reading(work)
+    readings = _reading(work, finest=enlargement)
     out = [_mnist_layout(*_extract(work, readings[0]))]
     for reading in readings[1:] if alternatives else []:
         with contextlib.suppress(ImageError):  # nothing left that way: the first reading stands
