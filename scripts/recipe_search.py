@@ -16,12 +16,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
+from keras import layers
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
-
-from digitrec import data  # noqa: E402
+from digitrec import data
 
 
 def s2d(size, block):

@@ -16,12 +16,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
+import recipe_search
 
-import keras  # noqa: E402
-
-import recipe_search  # noqa: E402
-from digitrec import models  # noqa: E402
+from digitrec import models
 
 
 def setting(spec):
@@ -63,7 +62,7 @@ def main():
             start = time.perf_counter()
             net.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
             best[label] = min(best[label], time.perf_counter() - start)
-    for label, net, batch in runs:
+    for label, _net, batch in runs:
         per_image = best[label] / (steps * batch)
         print(f"{label:40s} batch {batch:5d}  {1000 * best[label] / steps:7.2f} ms/step  "
               f"{1e6 * per_image:6.1f} us/image  {60000 * per_image:6.2f} s per 60,000 images")
