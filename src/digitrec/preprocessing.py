@@ -281,15 +281,17 @@ def _reading(gray, finest=1.0):
         ImageError: nothing in the image looks like ink.
     """
     t = _otsu(gray)
-    sides = [(gray < t, 1.0 - gray, True), (gray > t, gray, False)]
-    readings = sorted((cv + 0.5 * mask.mean(), width, dark) for (cv, width, _), mask, dark in
-                      ((_stroke_reading(mask, strength), mask, dark) for mask, strength, dark in sides))
-    (score, width, dark), (other, other_width, _) = readings
+    readings = []
+    for mask, strength, dark in ((gray < t, 1.0 - gray, True), (gray > t, gray, False)):
+        cv, width, _ = _stroke_reading(mask, strength)
+        readings.append((cv + 0.5 * mask.mean(), width, dark))
+    (score, width, dark), (other, other_width, _) = sorted(readings)
     sharpness = _edge_sharpness(gray, gray < t)
     local = [r for r in _local_readings(gray) if r[1] >= finest]
     if sharpness >= SHARP_EDGE:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
-        region = width >= min(gray.shape) / 6  # what it reads as ink is a region, not strokes: the other side may be
-        local = [r for r in local if (r[2] == dark or region) and r[1] < width / 3 and _joins_a_shade(gray, gray < t, r)]
+        region = width >= min(gray.shape) / 6  # the split's ink is a region, not strokes: either polarity may be ink
+        local = [r for r in local if (r[2] == dark or region) and r[1] < width / 3
+                 and _joins_a_shade(gray, gray < t, r)]
     if local:
         _, width, dark, _, _ = max(local, key=lambda r: r[0])
         return [(dark, width)]
