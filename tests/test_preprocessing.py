@@ -327,6 +327,23 @@ def test_a_four_drawn_with_straight_strokes_is_not_a_printed_box():
     assert ink.sum(axis=1).max() >= 12, "the bar is gone"
 
 
+@pytest.mark.parametrize("grey", [0, 120])
+def test_a_thick_digit_in_a_thin_printed_box_keeps_its_strokes(mnist_test, grey):
+    """A form box printed one pixel wide around a digit written with a thick pen: the box's long thin lines once
+    set the stroke width (and their zero gradient at the centre made the page look like a shadow), so the
+    background filter, sized from that width, took the thick strokes for paper and the digit lost them."""
+    images, _ = mnist_test
+    for i in (3, 10, 13):  # a 0, a 0 and a 0: round strokes, no straight run a box could hide
+        cover = renderings.pen(images[i], 100, 7, np.random.default_rng(i))
+        page = np.full((150, 150), 255, np.uint8)
+        h, w = cover.shape
+        top, left = (150 - h) // 2, (150 - w) // 2
+        page[top : top + h, left : left + w] = np.round(255 * (1 - cover)).astype(np.uint8)
+        plain = normalize(page)
+        cv2.rectangle(page, (left - 12, top - 12), (left + w + 12, top + h + 12), grey, 1)
+        assert similarity(normalize(page), plain) > 0.9
+
+
 def test_specks_and_salt_noise_are_ignored(digit, reference):
     image = drawing(digit, scale=6).copy()
     rng = np.random.default_rng(2)
