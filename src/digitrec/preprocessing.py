@@ -138,11 +138,12 @@ def _stroke_reading(mask, strength):
 
     Ink drawn with one pen has a nearly constant width; paper between
     strokes, shadows and blotches do not. `variation` is the coefficient of
-    variation of the ridge widths (`_ridge_widths`), `width` their median
-    weighted by width, in pixels: the pen that laid half the ink (a plain
-    median is pulled down by the short ridges of jagged, blotchy edges in
-    thick binary scans, and by the long thin lines of a printed box around a
-    thick digit), `length` the area of the largest connected component over the
+    variation of the ridge widths (`_ridge_widths`), `width` in pixels their
+    75th percentile (the median is pulled down by the short ridges of
+    jagged, blotchy edges: thick binary scans), or their median weighted by
+    width (the pen that laid half the ink) where that is larger: where the
+    long thin lines of a printed box around a thick digit make most of the
+    ridges, `length` the area of the largest connected component over the
     width (pixels: how long its strokes run). A mask with no
     pixels, or with more than 70 % of the image, gets an infinite variation.
     """
@@ -151,7 +152,7 @@ def _stroke_reading(mask, strength):
     mask, areas = _drop_specks(mask, strength)
     widths = np.sort(_ridge_widths(mask))
     ink = np.cumsum(widths)  # a ridge pixel stands for about `width` pixels of ink
-    width = float(widths[np.searchsorted(ink, 0.5 * ink[-1])])
+    width = max(float(np.percentile(widths, 75)), float(widths[np.searchsorted(ink, 0.5 * ink[-1])]))
     length = float(areas.max() if len(areas) else 0) / max(width, 1.0)
     return float(widths.std() / max(widths.mean(), 1e-6)), width, length
 
