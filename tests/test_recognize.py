@@ -118,9 +118,9 @@ def test_a_doubtful_polarity_is_left_to_the_classifier(mnist_test, recognizer):
     rng = np.random.default_rng(5)
     files = [renderings.render("binary16", images[i], rng) for i in range(N_POLARITY)]
     hypotheses = [normalize_hypotheses(f) for f in files]
-    assert all(h.shape in ((1, 28, 28), (2, 28, 28)) and np.array_equal(h[0], normalize(f))
+    assert all(h.shape[1:] == (28, 28) and 1 <= len(h) <= 3 and np.array_equal(h[0], normalize(f))
                for f, h in zip(files, hypotheses))
-    doubtful = [i for i, h in enumerate(hypotheses) if len(h) == 2]
+    doubtful = [i for i, h in enumerate(hypotheses) if len(h) >= 2]
     assert 0.05 * N_POLARITY < len(doubtful) < 0.5 * N_POLARITY
     first = recognizer.classify(np.stack([h[0] for h in hypotheses])).argmax(axis=1)
     chosen, p = recognizer.choose(hypotheses)

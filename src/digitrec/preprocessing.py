@@ -278,7 +278,10 @@ def _reading(gray, finest=1.0):
     `POLARITY_MARGIN` of each other (thick strokes that fill a tight crop,
     so that the paper between them looks like strokes too), both are
     returned, the better first: the classifier decides
-    (`normalize_hypotheses`).
+    (`normalize_hypotheses`). So does it where the split is sharp and thin
+    strokes were found too, but not joined to a shade (a digit beside a
+    hard-edged shadow, or one drawn inside a dark region): the most one-sided
+    local reading comes last.
 
     Returns:
         list of one or two `(dark, width)`: True for dark ink on light
@@ -295,16 +298,18 @@ def _reading(gray, finest=1.0):
     (score, width, dark), (other, other_width, _) = sorted(readings)
     sharpness = _edge_sharpness(gray, gray < t)
     local = [r for r in _local_readings(gray) if r[1] >= finest]
+    doubt = []
     if sharpness >= SHARP_EDGE:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
         region = width >= min(gray.shape) / 6  # the split's ink is a region, not strokes: either polarity may be ink
-        local = [r for r in local if (r[2] == dark or region) and r[1] < width / 3
-                 and _joins_a_shade(gray, gray < t, r)]
+        thin = [r for r in local if r[1] < width / 3]
+        local = [r for r in thin if (r[2] == dark or region) and _joins_a_shade(gray, gray < t, r)]
+        doubt = [(r[2], r[1]) for r in [max(thin, key=lambda r: r[0])]] if thin and not local else []
     if local:
         _, width, dark, _, _ = max(local, key=lambda r: r[0])
         return [(dark, width)]
     if sharpness < SHARP_EDGE / 3:  # no strokes, and no edges at all: a blank page in uneven light
         raise ImageError("no ink found: the image is blank or has too little contrast")
-    return [(dark, width)] + ([(not dark, other_width)] if other - score < POLARITY_MARGIN else [])
+    return [(dark, width)] + ([(not dark, other_width)] if other - score < POLARITY_MARGIN else []) + doubt
 
 
 def _closes_its_box(group, width):
@@ -555,12 +560,13 @@ def normalize(image):
 
 
 def normalize_hypotheses(image, alternatives=True):
-    """`normalize`'s image, and a second reading of it where its polarity is in doubt.
+    """`normalize`'s image, and other readings of it where what is ink is in doubt.
 
     Thick strokes that fill a tight crop (a 16x16 binary scan) leave paper
     between them that looks like strokes too, and which side is ink is
-    then not clear from the shapes alone (`_reading`, `POLARITY_MARGIN`).
-    The image is then normalized both ways, and the classifier decides:
+    then not clear from the shapes alone (`_reading`, `POLARITY_MARGIN`);
+    and a sharp-edged region (a hard shadow) may hold thin strokes of its
+    own. The image is then normalized each way, and the classifier decides:
     `Recognizer.choose` keeps the one that looks most like a digit.
 
     Args:
@@ -568,7 +574,7 @@ def normalize_hypotheses(image, alternatives=True):
         alternatives: False returns the first image only (`normalize`).
 
     Returns:
-        float32 `(k, 28, 28)` in [0, 1], k = 1 or 2; `[0]` is `normalize(image)`.
+        float32 `(k, 28, 28)` in [0, 1], k = 1 to 3; `[0]` is `normalize(image)`.
 
     Raises:
         ImageError: as for `normalize`.
