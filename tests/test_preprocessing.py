@@ -344,6 +344,23 @@ def test_a_thick_digit_in_a_thin_printed_box_keeps_its_strokes(mnist_test, grey)
         assert similarity(normalize(page), plain) > 0.9
 
 
+FOUR_16 = ["0000000111100000", "0000000111100000", "0000001111100000", "0000001111000000", "0000011111000000",
+           "0000111111000000", "0001110110000000", "0011100110000000", "0111111111110000", "1111111111111111",
+           "0000001110000000", "0000000110000000", "0000001110000000", "0000001110000000", "0000001100000000",
+           "0000001100000000"]  # a binary16 rendering of a validation 4
+
+
+@pytest.mark.parametrize("light_ink", [True, False])
+def test_a_reading_that_finds_no_ink_gives_way_to_the_next(light_ink):
+    """A thick 4 stretched into a 16x16 binary crop, its bar crossing the whole frame: the paper, cut into four
+    blobs of one width, reads as slightly more consistent strokes than the ink, and the extraction that took
+    it for ink found nothing and raised "no ink found"; the ink's reading is now tried next."""
+    four = np.array([[int(c) for c in row] for row in FOUR_16], np.uint8) * 255
+    ink = normalize(four if light_ink else 255 - four) > 0.5
+    assert ink.sum(axis=1).max() >= 18, "the bar is gone"
+    assert ink.sum(axis=0).max() >= 14, "the stem is gone"
+
+
 def test_specks_and_salt_noise_are_ignored(digit, reference):
     image = drawing(digit, scale=6).copy()
     rng = np.random.default_rng(2)

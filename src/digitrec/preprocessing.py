@@ -39,8 +39,6 @@ stroke width, never from the image size, and thick strokes are separated on a co
 result on twelve families of rendered input (`digitrec.renderings`).
 """
 
-import contextlib
-
 import cv2
 import numpy as np
 from scipy import ndimage
@@ -164,7 +162,7 @@ INK_CONTRAST = 0.03  # response above which a thin structure counts when reading
 MIN_CONTRAST = 0.1  # the faintest ink kept: darkness relative to the paper (paper texture stays under it)
 
 
-def _local_readings(gray):
+def _local_readings(gray, finest=0.0):
     """Readings `(asymmetry, width, dark, mask, contrast)` of thin structures, one per window side in `LOCAL_SCALES`.
 
     The black-hat and top-hat (Serra 1982) hold the dark and light
@@ -176,7 +174,9 @@ def _local_readings(gray):
     next window side: a plateau of the granulometry, Matheron 1975), consistent
     (`_stroke_reading`), narrower than the window, and at
     least five widths long (strokes, not dots or the edges of thicker
-    strokes). `asymmetry` is the ratio of the two sides' responses.
+    strokes). `asymmetry` is the ratio of the two sides' responses. Windows
+    no wider than `finest` pixels are not read: their structures would be
+    thinner.
     """
     sides = [side for side in LOCAL_SCALES if side <= min(gray.shape) // 2]
     levels = []
@@ -189,7 +189,7 @@ def _local_readings(gray):
     for side, (hats, floor, masses), (wider, _, _) in zip(sides, levels, levels[1:]):
         found = []
         for ink in (0, 1):  # 0: dark ink (black-hat), 1: light ink (top-hat)
-            if side > min(gray.shape) // 4 or masses[ink] <= 0:
+            if side > min(gray.shape) // 4 or side <= finest or masses[ink] <= 0:
                 continue
             mask = hats[ink] > max(_otsu(hats[ink]), floor)
             cv, width, length = _stroke_reading(mask, hats[ink])
@@ -297,9 +297,11 @@ def _reading(gray, finest=1.0):
         readings.append((cv + 0.5 * mask.mean(), width, dark))
     (score, width, dark), (other, other_width, _) = sorted(readings)
     sharpness = _edge_sharpness(gray, gray < t)
-    local = [r for r in _local_readings(gray) if r[1] >= finest]
+    sharp = sharpness >= SHARP_EDGE
+    # on a sharp split only local strokes under a third of its width count: none can be when that is `finest`
+    local = [] if sharp and width / 3 <= finest else [r for r in _local_readings(gray, finest) if r[1] >= finest]
     doubt = []
-    if sharpness >= SHARP_EDGE:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
+    if sharp:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
         region = width >= min(gray.shape) / 6  # the split's ink is a region, not strokes: either polarity may be ink
         thin = [r for r in local if r[1] < width / 3]
         local = [r for r in thin if (r[2] == dark or region) and _joins_a_shade(gray, gray < t, r)]
@@ -435,10 +437,13 @@ def _check_contrast(gray):
 def _extract(gray, reading=None):
     """`extract_ink`'s ink and mask, on the copy where thick strokes are `STROKE_WORK` px wide.
 
-    `reading` is `(dark, width)`; by default, the first of `_reading`'s.
+    `reading` is `(dark, width)`; by default, the first of `_reading`'s
+    that finds ink.
     """
     _check_contrast(gray)
-    dark, width = reading or _reading(gray)[0]
+    if reading is None:
+        return _first_found(lambda r: _extract(gray, r), _reading(gray))[0]
+    dark, width = reading
     g = gray if dark else 1.0 - gray
     f = STROKE_WORK / width
     if f > 0.75:
@@ -586,8 +591,24 @@ def normalize_hypotheses(image, alternatives=True):
     work, enlargement = _working_image(gray)
     _check_contrast(work)
     readings = _reading(work, finest=enlargement)
-    out = [_mnist_layout(*_extract(work, readings[0]))]
-    for reading in readings[1:] if alternatives else []:
-        with contextlib.suppress(ImageError):  # nothing left that way: the first reading stands
-            out.append(_mnist_layout(*_extract(work, reading)))
-    return np.stack(out)
+    return np.stack(_first_found(lambda reading: _mnist_layout(*_extract(work, reading)), readings, alternatives))
+
+
+def _first_found(extract, readings, every=False):
+    """`[extract(reading)]` for the first of `readings` that finds ink, or for each that does (`every`).
+
+    A reading that leaves no ink (the paper between thick strokes taken for
+    ink) gives way to the next. Raises the first reading's `ImageError`
+    when none finds ink.
+    """
+    found, errors = [], []
+    for reading in readings:
+        try:
+            found.append(extract(reading))
+        except ImageError as error:
+            errors.append(error)
+        if found and not every:
+            break
+    if not found:
+        raise errors[0]
+    return found
