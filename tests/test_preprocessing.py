@@ -275,6 +275,24 @@ def test_large_3000x4000_photo(digit, reference):
     assert similarity(out, reference) > 0.8
 
 
+@pytest.mark.slow  # six 12-megapixel photos
+def test_a_thin_small_digit_in_a_big_shadowed_photo_is_found(mnist_test):
+    """A 1 110 px tall drawn with a 5 px pen in a 3000x4000 photo with a shadow band: its strokes are under a pixel
+    wide at the first search scale, where the shadow's edge won and the digit was cut away ("no ink found" in all
+    six before); the photo is now searched again at twice that scale."""
+    images, _ = mnist_test
+    for i in (2, 5):  # two 1s: short strokes, little ink
+        for seed in (0, 2, 3):
+            rng = np.random.default_rng(seed)
+            cover = renderings.pen(images[i], 110, 5, rng)
+            page = np.zeros((3000, 4000), "float32")
+            page[1400 : 1400 + cover.shape[0], 2000 : 2000 + cover.shape[1]] = cover
+            centre = (1400 + cover.shape[0] / 2, 2000 + cover.shape[1] / 2)
+            photo = renderings._photo(page, rng, 0.7, 85, shadow=True, centre=centre)
+            clean = np.round(255 * (1 - 0.7 * np.pad(cover, 20))).astype(np.uint8)
+            assert similarity(normalize(photo), normalize(clean)) > 0.8, (i, seed)
+
+
 def test_small_digit_off_centre_in_a_big_canvas(digit, reference):
     canvas = np.full((1500, 2000), 250, np.uint8)
     small = drawing(digit, scale=4)  # 112 px

@@ -461,14 +461,14 @@ def _bbox(mask):
     return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
 
 
-def _working_image(gray):
+def _working_image(gray, locate=LOCATE_SIDE):
     """The image at the resolution ink is extracted at.
 
     Tiny images (a 16x16 scan) are enlarged to at least `MIN_SIDE` first, so
     thresholds and filters work on smooth strokes; large ones are searched
-    at `LOCATE_SIDE`, and the region around the ink (plus a margin) is cut
-    from the full-resolution image, so a small digit in a big photo keeps its
-    detail.
+    at `locate` px a side, and the region around the ink (plus a margin) is
+    cut from the full-resolution image, so a small digit in a big photo
+    keeps its detail.
 
     Returns `(image, enlargement)`: the enlargement factor is 1 unless the
     image was tiny.
@@ -477,9 +477,9 @@ def _working_image(gray):
     if max(h, w) < MIN_SIDE:
         k = int(np.ceil(MIN_SIDE / max(h, w)))
         return _resize(gray, w * k, h * k), k
-    if max(h, w) <= LOCATE_SIDE:
+    if max(h, w) <= locate:
         return gray, 1
-    ink, mask = _extract(_fit(gray, LOCATE_SIDE))
+    ink, mask = _extract(_fit(gray, locate))
     s = ink.shape[0] / h  # the scale at which the ink was found
     r0, r1, c0, c1 = _bbox(_main_cluster(mask, ink))
     margin = 0.5 * max(r1 - r0, c1 - c0) + 4  # generous: the second pass finds the digit again
@@ -592,7 +592,14 @@ def normalize_hypotheses(image, alternatives=True):
     same = _in_mnist_layout(gray)
     if same is not None:
         return same[None]
-    work, enlargement = _working_image(gray)
+    # A big photo is searched at LOCATE_SIDE, then, where that finds no ink, at twice that: a small digit drawn
+    # with a thin pen is under a pixel wide at the first scale, where a shadow's edge may be taken for the ink.
+    locate = [LOCATE_SIDE] + ([2 * LOCATE_SIDE] if max(gray.shape) > LOCATE_SIDE else [])
+    return _first_found(lambda side: _hypotheses(*_working_image(gray, side), alternatives), locate)[0]
+
+
+def _hypotheses(work, enlargement, alternatives):
+    """`normalize_hypotheses` on the working image `work` (see `_working_image`)."""
     _check_contrast(work)
     readings = _reading(work, finest=enlargement)
     return np.stack(_first_found(lambda reading: _mnist_layout(*_extract(work, reading)), readings, alternatives))
