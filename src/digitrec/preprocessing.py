@@ -309,8 +309,8 @@ def _reading(gray, finest=1.0):
     doubt = []
     if sharp:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
         region = width >= min(gray.shape) / 6  # the split's ink is a region, not strokes: either polarity may be ink
-        thin = [r for r in local if r[1] < width / 3]
-        local = [r for r in thin if (r[2] == dark or region) and _joins_a_shade(gray, gray < t, r)]
+        thin = [r for r in local if r[1] < width / 3 and (r[2] == dark or region)]  # not the gaps between strokes
+        local = [r for r in thin if _joins_a_shade(gray, gray < t, r)]
         doubt = [(r[2], r[1]) for r in [max(thin, key=lambda r: r[0])]] if thin and not local else []
     if local:
         _, width, dark, _, _ = max(local, key=lambda r: r[0])
