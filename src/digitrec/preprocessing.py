@@ -276,9 +276,7 @@ def _reading(gray, finest=1.0):
       edges: a shadow's penumbra, or no two levels at all), or join the
       strokes to something three times wider whose own edges are soft (a
       shadow band). The most one-sided local reading wins; the global one
-      stands when there is none, unless its edges are soft and, outside a
-      tiny crop, its ink is a region (a sixth of the short side wide): that
-      is a shadow on blank paper.
+      stands when there is none.
 
     When the global reading stands and its two sides score within
     `POLARITY_MARGIN` of each other (thick strokes that fill a tight crop,
@@ -315,9 +313,7 @@ def _reading(gray, finest=1.0):
     if local:
         _, width, dark, _, _ = max(local, key=lambda r: r[0])
         return [(dark, width)]
-    # No strokes, and no edges at all, or only soft ones around a region far wider than a pen (not in a tiny crop,
-    # which holds a digit): a blank page in uneven light, a shadow
-    if sharpness < SHARP_EDGE / 3 or (sharpness < SHARP_EDGE and finest <= 1 and width >= min(gray.shape) / 6):
+    if sharpness < SHARP_EDGE / 3:  # no strokes, and no edges at all: a blank page in uneven light
         raise ImageError("no ink found: the image is blank or has too little contrast")
     return [(dark, width)] + ([(not dark, other_width)] if other - score < POLARITY_MARGIN else []) + doubt
 
