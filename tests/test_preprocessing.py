@@ -293,6 +293,16 @@ def test_a_thin_small_digit_in_a_big_shadowed_photo_is_found(mnist_test):
             assert similarity(normalize(photo), normalize(clean)) > 0.8, (i, seed)
 
 
+def test_digits_enlarged_tenfold_keep_their_ink(mnist_test):
+    """MNIST digits enlarged bicubically to 280x280, as `digitrec bench --serve` sends them: edges as soft as a
+    shadow's penumbra (sharpness under 0.1) around strokes 30-50 px wide. A rule that took such a soft region for
+    a shadow on blank paper once found no ink in test digit 25."""
+    images, _ = mnist_test
+    for i in range(64):
+        big = np.asarray(Image.fromarray(images[i]).resize((280, 280), Image.BICUBIC))
+        assert normalize(255 - big).max() > 0.5, i
+
+
 def test_small_digit_off_centre_in_a_big_canvas(digit, reference):
     canvas = np.full((1500, 2000), 250, np.uint8)
     small = drawing(digit, scale=4)  # 112 px
