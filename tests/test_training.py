@@ -168,6 +168,8 @@ def test_unknown_model_name(tmp_path):
         ({"train_size": 60_001}, "train size"), ({"outlier_exposure": -0.5}, "outlier exposure"),
         ({"outlier_exposure": math.inf}, "outlier exposure"),
         ({"outlier_exposure": 0.5, "val_split": 0.0}, "needs a validation split"),
+        ({"freeze": 3}, "needs a model to start from"), ({"freeze": 0, "init": "bundled"}, "freeze"),
+        ({"freeze": 99, "init": "bundled"}, "less than the model's 26 layers"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, mnist_dir, kwargs, match):
@@ -327,6 +329,20 @@ def test_outlier_exposure_run_calibrates_its_rejection_threshold(tmp_path, mnist
     assert saved["val_split"] == 0.2 and 0 <= saved["threshold"] <= 1
     assert Recognizer(run / "model.keras").min_digit_score == saved["threshold"]
     assert saved_compile_config(run / "model.keras")["loss"] == "categorical_crossentropy"
+
+
+@pytest.mark.slow
+def test_freeze_fine_tunes_only_the_layers_after_the_first_n(tmp_path, mnist_dir):
+    """The first N layers and every BatchNormalization keep their weights; the layers after them learn."""
+    start = training.train(model="fast", epochs=1, train_size=600, data_dir=mnist_dir, out=tmp_path / "a", verbose=0)
+    run = training.train(model="fast", init=start / "model.keras", freeze=10, epochs=1, train_size=600,
+                         data_dir=mnist_dir, out=tmp_path / "b", verbose=0)
+    before, after = models.load_model(start / "model.keras"), models.load_model(run / "model.keras")
+    assert json.loads((run / "config.json").read_text())["freeze"] == 10
+    for i, (old, new) in enumerate(zip(before.layers, after.layers)):
+        same = all(np.array_equal(a, b) for a, b in zip(old.get_weights(), new.get_weights()))
+        fixed = i < 10 or isinstance(old, keras.layers.BatchNormalization)
+        assert same == fixed or not old.get_weights(), (i, old.name)
 
 
 @pytest.mark.slow

@@ -84,6 +84,9 @@ def build_parser():
     p.add_argument("--outlier-exposure", type=_ratio, metavar="RATIO",
                    help="add RATIO generated non-digits per training digit, trained towards the uniform "
                         "distribution, and calibrate the 'not a digit' threshold (default: the recipe's, 0)")
+    p.add_argument("--freeze", type=_positive_int, metavar="N",
+                   help="with --init: keep the first N layers and every BatchNormalization fixed, and fine-tune "
+                        "the rest (default: train every layer)")
     _add_data_dir(p)
 
     p = verb("evaluate", help="score a saved model on the 10,000 MNIST test images")
@@ -176,7 +179,8 @@ def _cmd_train(args):
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         val_split=args.val_split, patience=training.KEEP if args.patience is None else args.patience,
         seed=args.seed, data_dir=args.data_dir, out=args.out, train_size=args.train_size, init=args.init,
-        augment=args.augment, overwrite=args.overwrite, outlier_exposure=args.outlier_exposure, resume=args.resume,
+        augment=args.augment, overwrite=args.overwrite, outlier_exposure=args.outlier_exposure,
+        freeze=args.freeze, resume=args.resume,
     )
     _print_summary(runs.read_metrics(out))
     print(f"run folder: {out}")

@@ -39,9 +39,12 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     so a crash mid-save never leaves a half-written checkpoint.
     """
 
-    def __init__(self, filepath, **kwargs):
-        self.final_path = Path(filepath)
+    def __init__(self, filepath, saved=None, **kwargs):
+        self.final_path, self.saved = Path(filepath), saved  # saved: the model to save, if not the one fit
         super().__init__(str(self.final_path.with_name(f".{self.final_path.stem}.partial.keras")), **kwargs)
+
+    def set_model(self, model):
+        super().set_model(self.saved or model)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
@@ -78,7 +81,7 @@ def _loss(recipe):
 
 def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=KEEP,
           seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None, overwrite=False,
-          outlier_exposure=None, resume=False, callbacks=()):
+          outlier_exposure=None, freeze=None, resume=False, callbacks=()):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
     Args:
@@ -116,6 +119,12 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
             calibrates the "not a digit" threshold on its validation split
             (which must not be empty) and writes it beside the model,
             `model.rejection.json` (see `digitrec.rejection`).
+        freeze: fine-tune only the layers after the first `freeze` layers
+            of `init` (an integer >= 1, less than its number of layers):
+            those keep their weights, and every BatchNormalization layer
+            runs in inference mode with its statistics fixed, as Keras'
+            transfer-learning guide advises for fine-tuning. None trains
+            every layer.
         resume: continue the interrupted run in `out` (same settings) from
             the end of its last finished epoch: the weights, optimizer and
             epoch are backed up in `out/backup` after every epoch
@@ -130,12 +139,16 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
     Raises:
         ModelError: unknown model name, or `init` cannot be loaded.
         DatasetError: MNIST missing or corrupt.
-        ValueError: a setting out of range (before anything is written).
+        ValueError: a setting out of range, or `freeze` without `init`
+            (before anything is written).
         FileExistsError: `out` holds files and `overwrite` is False.
         FileNotFoundError: `resume` and `out` holds no interrupted run.
     """
     recipe = _settings(model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                        val_split=val_split, patience=patience, augment=augment, outlier_exposure=outlier_exposure)
+    if freeze is not None and not (init and _is_int(freeze) and freeze >= 1):
+        raise ValueError(f"freeze must be an integer of at least 1 and needs a model to start from (init), "
+                         f"got {freeze!r}")
     out = Path(out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}")
     if resume and not (out / BACKUP).is_dir():
         raise FileNotFoundError(f"{out}: no interrupted run to resume (no {BACKUP}/ folder)")
@@ -147,6 +160,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         x_train, y_train = outliers.expose(x_train, y_train, recipe.outlier_exposure, seed)
     keras.utils.set_random_seed(seed)
     net = load_model(init) if init else recipe.build()
+    fitted = _trainable_part(net, freeze)
     config = {
         "model": model, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
         "learning_rate": recipe.learning_rate, "val_split": recipe.val_split, "patience": recipe.patience,
@@ -154,7 +168,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         "schedule": recipe.schedule, "warmup_epochs": recipe.warmup_epochs, "beta_1": recipe.beta_1,
         "beta_2": recipe.beta_2, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment,
         "renderings": recipe.renderings,
-        "init": str(init) if init else None,
+        "init": str(init) if init else None, "freeze": freeze,
         "outlier_exposure": recipe.outlier_exposure, "n_train": len(train_idx), "n_val": len(val_idx),
         "n_outliers": int(np.sum(y_train.max(axis=1) < 1)) if y_train.ndim == 2 else 0,  # sparse labels: none "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
@@ -162,24 +176,48 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
     with (contextlib.nullcontext(out) if resume else _run_folder(out)) as folder:
         _atomic.write_json(folder / "config.json", config)
         validation = (x[val_idx], y[val_idx]) if len(val_idx) else None
-        schedule = _schedule(recipe, -(-len(train_idx) // recipe.batch_size))
-        net.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=recipe.beta_1, beta_2=recipe.beta_2),
+        schedule = _schedule(recipe, -(-len(x_train) // recipe.batch_size))  # outliers included
+        fitted.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=recipe.beta_1, beta_2=recipe.beta_2),
                     loss=_loss(recipe), metrics=["accuracy"], steps_per_execution=recipe.steps_per_execution)
         if recipe.augment:
             train_data = {"x": AugmentedBatches(x_train, y_train, recipe.batch_size, seed)}
         else:
             train_data = {"x": x_train, "y": y_train, "batch_size": recipe.batch_size, "shuffle": True}
         start = time.perf_counter()
-        history = net.fit(**train_data, epochs=recipe.epochs, validation_data=validation,
-                          callbacks=[*_callbacks(recipe, folder, validation is not None), *callbacks],
+        history = fitted.fit(**train_data, epochs=recipe.epochs, validation_data=validation,
+                             callbacks=[*_callbacks(recipe, folder, validation is not None, net), *callbacks],
                           verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
         _write_run(folder, net, data_dir, train_seconds=time.perf_counter() - start,
-                   epochs_run=(net._initial_epoch or 0) + len(history.history["loss"]))
+                   epochs_run=(fitted._initial_epoch or 0) + len(history.history["loss"]))
         if recipe.outlier_exposure:
             digits = np.round(255 * x[val_idx][..., 0]).astype("uint8")
             rejection.write_threshold(folder / "model.keras", rejection.calibrate_model(net, digits),
                                       val_split=recipe.val_split, seed=seed)
     return out
+
+
+def _trainable_part(net, freeze):
+    """The model `fit` trains: `net` itself, or with `freeze`, a model over the same layers whose first
+    `freeze` run in inference mode (Dropout off, BatchNormalization statistics fixed) and keep their
+    weights, as do the BatchNormalization layers after them; training it trains `net`'s other layers.
+
+    Raises:
+        ValueError: `freeze` leaves no layer to train.
+    """
+    for layer in net.layers:
+        layer.trainable = True
+    if not freeze:
+        return net
+    if freeze >= len(net.layers):
+        raise ValueError(f"freeze must be less than the model's {len(net.layers)} layers, got {freeze}")
+    body = keras.Sequential(net.layers[:freeze], name="frozen")
+    body.trainable = False
+    inputs = keras.Input(net.input_shape[1:])
+    x = body(inputs, training=False)
+    for layer in net.layers[freeze:]:
+        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        x = layer(x)
+    return keras.Model(inputs, x, name=net.name)
 
 
 def _settings(model, patience, **overrides):
@@ -255,7 +293,7 @@ def _prepare_data(recipe, data_dir, train_size, seed):
     return data.to_float(images), y, train_idx, val_idx
 
 
-def _callbacks(recipe, folder, validation):
+def _callbacks(recipe, folder, validation, net):
     """The backup to resume from, `history.csv`, with a validation split the best-epoch checkpoint, and with a
     patience early stopping.
 
@@ -266,7 +304,7 @@ def _callbacks(recipe, folder, validation):
     callbacks = [keras.callbacks.BackupAndRestore(str(folder / BACKUP)),
                  EpochCSVLogger(str(folder / "history.csv"), append=(folder / BACKUP).is_dir())]
     if validation:
-        callbacks.append(AtomicModelCheckpoint(folder / "best.keras", monitor=monitor, save_best_only=True))
+        callbacks.append(AtomicModelCheckpoint(folder / "best.keras", saved=net, monitor=monitor, save_best_only=True))
     if recipe.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=recipe.patience,
                                                        restore_best_weights=True))
