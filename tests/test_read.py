@@ -20,8 +20,8 @@ from digitrec.inference import DigitReading, Reading, Recognizer
 from digitrec.segmentation import Number, best_path
 
 N_NUMBERS = {"canvas": 120, "photo": 60}  # per rendering, for each accuracy test
-MIN_SEPARATE, MIN_TOUCHING = 0.75, 0.4  # exact-string accuracy floors, under the measured figures (README:
-# 0.78 and 0.43 on photos since normalization v2, from 0.93 and 0.73); the issue asks 0.95 and 0.85: not reached
+MIN_SEPARATE, MIN_TOUCHING = 0.8, 0.6  # exact-string accuracy floors, under the measured figures (README: on
+# photos 0.87 and 0.68 since the bundled model's outlier-exposure stage); the issue asks 0.95 and 0.85: not reached
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,8 @@ def test_read_returns_digits_left_to_right_with_boxes(recognizer, mnist_test):
 
 
 # Found when i12 (written against normalization v1) met normalization v2 (issue 10): upscaled thick strokes
-# show thin dark edges that are taken for the ink, and a touching pair gets an extra cut. Not fixed yet.
+# show thin dark edges that are taken for the ink. Not fixed yet. (A touching pair that got an extra cut is read
+# right since the bundled model learned, by outlier exposure, to give pairs and fragments low scores.)
 V2_REGRESSION = pytest.mark.xfail(strict=True, reason="read after normalization v2: known regression, see above")
 
 
@@ -150,7 +151,6 @@ def test_heights_30_percent_apart_and_a_drifting_baseline(recognizer, mnist_test
     assert reading.text == "".join(map(str, labels[idx]))
 
 
-@V2_REGRESSION
 @pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_touching_digits_are_split(recognizer, mnist_test):
     """Each number holds one pair of touching digits: it is cut into as many digits as it has, nearly always right."""

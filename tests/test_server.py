@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 
 import digitrec
-from conftest import NO_OUTLIER_EXPOSURE
 from digitrec import cli, evaluation, preprocessing, server
 from digitrec.errors import ModelError
 from digitrec.guards import Limits
@@ -172,7 +171,6 @@ def test_model_url(base_url):
         yield url
 
 
-@NO_OUTLIER_EXPOSURE
 def test_predict_and_read_say_not_a_digit(test_model_url):
     """A letter A (in a font training never saw) gets `label: null` and `"rejected": "not a digit"`."""
     from digitrec import outliers

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NO_OUTLIER_EXPOSURE
 from live_server import bundled_app, live_server, scan_png
 
 CHROMIUM = os.environ.get("DIGITREC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -194,7 +193,6 @@ def test_draw_a_number_and_see_a_box_and_label_on_each_digit(page):
     assert overlay_colour_columns(page) == []  # clearing removes the boxes
 
 
-@NO_OUTLIER_EXPOSURE
 @pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_a_letter_is_not_a_digit(page):
     draw(page, LETTER_X)
