@@ -178,7 +178,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         validation = (x[val_idx], y[val_idx]) if len(val_idx) else None
         schedule = _schedule(recipe, -(-len(x_train) // recipe.batch_size))  # outliers included
         fitted.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=recipe.beta_1, beta_2=recipe.beta_2),
-                    loss=_loss(recipe), metrics=["accuracy"], steps_per_execution=recipe.steps_per_execution)
+                       loss=_loss(recipe), metrics=["accuracy"], steps_per_execution=recipe.steps_per_execution)
         if recipe.augment:
             train_data = {"x": AugmentedBatches(x_train, y_train, recipe.batch_size, seed)}
         else:
@@ -186,7 +186,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         start = time.perf_counter()
         history = fitted.fit(**train_data, epochs=recipe.epochs, validation_data=validation,
                              callbacks=[*_callbacks(recipe, folder, validation is not None, net), *callbacks],
-                          verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
+                             verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
         _write_run(folder, net, data_dir, train_seconds=time.perf_counter() - start,
                    epochs_run=(fitted._initial_epoch or 0) + len(history.history["loss"]))
         if recipe.outlier_exposure:
