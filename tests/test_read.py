@@ -91,6 +91,16 @@ def test_boxes_are_in_source_pixels_of_a_large_photo(recognizer, mnist_test):
         assert iou(digit.box, (300 + 5 * x0, 200 + 5 * y0, 300 + 5 * x1, 200 + 5 * y1)) > 0.6
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
+def test_grain_in_a_shade_is_not_the_ink_of_a_thick_marker(recognizer, mnist_test):
+    """Found on validation photos: one-sided paper grain (2 px wide, contrast 0.04) was taken for the ink, not
+    the marker's strokes (20 px wide, contrast 0.4), and "863" read as "9196?3"."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(33)
+    idx = rng.choice(len(labels), 3, replace=False)
+    image, _ = synth.number(images[idx], rng)
+    assert recognizer.read(synth.number_photo(image, rng)).text == "".join(map(str, labels[idx]))
+
 def test_a_single_digit_reads_as_a_one_character_number(recognizer, mnist_test):
     images, labels = mnist_test
     picture = 255 - np.asarray(Image.fromarray(images[4]).resize((140, 140), Image.BICUBIC))

@@ -163,6 +163,9 @@ INK_CONTRAST = 0.03  # response above which a thin structure counts when reading
 # answer on the other side of faint pencil). Chosen on the validation split's photo renderings (1,300 digits: 3 ->
 # 97.2 %, 2.5 -> 98.3 %, 2 -> 98.5 %), blank pages unchanged (400 photos and textures: 46 / 47 read as digits).
 LOCAL_ASYMMETRY = 2.0
+# A one-sided thin structure this many times fainter than the strongest one found is texture (grain in a shade),
+# not ink: ink is the image's strongest thin structure (found where big photos of thick strokes read as light grain).
+FAINT = 4.0
 MIN_CONTRAST = 0.1  # the faintest ink kept: darkness relative to the paper (paper texture stays under it)
 
 
@@ -178,7 +181,8 @@ def _local_readings(gray, finest=0.0):
     next window side: a plateau of the granulometry, Matheron 1975), consistent
     (`_stroke_reading`), narrower than the window, and at
     least five widths long (strokes, not dots or the edges of thicker
-    strokes). `asymmetry` is the ratio of the two sides' responses. Windows
+    strokes), and at least 1 / `FAINT` of the strongest reading's contrast.
+    `asymmetry` is the ratio of the two sides' responses. Windows
     no wider than `finest` pixels are not read: their structures would be
     thinner.
     """
@@ -204,7 +208,8 @@ def _local_readings(gray, finest=0.0):
                 found.append((asymmetry, width, ink == 0, mask, float(np.median(hats[ink][mask]))))
         if len(found) == 1:  # both sides at once: the jagged edges of thicker strokes, not strokes
             readings += found
-    return readings
+    strongest = max((r[4] for r in readings), default=0.0)
+    return [r for r in readings if FAINT * r[4] >= strongest]
 
 
 def _edge_sharpness(gray, mask, edge=None):
