@@ -25,7 +25,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from digitrec.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 
@@ -48,7 +48,8 @@ def load_image(source, name=None):
         larger than `MAX_SIDE` pixels a side is reduced by an integer factor
         (box filter; JPEG partly inside the decoder), so that its longest side
         is at most `MAX_SIDE`; its mode may then change from `1` or `P` to
-        `L`, `RGB` or `RGBA`.
+        `L`, `RGB` or `RGBA`. `info["source_size"]` keeps the `(width,
+        height)` before the reduction.
 
     Raises:
         UnsupportedImageError: not an image, or not one of `FORMATS`.
@@ -64,6 +65,7 @@ def load_image(source, name=None):
             # image decodes or raises; MAX_PIXELS is the limit here
             fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
             with Image.open(fp, formats=FORMATS) as im:
+                full = im.size  # before the decoder's draft
                 factor = -(-max(im.size) // MAX_SIDE)  # ceil: the reduction that brings it to MAX_SIDE
                 if factor > 1 and im.format == "JPEG":
                     im.draft(im.mode, (im.width // factor, im.height // factor))  # DCT scaling: 1/2, 1/4, 1/8
@@ -72,7 +74,10 @@ def load_image(source, name=None):
                                              f"{im.width * im.height / 1e6:.1f} megapixels; "
                                              f"the limit is {MAX_PIXELS:,} pixels")
                 im.load()
+                if im.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8):  # turned a quarter
+                    full = full[::-1]
                 ImageOps.exif_transpose(im, in_place=True)  # first: the reduced copy would not keep TIFF tags
+                im.info["source_size"] = full
                 return _reduce(im)
     except ImageError:
         raise

@@ -68,10 +68,14 @@ def _resize(arr, width, height):
     return np.clip(out, 0.0, 1.0)
 
 
+def rescale(arr, scale):
+    """float32 `arr` (values in [0, 1]) scaled by `scale`, each side rounded to at least 1 pixel (see `_resize`)."""
+    return _resize(arr, max(1, round(arr.shape[1] * scale)), max(1, round(arr.shape[0] * scale)))
+
+
 def _fit(arr, side):
     """`arr` scaled so that its longest side is `side` pixels (aspect kept)."""
-    scale = side / max(arr.shape)
-    return _resize(arr, max(1, round(arr.shape[1] * scale)), max(1, round(arr.shape[0] * scale)))
+    return rescale(arr, side / max(arr.shape))
 
 
 def _odd(x):
@@ -457,8 +461,7 @@ def _extract(gray, reading=None):
     f = STROKE_WORK / width
     if f > 0.75:
         return _separate(g, width)
-    h, w = g.shape
-    return _separate(_resize(g, max(1, round(w * f)), max(1, round(h * f))), STROKE_WORK)
+    return _separate(rescale(g, f), STROKE_WORK)
 
 
 def _bbox(mask):

@@ -33,13 +33,14 @@ strategies in character segmentation"; LeCun et al. 1998, section V):
 """
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digitrec.decoding import to_grayscale
-from digitrec.preprocessing import extract_ink
+from digitrec.decoding import load_image, to_grayscale
+from digitrec.preprocessing import extract_ink, rescale
 
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
 CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)
@@ -107,7 +108,11 @@ class Number:
     """
 
     def __init__(self, image):
-        gray = to_grayscale(image)
+        if isinstance(image, (str, Path, bytes, bytearray)):
+            image = load_image(image)
+        size = image.info.get("source_size", image.size) if isinstance(image, Image.Image) else np.shape(image)[1::-1]
+        gray = to_grayscale(image)  # large images are reduced: boxes are mapped back to `size`
+        self.zoom = (size[0] / gray.shape[1], size[1] / gray.shape[0])
         work, self.scale, self.offset = _working_image(gray)
         self.ink, self.mask = extract_ink(work)
         self.labels, _ = ndimage.label(self.mask, structure=np.ones((3, 3)))
@@ -227,10 +232,11 @@ class Number:
         x0 = min(boxes[i][1].start for i in range(first, last))
         x1 = max(boxes[i][1].stop for i in range(first, last))
         member = (atom_map[y0:y1, x0:x1] >= first) & (atom_map[y0:y1, x0:x1] < last)
-        crop = np.clip(_resize(np.where(member, self.ink[y0:y1, x0:x1], 0.0).astype("float32"), self.shrink), 0, 1)
+        crop = rescale(np.where(member, self.ink[y0:y1, x0:x1], 0.0).astype("float32"), self.shrink)
         pad = max(2, round(0.15 * max(crop.shape)))
-        box = (int(self.offset[0] + x0 / self.scale), int(self.offset[1] + y0 / self.scale),
-               int(np.ceil(self.offset[0] + x1 / self.scale)), int(np.ceil(self.offset[1] + y1 / self.scale)))
+        (zx, zy), (ox, oy) = self.zoom, self.offset
+        box = (int(zx * (ox + x0 / self.scale)), int(zy * (oy + y0 / self.scale)),
+               int(np.ceil(zx * (ox + x1 / self.scale))), int(np.ceil(zy * (oy + y1 / self.scale))))
         key = tuple(sorted((c, k) for _, c, k in atoms[first:last]))
         components = frozenset(c for c, _ in key)
         cuts = sum(min(k for d, k in key if d == c) > 0 for c in components)
@@ -283,21 +289,14 @@ def _working_image(gray):
     if max(h, w) <= WORK_SIDE:
         return gray, 1.0, (0, 0)
     scale = WORK_SIDE / max(h, w)
-    _, mask = extract_ink(_resize(gray, scale))
+    _, mask = extract_ink(rescale(gray, scale))
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     margin = 0.1 * (rows[-1] - rows[0] + 1) + 4
     y0, y1 = int(max(0, (rows[0] - margin) / scale)), int(min(h, (rows[-1] + 1 + margin) / scale))
     x0, x1 = int(max(0, (cols[0] - margin) / scale)), int(min(w, (cols[-1] + 1 + margin) / scale))
     crop = gray[y0:y1, x0:x1]
     scale = min(1.0, WORK_SIDE / max(crop.shape))
-    return _resize(crop, scale), scale, (x0, y0)
-
-
-def _resize(gray, scale):
-    if scale == 1.0:
-        return gray
-    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-    return np.asarray(Image.fromarray(gray, mode="F").resize(size, Image.LANCZOS), "float32")
+    return rescale(crop, scale), scale, (x0, y0)
 
 
 def _slant(ys, xs, center):
