@@ -99,6 +99,7 @@ def test_large_png_is_decoded_at_reduced_size():
     assert len(data) < 100_000
     out = load_image(data)
     assert out.mode == "L" and out.size == (2000, 2000) and max(out.size) <= MAX_SIDE
+    assert out.info["source_size"] == (4000, 4000)  # so that boxes can be given in source pixels
     gray = np.asarray(out)
     assert gray[500:750, 500:1500].max() == 0 and gray[:400].min() == 255  # the black bar, where it was
 
@@ -112,6 +113,7 @@ def test_large_image_turned_upright_by_its_exif_orientation(fmt):
     exif[0x0112] = 6
     out = load_image(_encode(stored, fmt, exif=exif))
     assert out.size == (500, 1050)  # 1000x2100 upright, halved
+    assert out.info["source_size"] == (1000, 2100)  # upright, before the reduction (JPEG's inside the decoder)
     assert np.asarray(out)[:20, -20:].max() < 128  # the mark is now top right
 
 
