@@ -54,9 +54,13 @@ SHORT = 0.6  # candidates shorter than this share of the line height are penaliz
 SHORT_PENALTY = 4.0  # ... by this much log-probability
 CUT_PENALTY = 0.7  # log-probability cost of each cut through a connected component (digits rarely touch)
 REJECTED_PENALTY = 2.0  # log-probability cost of a candidate the recognizer would reject ("not a digit")
-MAX_STARTS = 4  # start columns of candidate cuts per component ...
-CUTS_PER_START = 3  # ... and distinct cuts kept from each,
-MAX_CUTS = 6  # at most this many in all
+# Start columns of candidate cuts per component, distinct cuts kept from each, and at most this many in all.
+# Chosen on numbers composed from MNIST validation digits (150 of each kind, seeds 7 and 8; mean exact-string
+# accuracy of separate/touching x canvas/photo): 4 / 3 / 6 -> 0.835, 0.855; 6 / 3 / 10 -> 0.855, 0.883;
+# 8 / 3 / 14 -> 0.860, 0.885 for 15 % more time; 5 paths a start instead of 3: 0.835 (seed 7).
+MAX_STARTS = 6
+CUTS_PER_START = 3
+MAX_CUTS = 10
 START_GAP = 0.15  # start columns at least this many line heights apart
 EDGE = 0.05  # no cut leaves a piece narrower than this many line heights
 
