@@ -186,6 +186,9 @@ def test_best_path_prefers_confident_digits():
     assert best_path(2, short, [sure, sure, fair]) == [2]  # a speck-sized digit is unlikely
     wide = [cand(0, 1), cand(1, 2), dataclasses.replace(cand(0, 2), width=1.6)]
     assert best_path(2, wide, [fair, fair, sure]) == [0, 1]  # one digit 1.6 lines wide is likely two
+    glyph = [cand(0, 1, cuts=1), cand(1, 2, cuts=1), dataclasses.replace(cand(0, 2), width=1.4)]
+    assert best_path(2, glyph, [sure, unsure, unsure]) == [0, 1]  # a wide non-digit, cut: a digit and a mark ...
+    assert best_path(2, glyph, [sure, unsure, unsure], min_digit_score=0.3) == [2]  # ... unless the mark is rejected
 
 
 # ---------------------------------------------------------------- accuracy (the targets)
