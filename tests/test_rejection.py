@@ -122,6 +122,26 @@ def test_non_digits_are_rejected_at_least_90_percent(recognizer):
     assert min(rates.values()) >= 0.8, rates
 
 
+# `read` cuts a picture into candidate digits, and a letter or a doodle is often cut into strokes that each look
+# like a 1 or a 7 ("11", "17", "1111"): the cuts cannot tell them from touching digits, which the model also rejects
+# whole. Measured on validation non-digits (300, seed 77): 29 % read as nothing but "?", while `predict` rejects
+# 85-94 % of them. Not solved: this test holds the 90 % and prints the figure.
+READ_REJECTION_GAP = pytest.mark.xfail(not os.environ.get("DIGITREC_TEST_MODEL"), strict=True,
+                                       reason="read cuts non-digits into digit-like strokes; see above")
+
+
+@pytest.mark.slow
+@READ_REJECTION_GAP
+def test_read_of_a_non_digit_is_all_rejected(recognizer):
+    rng = np.random.default_rng(TEST_SEED + 2)
+    pictures = [outliers.letters(rng, outliers.held_out_fonts()) for _ in range(20)]
+    pictures += [outliers.scribbles(rng) for _ in range(20)] + [outliers.shapes(rng) for _ in range(20)]
+    texts = [recognizer.read(np.round(255 * (1 - p)).astype(np.uint8)).text for p in pictures]
+    rate = np.mean([set(text) == {"?"} for text in texts])
+    print("non-digits read as nothing but '?':", rate)
+    assert rate >= 0.9, texts
+
+
 @pytest.mark.slow
 def test_at_most_1_percent_of_mnist_test_digits_rejected(recognizer, mnist_test):
     images, _ = mnist_test
