@@ -95,14 +95,20 @@ def _otsu(values):
     return (cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0] + 0.5) / 255
 
 
-def _noise_floor(values):
-    """Median plus 4 robust standard deviations (1.4826 x the median absolute deviation) of `values`.
+def _noise_floor(*arrays):
+    """Median plus 4 robust standard deviations (1.4826 x the median absolute deviation) of the arrays' values.
 
-    Estimated on an evenly strided sample of at most 16,384 values (the
-    statistic of a quarter-megapixel image in well under a millisecond).
+    Estimated on an evenly strided sample of at most 16,384 of them (the
+    statistic of a quarter-megapixel image in well under a millisecond),
+    taken as from their concatenation, without copying it.
     """
-    values = np.asarray(values).ravel()
-    values = values[:: max(1, len(values) // 16384)]
+    step = max(1, sum(np.size(a) for a in arrays) // 16384)
+    sample, offset = [], 0
+    for a in arrays:
+        flat = np.asarray(a).ravel()
+        sample.append(flat[-offset % step :: step])
+        offset += flat.size
+    values = np.concatenate(sample)
     med = float(np.median(values))
     return med + 4 * 1.4826 * float(np.median(np.abs(values - med)))
 
@@ -123,14 +129,21 @@ def _drop_specks(mask, strength):
         return mask, areas
     mass = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=len(areas) + 1)[1:]
     keep = np.concatenate([[False], (mass >= 0.08 * mass.max()) & (areas >= 2)])
+    if keep[1:].all():
+        return mask, areas
     if not keep.any():
         keep[int(mass.argmax()) + 1] = True
     return keep[labels], areas[keep[1:]]
 
 
+def _pad(mask):
+    """A bool mask as uint8 with a one-pixel border of zeros (the distance transform's edge is then the mask's)."""
+    return cv2.copyMakeBorder(mask.view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+
+
 def _ridge_widths(mask):
     """Stroke widths along the ridges of a mask, pixels: twice the distance to the edge at its local maxima."""
-    dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    dist = cv2.distanceTransform(_pad(mask), cv2.DIST_L2, 3)[1:-1, 1:-1]
     ridge = mask & (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)))
     return 2 * dist[ridge]
 
@@ -191,29 +204,40 @@ def _local_readings(gray, finest=0.0):
     thinner.
     """
     sides = [side for side in LOCAL_SCALES if side <= min(gray.shape) // 2]
-    levels = []
-    for side in sides:
-        se = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
-        hats = [cv2.morphologyEx(gray, op, se) for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT)]
-        floor = max(_noise_floor(np.concatenate([h.ravel() for h in hats])), INK_CONTRAST)
-        levels.append((hats, floor, [float(np.maximum(h - floor, 0).sum()) for h in hats]))
+    hats = [[cv2.morphologyEx(gray, op, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
+             for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT)] for side in sides]
     readings = []
-    for side, (hats, floor, masses), (wider, _, _) in zip(sides, levels, levels[1:]):
-        found = []
-        for ink in (0, 1):  # 0: dark ink (black-hat), 1: light ink (top-hat)
-            if side > min(gray.shape) // 4 or side <= finest or masses[ink] <= 0:
-                continue
-            mask = hats[ink] > max(_otsu(hats[ink]), floor)
-            cv, width, length = _stroke_reading(mask, hats[ink])
-            around = cv2.dilate(mask.astype(np.uint8), _disk(width)).astype(bool)  # the strokes and their edges
-            asymmetry = hats[ink][around].sum() / max(hats[1 - ink][around].sum(), 1e-6)
-            whole = wider[ink][around].sum() <= 1.5 * hats[ink][around].sum()
-            if asymmetry >= LOCAL_ASYMMETRY and whole and cv <= STROKE_CV and width < side and length >= 5 * width:
-                found.append((asymmetry, width, ink == 0, mask, float(np.median(hats[ink][mask]))))
+    for side, hat, wider in zip(sides, hats, hats[1:]):  # the widest window only tells whether strokes are whole
+        if side > min(gray.shape) // 4 or side <= finest:
+            continue
+        floor = max(_noise_floor(*hat), INK_CONTRAST)
+        found = [_local_reading(hat[ink], hat[1 - ink], wider[ink], floor, side, dark=ink == 0)
+                 for ink in (0, 1)]  # 0: dark ink (black-hat), 1: light ink (top-hat)
+        found = [reading for reading in found if reading]
         if len(found) == 1:  # both sides at once: the jagged edges of thicker strokes, not strokes
             readings += found
     strongest = max((r[4] for r in readings), default=0.0)
     return [r for r in readings if FAINT * r[4] >= strongest]
+
+
+def _local_reading(hat, other, wider, floor, side, dark):
+    """`(asymmetry, width, dark, mask, contrast)` of the strokes in one hat transform, or None (`_local_readings`).
+
+    `other` is the opposite hat transform and `wider` the same one with the
+    next window side; `floor` is the noise floor.
+    """
+    if not (hat > floor).any():
+        return None
+    mask = hat > max(_otsu(hat), floor)
+    cv, width, length = _stroke_reading(mask, hat)
+    if not (cv <= STROKE_CV and width < side and length >= 5 * width):
+        return None
+    around = cv2.dilate(mask.astype(np.uint8), _disk(width)).astype(bool)  # the strokes and their edges
+    response = hat[around].sum()
+    asymmetry = response / max(other[around].sum(), 1e-6)
+    if not (asymmetry >= LOCAL_ASYMMETRY and wider[around].sum() <= 1.5 * response):
+        return None
+    return asymmetry, width, dark, mask, float(np.median(hat[mask]))
 
 
 def _edge_sharpness(gray, mask, edge=None):
@@ -499,7 +523,7 @@ def _working_image(gray, locate=LOCATE_SIDE):
 
 def _stroke_width(mask):
     """Mean stroke width of a binary mask, pixels: about 4 x mean distance-to-edge - 2."""
-    dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    dist = cv2.distanceTransform(_pad(mask), cv2.DIST_L2, 5)[1:-1, 1:-1]
     return max(4.0 * float(dist[mask].mean()) - 2.0, 1.0)
 
 
