@@ -16,13 +16,15 @@ import pytest
 from PIL import Image, ImageDraw
 
 import synth
+from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError
 from digitrec.inference import DigitReading, Reading, Recognizer
+from digitrec.preprocessing import extract_ink, ink_hypotheses
 from digitrec.segmentation import Number, best_path
 
 N_NUMBERS = {"canvas": 120, "photo": 60}  # per rendering, for each accuracy test
 MIN_SEPARATE, MIN_TOUCHING = 0.8, 0.6  # exact-string accuracy floors, under the measured figures (README: on
-# photos 0.88 and 0.73); the issue asks 0.95 and 0.85: not reached
+# photos 0.90 and 0.75); the issue asks 0.95 and 0.85: not reached
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +99,22 @@ def test_grain_in_a_shade_is_not_the_ink_of_a_thick_marker(recognizer, mnist_tes
     idx = rng.choice(len(labels), 3, replace=False)
     image, _ = synth.number(images[idx], rng)
     assert recognizer.read(synth.number_photo(image, rng)).text == "".join(map(str, labels[idx]))
+
+
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
+def test_lit_paper_beside_a_hard_shadow_is_not_the_ink(recognizer, mnist_test):
+    """A hard-edged shadow under "227": the lit paper above it is a sharp region as wide as light ink, and the
+    first reading of what is ink took it ("1?"). Each reading is segmented; the digits' scores choose."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(94)
+    idx = rng.choice(len(labels), 3, replace=False)
+    image, _ = synth.number(images[idx], rng)
+    picture = synth.number_photo(image, rng)
+    hypotheses, (_, mask) = ink_hypotheses(to_grayscale(picture)), extract_ink(to_grayscale(picture))
+    assert len(hypotheses) >= 2 and np.array_equal(hypotheses[0][1], mask)
+    assert len(Number(picture, alternatives=True).others) == len(hypotheses) - 1
+    assert recognizer.read(picture).text == "".join(map(str, labels[idx])) == "227"
+
 
 def test_a_single_digit_reads_as_a_one_character_number(recognizer, mnist_test):
     images, labels = mnist_test

@@ -233,12 +233,21 @@ class Recognizer:
         Returns:
             `Reading`. See `digitrec.segmentation` for the method: candidate
             digits are normalized and classified in one batch, and the
-            classifier's probabilities choose the cuts.
+            classifier's probabilities choose the cuts. Where what is ink is
+            in doubt (`preprocessing.ink_hypotheses`: a shade beside thin
+            strokes, thick strokes that fill the picture), each reading is
+            segmented, and the one whose digits look most like digits (the
+            highest mean `digit_score`) is kept, as `choose` does for one digit.
 
         Raises:
             ImageError: the image cannot be read or holds no ink.
         """
-        number = segmentation.Number(image)
+        number = segmentation.Number(image, alternatives=True)
+        readings = [self._read(number)] + [self._read(number.alternative(k)) for k in range(len(number.others))]
+        return max(readings, key=lambda r: np.mean([d.digit_score for d in r.digits]))  # the first on a tie
+
+    def _read(self, number):
+        """`read`'s `Reading` of one `segmentation.Number`."""
         n_atoms, found = number.candidates()
         normalized, probabilities = self._classify_candidates(found)
         split = number.doubtful(found, probabilities, self.min_digit_score)

@@ -183,6 +183,7 @@ LOCAL_ASYMMETRY = 2.0
 # A one-sided thin structure this many times fainter than the strongest one found is texture (grain in a shade),
 # not ink: ink is the image's strongest thin structure (found where big photos of thick strokes read as light grain).
 FAINT = 4.0
+STROKE_LENGTH = 5.0  # the shortest a local reading's longest stroke may be, in stroke widths (not dots, not edges)
 MIN_CONTRAST = 0.1  # the faintest ink kept: darkness relative to the paper (paper texture stays under it)
 
 
@@ -230,7 +231,7 @@ def _local_reading(hat, other, wider, floor, side, dark):
         return None
     mask = hat > max(_otsu(hat), floor)
     cv, width, length = _stroke_reading(mask, hat)
-    if not (cv <= STROKE_CV and width < side and length >= 5 * width):
+    if not (cv <= STROKE_CV and width < side and length >= STROKE_LENGTH * width):
         return None
     around = cv2.dilate(mask.astype(np.uint8), _disk(width)).astype(bool)  # the strokes and their edges
     response = hat[around].sum()
@@ -458,10 +459,33 @@ def extract_ink(gray):
     Raises:
         ImageError: no ink (a blank or uniform image).
     """
-    ink, mask = _extract(gray)
-    if ink.shape == gray.shape:
+    return ink_hypotheses(gray, alternatives=False)[0]
+
+
+def ink_hypotheses(gray, alternatives=True):
+    """`extract_ink`'s ink and mask, and the other readings' where what is ink is in doubt.
+
+    The readings are `_reading`'s, as for `normalize_hypotheses`: a caller
+    that can judge the results (number segmentation, by how much its
+    digits look like digits) chooses among them.
+
+    Returns:
+        list of `(ink, mask)` as `extract_ink` returns them, 1 to 3 of them;
+        `[0]` is `extract_ink(gray)`. Only the first with `alternatives=False`.
+
+    Raises:
+        ImageError: as for `extract_ink`.
+    """
+    _check_contrast(gray)
+    found = _first_found(lambda reading: _extract(gray, reading), _reading(gray), alternatives)
+    return [_full_size(ink, mask, gray.shape) for ink, mask in found]
+
+
+def _full_size(ink, mask, shape):
+    """`_extract`'s ink and mask brought back to the `shape` of the image they came from."""
+    if ink.shape == shape:
         return ink, mask
-    h, w = gray.shape
+    h, w = shape
     ink = np.clip(cv2.resize(ink, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
     return ink, cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
 

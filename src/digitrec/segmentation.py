@@ -32,6 +32,7 @@ strategies in character segmentation"; LeCun et al. 1998, section V):
    does not read as a digit (see `digitrec.outliers`).
 """
 
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.decoding import load_image, to_grayscale
-from digitrec.preprocessing import extract_ink, rescale
+from digitrec.preprocessing import extract_ink, ink_hypotheses, rescale
 
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
 CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)
@@ -101,6 +102,9 @@ class Number:
     Args:
         image: anything `preprocessing.to_grayscale` reads (path, bytes,
             Pillow image, array), either polarity, any size.
+        alternatives: also keep the other readings of what is ink where
+            that is in doubt (`preprocessing.ink_hypotheses`): `others`
+            holds them and `alternative(k)` segments the k-th.
 
     Raises:
         ImageError: unreadable image, or no ink found.
@@ -111,14 +115,27 @@ class Number:
     their pieces, and `best_path` picks the digits.
     """
 
-    def __init__(self, image):
+    def __init__(self, image, alternatives=False):
         if isinstance(image, (str, Path, bytes, bytearray)):
             image = load_image(image)
         size = image.info.get("source_size", image.size) if isinstance(image, Image.Image) else np.shape(image)[1::-1]
         gray = to_grayscale(image)  # large images are reduced: boxes are mapped back to `size`
         self.zoom = (size[0] / gray.shape[1], size[1] / gray.shape[0])
         work, self.scale, self.offset = _working_image(gray)
-        self.ink, self.mask = extract_ink(work)
+        inks = ink_hypotheses(work, alternatives)
+        self.others = inks[1:]  # `(ink, mask)` of each other reading of what is ink
+        self._segment(*inks[0])
+
+    def alternative(self, k):
+        """This number with the ink of `others[k]`, another reading of what is ink."""
+        other = copy.copy(self)
+        other.others = []
+        other._segment(*self.others[k])
+        return other
+
+    def _segment(self, ink, mask):
+        """Components, line height, slant and ink ownership of the kept ink `mask` (bool, like `ink`)."""
+        self.ink, self.mask = ink, mask
         self.labels, _ = ndimage.label(self.mask, structure=np.ones((3, 3)))
         self.objects = ndimage.find_objects(self.labels)
         heights = np.array([s[0].stop - s[0].start for s in self.objects], "float64")
