@@ -5,7 +5,10 @@ numeral strings (Casey and Lecolinet 1996, "A survey of methods and
 strategies in character segmentation"; LeCun et al. 1998, section V):
 
 1. ink: `preprocessing.extract_ink`, the stage `normalize` uses, then the
-   connected components (8-connectivity) of the kept ink;
+   connected components (8-connectivity) of the kept ink; where what is
+   ink is in doubt, each reading of `preprocessing.ink_hypotheses` is
+   segmented (`Number.alternative`) and `Recognizer.read` keeps the one
+   whose digits the classifier likes best;
 2. geometry: the line height (median height of the tall components, so
    digit heights may vary by +-30 % and the baseline may drift) and the
    common slant: the shear whose vertical projection profile is sharpest
