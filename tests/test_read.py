@@ -24,7 +24,7 @@ from digitrec.segmentation import Number, best_path
 
 N_NUMBERS = {"canvas": 120, "photo": 60}  # per rendering, for each accuracy test
 MIN_SEPARATE, MIN_TOUCHING = 0.8, 0.6  # exact-string accuracy floors, under the measured figures (README: on
-# photos 0.90 and 0.75); the issue asks 0.95 and 0.85: not reached
+# photos 0.92 and 0.75); the issue asks 0.95 and 0.85: not reached
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +112,22 @@ def test_lit_paper_beside_a_hard_shadow_is_not_the_ink(recognizer, mnist_test):
     picture = synth.number_photo(image, rng)
     hypotheses, (_, mask) = ink_hypotheses(to_grayscale(picture)), extract_ink(to_grayscale(picture))
     assert len(hypotheses) >= 2 and np.array_equal(hypotheses[0][1], mask)
-    assert len(Number(picture, alternatives=True).others) == len(hypotheses) - 1
+    assert len(Number(picture).alternatives()) == len(hypotheses) - 1
     assert recognizer.read(picture).text == "".join(map(str, labels[idx])) == "227"
+
+
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
+def test_thick_marker_in_a_shade_is_read_from_its_strokes(recognizer, mnist_test):
+    """"220" in a thick marker across a soft shade: the first reading of what is ink is the lit paper, a region
+    86 px wide ("11"); the marker's strokes answer the black-hat only 1.5-2 times more than their gaps answer the
+    top-hat, too little to count at first, but they are the extra reading the number's digits choose."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(398)
+    idx = rng.choice(len(labels), 3, replace=False)
+    image, _ = synth.number(images[idx], rng)
+    picture = synth.number_photo(image, rng)
+    assert len(ink_hypotheses(to_grayscale(picture))) == 2
+    assert recognizer.read(picture).text == "".join(map(str, labels[idx])) == "220"
 
 
 def test_a_single_digit_reads_as_a_one_character_number(recognizer, mnist_test):

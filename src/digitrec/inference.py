@@ -233,17 +233,22 @@ class Recognizer:
         Returns:
             `Reading`. See `digitrec.segmentation` for the method: candidate
             digits are normalized and classified in one batch, and the
-            classifier's probabilities choose the cuts. Where what is ink is
-            in doubt (`preprocessing.ink_hypotheses`: a shade beside thin
-            strokes, thick strokes that fill the picture), each reading is
-            segmented, and the one whose digits look most like digits (the
-            highest mean `digit_score`) is kept, as `choose` does for one digit.
+            classifier's probabilities choose the cuts. When a digit is
+            rejected or unsure (confidence under `segmentation.DOUBTFUL`),
+            the other readings of what is ink (`preprocessing.ink_hypotheses`:
+            a shade beside thin strokes, thick strokes that fill the picture)
+            are segmented too, and the one whose digits look most like digits
+            (the highest mean `digit_score`) is kept, as `choose` does for one
+            digit.
 
         Raises:
             ImageError: the image cannot be read or holds no ink.
         """
-        number = segmentation.Number(image, alternatives=True)
-        readings = [self._read(number)] + [self._read(number.alternative(k)) for k in range(len(number.others))]
+        number = segmentation.Number(image)
+        reading = self._read(number)
+        if all(d.label is not None and d.confidence >= segmentation.DOUBTFUL for d in reading.digits):
+            return reading
+        readings = [reading] + [self._read(other) for other in number.alternatives()]
         return max(readings, key=lambda r: np.mean([d.digit_score for d in r.digits]))  # the first on a tie
 
     def _read(self, number):

@@ -7,7 +7,7 @@ strategies in character segmentation"; LeCun et al. 1998, section V):
 1. ink: `preprocessing.extract_ink`, the stage `normalize` uses, then the
    connected components (8-connectivity) of the kept ink; where what is
    ink is in doubt, each reading of `preprocessing.ink_hypotheses` is
-   segmented (`Number.alternative`) and `Recognizer.read` keeps the one
+   segmented (`Number.alternatives`) and `Recognizer.read` keeps the one
    whose digits the classifier likes best;
 2. geometry: the line height (median height of the tall components, so
    digit heights may vary by +-30 % and the baseline may drift) and the
@@ -105,10 +105,6 @@ class Number:
     Args:
         image: anything `preprocessing.to_grayscale` reads (path, bytes,
             Pillow image, array), either polarity, any size.
-        alternatives: also keep the other readings of what is ink where
-            that is in doubt (`preprocessing.ink_hypotheses`): `others`
-            holds them and `alternative(k)` segments the k-th.
-
     Raises:
         ImageError: unreadable image, or no ink found.
 
@@ -118,23 +114,22 @@ class Number:
     their pieces, and `best_path` picks the digits.
     """
 
-    def __init__(self, image, alternatives=False):
+    def __init__(self, image):
         if isinstance(image, (str, Path, bytes, bytearray)):
             image = load_image(image)
         size = image.info.get("source_size", image.size) if isinstance(image, Image.Image) else np.shape(image)[1::-1]
         gray = to_grayscale(image)  # large images are reduced: boxes are mapped back to `size`
         self.zoom = (size[0] / gray.shape[1], size[1] / gray.shape[0])
-        work, self.scale, self.offset = _working_image(gray)
-        inks = ink_hypotheses(work, alternatives)
-        self.others = inks[1:]  # `(ink, mask)` of each other reading of what is ink
-        self._segment(*inks[0])
+        self.work, self.scale, self.offset = _working_image(gray)
+        self._segment(*extract_ink(self.work))
 
-    def alternative(self, k):
-        """This number with the ink of `others[k]`, another reading of what is ink."""
-        other = copy.copy(self)
-        other.others = []
-        other._segment(*self.others[k])
-        return other
+    def alternatives(self):
+        """This number as each other reading of what is ink sees it (`preprocessing.ink_hypotheses`): a list."""
+        numbers = []
+        for ink, mask in ink_hypotheses(self.work)[1:]:
+            numbers.append(copy.copy(self))
+            numbers[-1]._segment(ink, mask)
+        return numbers
 
     def _segment(self, ink, mask):
         """Components, line height, slant and ink ownership of the kept ink `mask` (bool, like `ink`)."""
