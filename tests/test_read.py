@@ -24,7 +24,7 @@ from digitrec.segmentation import Number, best_path
 
 N_NUMBERS = {"canvas": 120, "photo": 60}  # per rendering, for each accuracy test
 MIN_SEPARATE, MIN_TOUCHING = 0.8, 0.6  # exact-string accuracy floors, under the measured figures (README: on
-# photos 0.92 and 0.75); the issue asks 0.95 and 0.85: not reached
+# photos 0.92 and 0.77); the issue asks 0.95 and 0.85: not reached
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,20 @@ def test_grain_in_a_shade_is_not_the_ink_of_a_thick_marker(recognizer, mnist_tes
     idx = rng.choice(len(labels), 3, replace=False)
     image, _ = synth.number(images[idx], rng)
     assert recognizer.read(synth.number_photo(image, rng)).text == "".join(map(str, labels[idx]))
+
+
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
+@pytest.mark.parametrize("seed, before", [(53, "no ink found"), (374, "?888111?11111")])
+def test_thick_marker_in_uneven_light_is_found_on_the_flattened_page(recognizer, mnist_test, seed, before):
+    """Legible numbers in a thick marker (strokes about 40 px) across a lighting gradient and a shade: the page's
+    Otsu split is the lighting, the strokes are too wide for the local windows to read, and what was found was
+    nothing or paper grain. Subtracting the paper's brightness (a wide median) leaves a split with a pen's edges."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(labels), 3, replace=False)
+    image, _ = synth.number(images[idx], rng)
+    picture = synth.number_photo(image, rng)
+    assert recognizer.read(picture).text == "".join(map(str, labels[idx])) != before
 
 
 @pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image

@@ -192,6 +192,7 @@ NEAR_ASYMMETRY = 1.5
 FAINT = 4.0
 STROKE_LENGTH = 5.0  # the shortest a local reading's longest stroke may be, in stroke widths (not dots, not edges)
 MIN_CONTRAST = 0.1  # the faintest ink kept: darkness relative to the paper (paper texture stays under it)
+FLAT_WINDOW = 1 / 3  # side of the median filter estimating the paper under thick strokes, in the image's shorter side
 
 
 def _local_readings(gray, finest=0.0, one_sided=LOCAL_ASYMMETRY):
@@ -294,6 +295,47 @@ def _joins_a_shade(gray, split, reading):
             or float(np.percentile(_ridge_widths(rest), 75)) >= max(r1 - r0, c1 - c0) / 2)
 
 
+def _global_reading(gray):
+    """Otsu's split of `gray`: `(threshold, sides, sharpness)`.
+
+    `sides` are `(score, width, dark)` for its dark and light sides, the
+    likelier ink first: the score is the variation of the side's stroke
+    width (`_stroke_reading`) plus half its share of the image.
+    `sharpness` is the split's `_edge_sharpness`.
+    """
+    t = _otsu(gray)
+    sides = []
+    for mask, strength, dark in ((gray < t, 1.0 - gray, True), (gray > t, gray, False)):
+        cv, width, _ = _stroke_reading(mask, strength)
+        sides.append((cv + 0.5 * mask.mean(), width, dark))
+    return t, sorted(sides), _edge_sharpness(gray, gray < t)
+
+
+def _flat_reading(gray, strongest):
+    """`(dark, width)` of the global split of `gray` flat-fielded, or None: thick strokes in uneven light.
+
+    The paper's brightness is estimated by a median filter a `FLAT_WINDOW`
+    of the image's shorter side wide (wider than any stroke it holds, so
+    the median is the paper, and a hard shadow's straight edge is kept) and
+    subtracted (background estimation then a global split, as in Lu, Su and
+    Tan 2010, "Document image binarization using background estimation and
+    stroke edges", IJDAR 13). The reading counts when that split has a
+    pen's sharp edges and its contrast is more than `FAINT` times the
+    `strongest` local reading's: thin local structures that faint beside
+    such strokes are paper grain or the gaps between thick strokes.
+    """
+    u8 = np.round(gray * 255).astype(np.uint8)
+    paper = cv2.medianBlur(u8, _odd(FLAT_WINDOW * min(gray.shape))).astype(np.float32) / 255
+    flat = np.clip(0.5 + gray - paper, 0.0, 1.0)
+    if FAINT * strongest >= float(flat.max() - flat.min()):  # no split of it can be contrasted enough
+        return None
+    t, ((_, width, dark), _), sharpness = _global_reading(flat)
+    if sharpness < SHARP_EDGE:
+        return None
+    contrast = abs(float(flat[flat < t].mean()) - float(flat[flat >= t].mean()))
+    return (dark, width) if contrast > FAINT * strongest else None
+
+
 def _reading(gray, finest=1.0):
     """Decide the ink's polarity and stroke width from the whole image.
 
@@ -317,7 +359,11 @@ def _reading(gray, finest=1.0):
       edges: a shadow's penumbra, or no two levels at all), or join the
       strokes to something three times wider whose own edges are soft (a
       shadow band). The most one-sided local reading wins; the global one
-      stands when there is none.
+      stands when there is none;
+    - flat-fielded (`_flat_reading`): where the split is soft, the global
+      reading of the image with its paper's brightness subtracted, when
+      its edges are sharp and the local readings are faint beside it
+      (thick marker strokes in a shade, too wide for the local windows).
 
     When the global reading stands and its two sides score within
     `POLARITY_MARGIN` of each other (thick strokes that fill a tight crop,
@@ -335,13 +381,7 @@ def _reading(gray, finest=1.0):
     Raises:
         ImageError: nothing in the image looks like ink.
     """
-    t = _otsu(gray)
-    readings = []
-    for mask, strength, dark in ((gray < t, 1.0 - gray, True), (gray > t, gray, False)):
-        cv, width, _ = _stroke_reading(mask, strength)
-        readings.append((cv + 0.5 * mask.mean(), width, dark))
-    (score, width, dark), (other, other_width, _) = sorted(readings)
-    sharpness = _edge_sharpness(gray, gray < t)
+    t, ((score, width, dark), (other, other_width, _)), sharpness = _global_reading(gray)
     sharp = sharpness >= SHARP_EDGE
     # on a sharp split only local strokes under a third of its width count: none can be when that is `finest`
     local = [] if sharp and width / 3 <= finest else [r for r in _local_readings(gray, finest) if r[1] >= finest]
@@ -351,6 +391,10 @@ def _reading(gray, finest=1.0):
         thin = [r for r in local if r[1] < width / 3 and (r[2] == dark or region)]  # not the gaps between strokes
         local = [r for r in thin if _joins_a_shade(gray, gray < t, r)]
         doubt = [(r[2], r[1]) for r in [max(thin, key=lambda r: r[0])]] if thin and not local else []
+    else:
+        flat = _flat_reading(gray, max((r[4] for r in local), default=0.0))
+        if flat:
+            return [flat]
     if local:
         _, width, dark, _, _ = max(local, key=lambda r: r[0])
         return [(dark, width)]
