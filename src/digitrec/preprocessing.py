@@ -127,7 +127,7 @@ def _drop_specks(mask, strength):
     labels, areas = _components(mask)
     if len(areas) <= 1:
         return mask, areas
-    mass = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=len(areas) + 1)[1:]
+    mass = np.bincount(labels[mask], weights=strength[mask], minlength=len(areas) + 1)[1:]  # the ink pixels only
     keep = np.concatenate([[False], (mass >= 0.08 * mass.max()) & (areas >= 2)])
     if keep[1:].all():
         return mask, areas
