@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+import synth
 from digitrec import renderings
 from digitrec.errors import ImageError, ModelError
 from digitrec.inference import BUNDLED_MODEL, Prediction, Recognizer
@@ -137,6 +138,21 @@ def test_a_clear_polarity_has_one_reading(mnist_test):
     rng = np.random.default_rng(6)
     for family in ("clean", "inverted", "canvas", "photo", "form"):
         assert normalize_hypotheses(renderings.render(family, images[0], rng)).shape == (1, 28, 28)
+
+
+def test_a_thick_marker_in_uneven_light_is_found(mnist_test, recognizer):
+    """Phone photos of one digit in a thick marker across a lighting gradient and a shade (`synth.number_photo`):
+    the page's split is the lighting and the strokes are too wide for the local readings; each of these gave "no
+    ink found" until the paper's brightness was subtracted before the split (`preprocessing._flat_reading`)."""
+    images, labels = mnist_test
+    truth, predicted = [], []
+    for seed in (1, 50, 84, 155, 159, 220):
+        rng = np.random.default_rng(seed)
+        i = int(rng.integers(len(labels)))
+        image, _ = synth.number(images[[i]], rng)
+        predicted.append(recognizer.predict(synth.number_photo(image, rng))[0].label)
+        truth.append(int(labels[i]))
+    assert predicted == truth
 
 
 def test_choose_keeps_the_hypothesis_that_looks_most_like_a_digit(recognizer, examples):
