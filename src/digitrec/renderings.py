@@ -43,6 +43,7 @@ FAMILIES = {  # name: what it imitates
     "noise": "salt-and-pepper noise, specks and a stray dot",
     "geometry": "rotated up to 20 degrees and sheared",
     "bigphoto": "small pen digit in a 3000x4000 JPEG photo",
+    "marker": "phone photo of a thick felt-tip marker digit in uneven light and a soft shadow, JPEG 60-85",
 }
 
 
@@ -323,10 +324,19 @@ def _bigphoto(digit, rng):
     return _photo(full, rng, rng.uniform(0.6, 0.9), 85, shadow=rng.random() < 0.5, centre=centre)
 
 
+def _marker(digit, rng):
+    h, w = (int(v) for v in rng.integers(200, 601, size=2))
+    height = rng.uniform(0.3, 0.7) * min(h, w)
+    cover = pen(digit, height, rng.uniform(0.08, 0.18) * height, rng)  # strokes 8-18 % of the digit's height
+    page, (top, left) = _place(cover, (h, w), rng)
+    centre = (top + min(cover.shape[0], h) / 2, left + min(cover.shape[1], w) / 2)
+    return _photo(page, rng, rng.uniform(0.6, 0.9), rng.integers(60, 86), centre=centre)
+
+
 _RENDER = {
     "clean": _clean, "inverted": _inverted, "tight16": _tight16, "stretched16": _stretched16,
     "binary16": _binary16, "binary32": _binary32, "canvas": _canvas, "photo": _photo_family, "form": _form,
-    "noise": _noise, "geometry": _geometry, "bigphoto": _bigphoto,
+    "noise": _noise, "geometry": _geometry, "bigphoto": _bigphoto, "marker": _marker,
 }
 
 
