@@ -359,7 +359,10 @@ def _reading(gray, finest=1.0):
       edges: a shadow's penumbra, or no two levels at all), or join the
       strokes to something three times wider whose own edges are soft (a
       shadow band). The most one-sided local reading wins; the global one
-      stands when there is none;
+      stands when there is none. Where it is a thin reading and a reading of
+      the other polarity three times thicker was found too, that one comes
+      second: the thin strokes may be the paper between thick ones (a 2's
+      narrow loop written in a felt-tip marker), and the classifier decides;
     - flat-fielded (`_flat_reading`): where the split is soft, the global
       reading of the image with its paper's brightness subtracted, when
       its edges are sharp and the local readings are faint beside it
@@ -375,7 +378,7 @@ def _reading(gray, finest=1.0):
     local reading comes last.
 
     Returns:
-        list of one or two `(dark, width)`: True for dark ink on light
+        list of one to three `(dark, width)`: True for dark ink on light
         paper; the stroke width in pixels.
 
     Raises:
@@ -397,7 +400,8 @@ def _reading(gray, finest=1.0):
             return [flat]
     if local:
         _, width, dark, _, _ = max(local, key=lambda r: r[0])
-        return [(dark, width)]
+        thick = [r for r in local if r[2] != dark and r[1] >= 3 * width]  # whose gaps may be the thin strokes
+        return [(dark, width)] + [(r[2], r[1]) for r in sorted(thick, key=lambda r: -r[0])[:1]]
     if sharpness < SHARP_EDGE / 3:  # no strokes, and no edges at all: a blank page in uneven light
         raise ImageError("no ink found: the image is blank or has too little contrast")
     return [(dark, width)] + ([(not dark, other_width)] if other - score < POLARITY_MARGIN else []) + doubt
