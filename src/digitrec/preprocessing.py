@@ -114,9 +114,14 @@ def _noise_floor(*arrays):
 
 
 def _components(mask):
-    """8-connected components of a bool mask: (label image int32, per-label areas (n,))."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    return labels, stats[1:, cv2.CC_STAT_AREA]
+    """8-connected components of a mask: (label image int32, per-label areas (n,)).
+
+    The areas are counted over the mask's pixels rather than taken from
+    OpenCV's statistics, which cost several times the labelling itself.
+    """
+    mask = np.asarray(mask, bool)
+    n, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+    return labels, np.bincount(labels[mask], minlength=n)[1:]
 
 
 def _drop_specks(mask, strength):
