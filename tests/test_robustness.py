@@ -104,10 +104,10 @@ def test_a_shadow_band_is_not_ink(mnist_test):
 # at what was measured there less 3 points (the quick mode reads the first 200 of those digits), so that they
 # cannot get worse unseen.
 # Issue 10 stays open until this is empty.
-SHORT_OF_FLOOR = {"binary16": 0.936, "canvas": 0.942, "marker": 0.914}
+SHORT_OF_FLOOR = {"binary16": 0.936, "canvas": 0.942, "marker": 0.914, "grid": 0.596}
 
 
-@pytest.mark.slow  # 13 families x 200 digits through the predict path, a 12-megapixel photo among them
+@pytest.mark.slow  # 14 families x 200 digits through the predict path, a 12-megapixel photo among them
 def test_quick_robustness_bench_meets_every_floor(mnist_dir, tmp_path, capsys):
     out = tmp_path / "robustness.json"
     status = cli.main(["bench", "--robustness", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)])

@@ -44,6 +44,7 @@ FAMILIES = {  # name: what it imitates
     "geometry": "rotated up to 20 degrees and sheared",
     "bigphoto": "small pen digit in a 3000x4000 JPEG photo",
     "marker": "phone photo of a thick felt-tip marker digit in uneven light and a soft shadow, JPEG 60-85",
+    "grid": "phone photo of a pen digit on squared paper, a shadow on half of them, JPEG 60-85",
 }
 
 
@@ -333,10 +334,27 @@ def _marker(digit, rng):
     return _photo(page, rng, rng.uniform(0.6, 0.9), rng.integers(60, 86), centre=centre)
 
 
+def _grid(digit, rng):
+    """A pen digit across one or two squares of squared paper: grid lines 1-2 px, 15-35 % as dark as the ink."""
+    h, w = (int(v) for v in rng.integers(200, 501, size=2))
+    height = rng.uniform(0.15, 0.4) * min(h, w)
+    cover = pen(digit, height, rng.uniform(0.04, 0.1) * height, rng)
+    page, (top, left) = _place(cover, (h, w), rng)
+    lines = np.zeros((h, w), np.uint8)
+    cell, thickness = height / rng.uniform(1.0, 2.0), int(rng.integers(1, 3))
+    tilt, side = np.tan(np.radians(rng.uniform(-3, 3))), max(h, w)  # the page a little askew in the photo
+    for k in np.arange(-side, 2 * side, cell) + rng.uniform(0, cell):
+        cv2.line(lines, (-side, int(k - tilt * side)), (2 * side, int(k + 2 * tilt * side)), 1, thickness)
+        cv2.line(lines, (int(k + tilt * side), -side), (int(k - 2 * tilt * side), 2 * side), 1, thickness)
+    page = np.maximum(page, lines * np.float32(rng.uniform(0.15, 0.35)))
+    centre = (top + min(cover.shape[0], h) / 2, left + min(cover.shape[1], w) / 2)
+    return _photo(page, rng, rng.uniform(0.6, 0.9), rng.integers(60, 86), shadow=rng.random() < 0.5, centre=centre)
+
+
 _RENDER = {
     "clean": _clean, "inverted": _inverted, "tight16": _tight16, "stretched16": _stretched16,
     "binary16": _binary16, "binary32": _binary32, "canvas": _canvas, "photo": _photo_family, "form": _form,
-    "noise": _noise, "geometry": _geometry, "bigphoto": _bigphoto, "marker": _marker,
+    "noise": _noise, "geometry": _geometry, "bigphoto": _bigphoto, "marker": _marker, "grid": _grid,
 }
 
 
@@ -344,8 +362,9 @@ _RENDER = {
 
 TRAIN_SEED = 1  # training renders use this seed; `digitrec bench --robustness` uses others
 # Families drawn for training, relative weights: every family alike, but the 12-megapixel photo
-# costs 30 times the others to render, and normalizing it ends like a photo or a canvas.
-TRAIN_WEIGHTS = {name: (0.25 if name == "bigphoto" else 1.0) for name in FAMILIES}
+# costs 30 times the others to render, and normalizing it ends like a photo or a canvas; and none on
+# squared paper until normalization removes the grid (a third of them normalize to grid, not digit).
+TRAIN_WEIGHTS = {name: {"bigphoto": 0.25, "grid": 0.0}.get(name, 1.0) for name in FAMILIES}
 
 
 def cache_dir():
