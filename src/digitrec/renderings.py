@@ -362,9 +362,8 @@ _RENDER = {
 
 TRAIN_SEED = 1  # training renders use this seed; `digitrec bench --robustness` uses others
 # Families drawn for training, relative weights: every family alike, but the 12-megapixel photo
-# costs 30 times the others to render, and normalizing it ends like a photo or a canvas; and none on
-# squared paper until normalization removes the grid (a third of them normalize to grid, not digit).
-TRAIN_WEIGHTS = {name: {"bigphoto": 0.25, "grid": 0.0}.get(name, 1.0) for name in FAMILIES}
+# costs 30 times the others to render, and normalizing it ends like a photo or a canvas.
+TRAIN_WEIGHTS = {name: {"bigphoto": 0.25}.get(name, 1.0) for name in FAMILIES}
 
 
 def cache_dir():
