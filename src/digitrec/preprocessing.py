@@ -417,6 +417,7 @@ def _reading(gray, finest=1.0):
 PAGE_SIDE = 128  # a picture whose shorter side is under this is a crop, not a page with printed lines, pixels
 PAGE_LINE = 7  # the black-hat disk that finds printed lines: lines up to about 5 px wide, pixels
 PAGE_SKEW = 6.0  # the most a page's lines are tilted in the picture, degrees
+PAGE_TILE = 0.6  # the side of the tiles searched again for lines that perspective turned, in the page's sides
 
 
 def _turned(a, degrees):
@@ -535,7 +536,10 @@ def _lift_page_lines(gray):
     darkness measured along it (upper quartiles over three line spacings),
     while ink twice as dark as the line where it crosses the line stays
     (a pen's ink covers the line). Pages only (`PAGE_SIDE`); dark lines on
-    light paper.
+    light paper. In perspective, or on a bent page, the lines of a family
+    are not quite parallel: once the whole page has a family, four
+    overlapping tiles (`PAGE_TILE` of its sides) are searched again, each
+    for its own.
 
     Args:
         gray: float32 `(H, W)` in [0, 1].
@@ -544,6 +548,19 @@ def _lift_page_lines(gray):
         float32 `(H, W)`: `gray` itself (the same object) when no family of
         lines is found.
     """
+    lifted = _lift_lines(gray)
+    if lifted is gray:
+        return gray
+    h, w = gray.shape
+    th, tw = int(PAGE_TILE * h), int(PAGE_TILE * w)
+    for top, left in ((0, 0), (0, w - tw), (h - th, 0), (h - th, w - tw)):
+        tile = lifted[top : top + th, left : left + tw]
+        tile[:] = _lift_lines(tile)
+    return lifted
+
+
+def _lift_lines(gray):
+    """`_lift_page_lines` on the whole of `gray` at once: `gray` itself when it holds no family of lines."""
     if min(gray.shape) < PAGE_SIDE:
         return gray
     paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, _disk(PAGE_LINE))
