@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, features
 from scipy import ndimage
 
-from digitrec import decoding, preprocessing, renderings
+from digitrec import decoding, pagelines, renderings
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
 from digitrec.preprocessing import normalize
@@ -425,7 +425,7 @@ def test_lines_that_are_not_a_lattice_are_left_to_the_form_line_filter(mnist_tes
     page, _ = lined_paper(cover, 10_000, 0.0, False)  # no lines: one spacing wider than the page
     for y in 40 + np.cumsum((0, *spacings)):
         page[int(y) : int(y) + 2] *= 0.8
-    assert preprocessing._lift_page_lines(page) is page
+    assert pagelines.lift_page_lines(page) is page
 
 
 FOUR_16 = ["0000000111100000", "0000000111100000", "0000001111100000", "0000001111000000", "0000011111000000",
