@@ -107,7 +107,7 @@ def test_a_shadow_band_is_not_ink(mnist_test):
 SHORT_OF_FLOOR = {"binary16": 0.936, "canvas": 0.942, "marker": 0.914}
 
 
-@pytest.mark.slow  # 14 families x 200 digits through the predict path, a 12-megapixel photo among them
+@pytest.mark.slow  # 15 families x 200 digits through the predict path, a 12-megapixel photo among them
 def test_quick_robustness_bench_meets_every_floor(mnist_dir, tmp_path, capsys):
     out = tmp_path / "robustness.json"
     status = cli.main(["bench", "--robustness", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)])

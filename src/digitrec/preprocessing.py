@@ -38,7 +38,7 @@ An image already in that layout (an MNIST digit in either polarity, or
 identity on MNIST and idempotent. Every filter is sized from the estimated
 stroke width, never from the image size, and thick strokes are separated on a copy where they are
 `STROKE_WORK` pixels wide. `digitrec bench --robustness` measures the
-result on fourteen families of rendered input (`digitrec.renderings`).
+result on fifteen families of rendered input (`digitrec.renderings`).
 """
 
 import cv2

@@ -45,6 +45,7 @@ FAMILIES = {  # name: what it imitates
     "bigphoto": "small pen digit in a 3000x4000 JPEG photo",
     "marker": "phone photo of a thick felt-tip marker digit in uneven light and a soft shadow, JPEG 60-85",
     "grid": "phone photo of a pen digit on squared paper, a shadow on half of them, JPEG 60-85",
+    "ruled": "phone photo of a pen digit sitting on a line of ruled paper, a shadow on half of them, JPEG 60-85",
 }
 
 
@@ -335,17 +336,33 @@ def _marker(digit, rng):
 
 
 def _grid(digit, rng):
-    """A pen digit across one or two squares of squared paper: grid lines 1-2 px, 15-35 % as dark as the ink."""
+    return _notebook(digit, rng, squared=True)
+
+
+def _ruled(digit, rng):
+    return _notebook(digit, rng, squared=False)
+
+
+def _notebook(digit, rng, squared):
+    """A pen digit on a notebook page: across one or two squares of squared paper, or on ruled paper sitting on a
+    line (lines 0.8-1.4 digit heights apart). Lines 1-2 px, 15-35 % as dark as the ink, the page tilted up to 3
+    degrees in the photo, a shadow on half of them."""
     h, w = (int(v) for v in rng.integers(200, 501, size=2))
     height = rng.uniform(0.15, 0.4) * min(h, w)
     cover = pen(digit, height, rng.uniform(0.04, 0.1) * height, rng)
     page, (top, left) = _place(cover, (h, w), rng)
     lines = np.zeros((h, w), np.uint8)
-    cell, thickness = height / rng.uniform(1.0, 2.0), int(rng.integers(1, 3))
+    cell, thickness = height / rng.uniform(*((1.0, 2.0) if squared else (0.7, 1.2))), int(rng.integers(1, 3))
     tilt, side = np.tan(np.radians(rng.uniform(-3, 3))), max(h, w)  # the page a little askew in the photo
-    for k in np.arange(-side, 2 * side, cell) + rng.uniform(0, cell):
+    if squared:
+        start = rng.uniform(0, cell)
+    else:  # a line under the digit's foot (y = k + tilt x), give or take a few pixels
+        foot = top + np.flatnonzero(cover.max(axis=1) > 0.5)[-1] + rng.uniform(-2, 4)
+        start = (foot - tilt * (left + cover.shape[1] / 2) + side) % cell
+    for k in np.arange(-side, 2 * side, cell) + start:
         cv2.line(lines, (-side, int(k - tilt * side)), (2 * side, int(k + 2 * tilt * side)), 1, thickness)
-        cv2.line(lines, (int(k + tilt * side), -side), (int(k - 2 * tilt * side), 2 * side), 1, thickness)
+        if squared:
+            cv2.line(lines, (int(k + tilt * side), -side), (int(k - 2 * tilt * side), 2 * side), 1, thickness)
     page = np.maximum(page, lines * np.float32(rng.uniform(0.15, 0.35)))
     centre = (top + min(cover.shape[0], h) / 2, left + min(cover.shape[1], w) / 2)
     return _photo(page, rng, rng.uniform(0.6, 0.9), rng.integers(60, 86), shadow=rng.random() < 0.5, centre=centre)
@@ -355,6 +372,7 @@ _RENDER = {
     "clean": _clean, "inverted": _inverted, "tight16": _tight16, "stretched16": _stretched16,
     "binary16": _binary16, "binary32": _binary32, "canvas": _canvas, "photo": _photo_family, "form": _form,
     "noise": _noise, "geometry": _geometry, "bigphoto": _bigphoto, "marker": _marker, "grid": _grid,
+    "ruled": _ruled,
 }
 
 
