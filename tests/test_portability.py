@@ -22,7 +22,7 @@ def test_every_platform_gets_a_tensorflow_backend(platform):
 
 
 def test_license_file_matches_pyproject():
-    assert importlib.metadata.metadata("digitrec")["License"] == "MIT"
+    assert importlib.metadata.metadata("digitrec")["License-Expression"] == "MIT"  # SPDX (core metadata 2.4)
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("MIT License\n") and "Permission is hereby granted, free of charge" in text
 
