@@ -404,13 +404,14 @@ SHIFTS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 def test_the_lines_of_squared_and_ruled_paper_are_not_ink(mnist_test):
     """A digit written across the squares of a maths notebook, or on ruled paper, the page tilted or in perspective:
     the printed lines are as thin as the pen and cross the digit, but they are not its strokes (a third of the
-    `grid` family's digits were read as a patch of lattice before, similarity 0.06-0.7 here)."""
+    `grid` family's digits were read as a patch of lattice before, similarity 0.06-0.7 here). The last page is
+    graph paper's fine lattice, 12 px squares."""
     images, _ = mnist_test
     scores = []
     for i in (0, 1, 2, 18):  # a 7, a 2, a 1 and a 3: straight strokes along the lines among them
         cover = renderings.pen(images[i], 110, 4, np.random.default_rng(i))
         for spacing, tilt, squared, keystone in ((40, 0.0, True, 0), (28, 2.5, True, 0), (55, -1.5, True, 0.05),
-                                                 (36, 1.0, False, 0), (32, 0.5, True, 0.05)):
+                                                 (36, 1.0, False, 0), (32, 0.5, True, 0.05), (12, 1.0, True, 0)):
             lined, plain = lined_paper(cover, spacing, tilt, squared, seed=i, keystone=keystone)
             a, b = normalize(lined), normalize(plain)  # up to a pixel apart: a thin 1's centre of mass moves
             scores.append(max(similarity(np.roll(a, shift, (0, 1)), b) for shift in SHIFTS))

@@ -66,7 +66,7 @@ def _line_rows(level, floor):
     runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
     centres = np.array([r.mean() for r in runs])
     spacing = np.diff(centres)
-    if len(runs) < 3 or spacing.min() < 2 * PAGE_LINE:
+    if len(runs) < 3 or spacing.min() < PAGE_LINE:  # graph paper's finest squares are 1 mm, 7 px and up here
         return []
     steps = spacing / np.median(spacing)
     if np.abs(steps - np.round(steps)).max() > 0.15:  # not a lattice: a line may be missing, none may be extra
@@ -108,7 +108,8 @@ def _one_family(response, points):
     if not runs:
         return np.zeros_like(response)
     darkness = np.zeros_like(turned)
-    cap = 1.5 * float(np.median([level[a:b].max() for a, b in runs]))  # a stroke darker than the lines keeps the rest
+    # a stroke darker than the darkest line keeps the rest (graph paper's major lines are darker than its minor ones)
+    cap = 1.5 * float(np.max([level[a:b].max() for a, b in runs]))
     window = int(min(turned.shape[1], 3 * np.median(np.diff([a for a, _ in runs]))))
     mean = turned.sum(axis=1) / np.maximum(length, 1)
     for a, b in runs:
