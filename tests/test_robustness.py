@@ -11,12 +11,13 @@ The failure classes (issue 10), reproduced from MNIST itself:
 import io
 import json
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
 from digitrec import cli, renderings, robustness
-from digitrec.preprocessing import normalize
+from digitrec.preprocessing import normalize, normalize_hypotheses
 
 SIZES = {"clean": {(28, 28)}, "inverted": {(28, 28)}, "tight16": {(16, 16)}, "stretched16": {(16, 16)},
          "binary16": {(16, 16)}, "binary32": {(32, 32)}, "canvas": {(280, 280)},
@@ -75,6 +76,44 @@ def test_binarized_thick_16x16_digits_keep_their_shape(mnist_test):
         assert holes >= 1, f"the {digit}'s loop is gone"
 
 
+def test_bold_digits_that_cover_most_of_a_16x16_frame_are_still_read_as_ink(mnist_test):
+    """A bold digit cropped tightly to 16x16 can cover 70-80 % of the frame. The side of the split that covers
+    most of the image was never read as strokes, so the paper between the strokes was taken for the ink, in either
+    polarity (median similarity to the digit 0.13 before, 0.64 now, over the 22 of the first 300 test digits that
+    this thickening makes 70-80 % ink)."""
+    images, _ = mnist_test
+    found = []
+    for i in range(300):
+        big = cv2.resize(ink_box(images[i]), (64, 64), interpolation=cv2.INTER_CUBIC) > 127
+        thick = cv2.dilate(big.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+        binary = cv2.resize(thick * 255, (16, 16), interpolation=cv2.INTER_AREA) > 127
+        if 0.7 < binary.mean() <= 0.8:
+            reference = normalize(images[i])
+            found += [max(similarity(h, reference) for h in normalize_hypotheses(side.astype(np.uint8) * 255))
+                      for side in (binary, ~binary)]
+    assert len(found) >= 30
+    assert np.median(found) > 0.5
+
+
+@pytest.mark.parametrize("index", [19, 125, 428, 605, 673, 724])
+def test_thinning_a_small_marker_digit_never_cuts_a_stroke(mnist_test, index):
+    """A small digit drawn with a thick pen (64 px tall, a 24 px pen) has narrow necks between the blobs of its
+    joins and loops. Thinned towards MNIST's stroke width by an erosion, these test digits came out in two
+    pieces (25 of the first 1,500 test digits drawn so; 8 now): the erosion now stops short of cutting a neck."""
+    images, _ = mnist_test
+    cover = renderings.pen(images[index], 64, 24.0, np.random.default_rng(index))
+    page = np.full((280, 280), 255, np.uint8)
+    page[20 : 20 + cover.shape[0], 20 : 20 + cover.shape[1]] = np.round(255 * (1 - cover)).astype(np.uint8)
+    assert _pieces(page < 128) == 1
+    assert _pieces(normalize(page) > 0.3) == 1
+
+
+def _pieces(mask):
+    """Connected components of at least 3 px."""
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return int((stats[1:, cv2.CC_STAT_AREA] >= 3).sum())
+
+
 def _holes(mask):
     """Background components enclosed by ink (a loop's inside)."""
     from scipy import ndimage
@@ -104,7 +143,7 @@ def test_a_shadow_band_is_not_ink(mnist_test):
 # at what was measured there less 3 points (the quick mode reads the first 200 of those digits), so that they
 # cannot get worse unseen.
 # Issue 10 stays open until this is empty.
-SHORT_OF_FLOOR = {"binary16": 0.936, "canvas": 0.942, "marker": 0.914}
+SHORT_OF_FLOOR = {"binary16": 0.946, "canvas": 0.942, "marker": 0.914}
 
 
 @pytest.mark.slow  # 15 families x 200 digits through the predict path, a 12-megapixel photo among them
