@@ -20,6 +20,8 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from digitrec import renderings
+
 INKS = {  # RGB of the ink at full coverage, before lighting
     "black": (25, 25, 30),
     "blue": (20, 45, 150),
@@ -255,6 +257,23 @@ def number_photo(image, rng, shadow=0.8):
 def photos(digits, rng, **kwargs):
     """`photo` for each digit in `digits`, a list of uint8 RGB arrays."""
     return [photo(d, rng, **kwargs) for d in digits]
+
+
+def marker_page(digit, rng, band=True):
+    """A digit in a thick marker (180 px tall, 22 px pen, 80 % dark) on 400x360 paper, crossed through its centre
+    by a soft-edged shadow band 50 px wide (about two strokes) that darkens the paper by 35 %, at a random angle,
+    as a pen or a ruler lying on the page casts one (float32)."""
+    cover = renderings.pen(digit, 180, 22, rng)
+    h, w = 360, 400
+    ink = np.zeros((h, w), "float32")
+    top, left = (h - cover.shape[0]) // 2, (w - cover.shape[1]) // 2
+    ink[top : top + cover.shape[0], left : left + cover.shape[1]] = cover
+    y, x = np.mgrid[:h, :w].astype("float32")
+    angle = np.radians(rng.uniform(0, 180))
+    distance = np.abs((x - w / 2) * np.cos(angle) + (y - h / 2) * np.sin(angle))
+    shade = 1 / (1 + np.exp((distance - 25) / 3)) if band else 0.0
+    noise = 0.01 * rng.standard_normal((h, w))
+    return np.clip(0.85 * (1 - 0.35 * shade) * (1 - 0.8 * ink) + noise, 0, 1).astype("float32")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+import synth
 from digitrec import cli, renderings, robustness
 from digitrec.preprocessing import normalize, normalize_hypotheses
 
@@ -139,11 +140,23 @@ def test_a_shadow_band_is_not_ink(mnist_test):
         assert similarity(normalize(photo), normalize(clean)) > 0.9
 
 
+def test_a_narrow_shadow_band_across_a_marker_digit_is_not_ink(mnist_test):
+    """A shadow band about two strokes wide passes the rolling-ball background as a stroke and joins the digit it
+    crosses (most of the `marker` family's errors). The ink is darker than any shadow, so the darker class of the
+    ink's strength is offered as a reading of its own: one of the readings is the digit alone (similarity to the
+    same page without the band 0.78-1.0; before, 16 of these 20 were under 0.5)."""
+    images, _ = mnist_test
+    for i in range(20):
+        clean = normalize(synth.marker_page(images[i], np.random.default_rng(i), band=False))
+        readings = normalize_hypotheses(synth.marker_page(images[i], np.random.default_rng(i)))
+        assert max(similarity(h, clean) for h in readings) > 0.75, i
+
+
 # Families the bundled model reads below issue 10's floor (docs/robustness.json, 500 digits a family), held
 # at what was measured there less 3 points (the quick mode reads the first 200 of those digits), so that they
 # cannot get worse unseen.
 # Issue 10 stays open until this is empty.
-SHORT_OF_FLOOR = {"binary16": 0.946, "canvas": 0.942, "marker": 0.914}
+SHORT_OF_FLOOR = {"binary16": 0.946, "canvas": 0.942, "marker": 0.932}
 
 
 @pytest.mark.slow  # 15 families x 200 digits through the predict path, a 12-megapixel photo among them
