@@ -293,6 +293,16 @@ def test_a_thin_small_digit_in_a_big_shadowed_photo_is_found(mnist_test):
             assert similarity(normalize(photo), normalize(clean)) > 0.8, (i, seed)
 
 
+def test_a_blank_big_photo_with_a_soft_shadow_is_no_ink_not_a_crash():
+    """A 1300x1100 photo of blank paper, half of it in a soft shadow: no ink at the first search scale, so it is
+    searched again at 1024 px, where the paper's median filter (a third of the shorter side) was 289 px wide and
+    OpenCV's uint8 median failed on the two flat levels (its 16-bit window histograms overflow) with cv2.error."""
+    x = np.broadcast_to(np.arange(1100), (1300, 1100))
+    page = cv2.GaussianBlur(np.where(x < 500, 120, 200).astype(np.float32), (0, 0), 40)
+    with pytest.raises(ImageError, match="no ink found"):
+        normalize(np.round(page).astype(np.uint8))
+
+
 def test_digits_enlarged_tenfold_keep_their_ink(mnist_test):
     """MNIST digits enlarged bicubically to 280x280, as `digitrec bench --serve` sends them: edges as soft as a
     shadow's penumbra (sharpness under 0.1) around strokes 30-50 px wide. A rule that took such a soft region for

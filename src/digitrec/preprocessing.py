@@ -218,6 +218,9 @@ MIN_CONTRAST = 0.1  # the faintest ink kept: darkness relative to the paper (pap
 # and the non-digit photos the classifier then took for digits (letters 23 -> 26 -> 23 of 150, shapes 16 -> 18 -> 17).
 CORE_CONTRAST = 2.0
 FLAT_WINDOW = 1 / 3  # side of the median filter estimating the paper under thick strokes, in the image's shorter side
+# OpenCV's median filter of uint8 images counts each window in 16-bit histograms: a window of 257 x 257 pixels or
+# more overflows them where most of it is one level, and the filter fails (an assertion in `medianBlur_8u_O1`).
+MEDIAN_MAX = 255
 
 
 def _local_readings(gray, finest=0.0, one_sided=LOCAL_ASYMMETRY):
@@ -365,7 +368,7 @@ def _flat_reading(gray, strongest):
     such strokes are paper grain or the gaps between thick strokes.
     """
     u8 = np.round(gray * 255).astype(np.uint8)
-    paper = cv2.medianBlur(u8, _odd(FLAT_WINDOW * min(gray.shape))).astype(np.float32) / 255
+    paper = cv2.medianBlur(u8, min(_odd(FLAT_WINDOW * min(gray.shape)), MEDIAN_MAX)).astype(np.float32) / 255
     flat = np.clip(0.5 + gray - paper, 0.0, 1.0)
     if FAINT * strongest >= float(flat.max() - flat.min()):  # no split of it can be contrasted enough
         return None
