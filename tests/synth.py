@@ -276,6 +276,22 @@ def marker_page(digit, rng, band=True):
     return np.clip(0.85 * (1 - 0.35 * shade) * (1 - 0.8 * ink) + noise, 0, 1).astype("float32")
 
 
+
+def thick_marker_beside_a_band(digit, rng):
+    """A digit 260 px tall in a 38 px marker on 560x400 paper lit from the left, a pen's soft shadow band (50 px,
+    35 % darker) passing its right side at a slant (float32): too thick for the local windows of a 400 px
+    picture, so it is read from the flat-fielded page, where the band is dark too."""
+    cover = renderings.pen(digit, 260, 38, rng)
+    h, w = 400, 560
+    ink = np.zeros((h, w), "float32")
+    top = (h - cover.shape[0]) // 2
+    ink[top : top + cover.shape[0], 40 : 40 + cover.shape[1]] = cover
+    y, x = np.mgrid[:h, :w].astype("float32")
+    band = 1 / (1 + np.exp((np.abs(x - 0.5 * y - 200) - 25) / 6))
+    light = 1 - 0.35 * band - 0.2 * x / w
+    noise = 0.01 * rng.standard_normal((h, w))
+    return np.clip(0.85 * light * (1 - 0.8 * ink) + noise, 0, 1).astype("float32")
+
 if __name__ == "__main__":
     import os
     import sys

@@ -362,8 +362,10 @@ def _flat_reading(gray, strongest):
     the median is the paper, and a hard shadow's straight edge is kept) and
     subtracted (background estimation then a global split, as in Lu, Su and
     Tan 2010, "Document image binarization using background estimation and
-    stroke edges", IJDAR 13). The reading counts when that split has a
-    pen's sharp edges and its contrast is more than `FAINT` times the
+    stroke edges", IJDAR 13). The reading counts when the largest connected
+    component of the ink side of that split has a pen's sharp edges (the
+    split may hold pieces of a shadow band too, whose edges are soft) and
+    its contrast is more than `FAINT` times the
     `strongest` local reading's: thin local structures that faint beside
     such strokes are paper grain or the gaps between thick strokes.
     """
@@ -372,8 +374,9 @@ def _flat_reading(gray, strongest):
     flat = np.clip(0.5 + gray - paper, 0.0, 1.0)
     if FAINT * strongest >= float(flat.max() - flat.min()):  # no split of it can be contrasted enough
         return None
-    t, ((_, width, dark), _), sharpness = _global_reading(flat)
-    if sharpness < SHARP_EDGE:
+    t, ((_, width, dark), _), _ = _global_reading(flat)
+    labels, areas = _components(flat < t if dark else flat > t)
+    if not len(areas) or _edge_sharpness(flat, labels == int(np.argmax(areas)) + 1) < SHARP_EDGE:
         return None
     contrast = abs(float(flat[flat < t].mean()) - float(flat[flat >= t].mean()))
     return (dark, width) if contrast > FAINT * strongest else None
