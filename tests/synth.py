@@ -292,6 +292,22 @@ def thick_marker_beside_a_band(digit, rng):
     noise = 0.01 * rng.standard_normal((h, w))
     return np.clip(0.85 * light * (1 - 0.8 * ink) + noise, 0, 1).astype("float32")
 
+
+def thick_marker_half_in_shade(digit, rng):
+    """A digit 200 px tall in a 38 px marker on 400x475 paper whose top-left half lies in a shadow (half as bright)
+    with a soft edge 60 px wide crossing the digit (float32): the global split is soft, so the ink is read from
+    local windows, and strokes this thick need a window of 65 px (one of 129 px beside it to tell that they are
+    whole): with windows up to 33 px only the narrow paper inside a loop answered, as light ink."""
+    cover = renderings.pen(digit, 200, 38, rng)
+    h, w = 475, 400
+    ink = np.zeros((h, w), "float32")
+    left = (w - cover.shape[1]) // 2
+    ink[40 : 40 + cover.shape[0], left : left + cover.shape[1]] = cover
+    y, x = np.mgrid[:h, :w].astype("float32")
+    light = 1 - 0.5 * np.clip(0.5 - (x + y - 380) / np.sqrt(2) / 60, 0, 1)
+    noise = 0.01 * rng.standard_normal((h, w))
+    return np.clip(0.85 * light * (1 - 0.85 * ink) + noise, 0, 1).astype("float32")
+
 if __name__ == "__main__":
     import os
     import sys
