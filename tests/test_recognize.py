@@ -192,6 +192,18 @@ def test_a_thick_marker_digit_half_in_a_soft_shadow_is_read(mnist_test, recogniz
     pages = [synth.thick_marker_half_in_shade(images[i], np.random.default_rng(i)) for i in range(40)]
     assert sum(p.label == y for p, y in zip(recognizer.predict(pages), labels[:40])) >= 37
 
+
+def test_the_paper_between_marker_strokes_in_a_shade_is_not_light_ink(mnist_test, recognizer):
+    """Four `marker` renderings of test digits (a 9, two 4s and a 2 near a pen's shadow, drawn with
+    `default_rng([7, i])`) where the paper in a loop or between two strokes answered as thin light strokes, more
+    one-sided than the marker's own, and was read as the ink (none of the four read right). Those thin strokes lie
+    within the marker's strokes once closed and filled, so they are its gaps. Of the 500 first test digits rendered
+    this way, 485 were read right before, 489 now, none lost."""
+    images, labels = mnist_test
+    index = [20, 109, 238, 467]
+    pages = [renderings.render("marker", images[i], np.random.default_rng([7, i])) for i in index]
+    assert [p.label for p in recognizer.predict(pages)] == [int(labels[i]) for i in index]
+
 def test_choose_keeps_the_hypothesis_that_looks_most_like_a_digit(recognizer, examples):
     images, labels = examples
     digit = images[3] / np.float32(255)
