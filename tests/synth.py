@@ -308,6 +308,20 @@ def thick_marker_half_in_shade(digit, rng):
     noise = 0.01 * rng.standard_normal((h, w))
     return np.clip(0.85 * light * (1 - 0.85 * ink) + noise, 0, 1).astype("float32")
 
+
+def small_digit_beside_a_wide_band(digit, rng):
+    """A digit 64 px tall drawn with a 7 px pen near the foot of a 2048x1536 photo crossed top to bottom by a
+    soft shadow band 220 px wide, 35 % darker (float32). Shrunk to 512 px for the search, the band is a dark
+    structure 55 px wide, as long as the picture, its edges a penumbra; the digit is 16 px tall."""
+    cover = renderings.pen(digit, 64, 7, rng)
+    h, w = 2048, 1536
+    ink = np.zeros((h, w), "float32")
+    ink[1500 : 1500 + cover.shape[0], 800 : 800 + cover.shape[1]] = cover
+    y, x = np.mgrid[:h, :w].astype("float32")
+    band = 1 / (1 + np.exp((np.abs(x - (1200 - 0.25 * y)) - 110) / 20))
+    noise = 0.015 * rng.standard_normal((h, w))
+    return np.clip(0.85 * (1 - 0.35 * band) * (1 - 0.8 * ink) + noise, 0, 1).astype("float32")
+
 if __name__ == "__main__":
     import os
     import sys

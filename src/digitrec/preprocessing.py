@@ -197,6 +197,7 @@ def _stroke_reading(mask, strength):
 # 96.25 % and 97.25 -> 97.75 %; the other families identical). It is used only where the global split is soft:
 # where it is sharp, local readings serve to find strokes thinner than the split's, which it cannot add.
 LOCAL_SCALES = (3, 5, 9, 17, 33, 65, 129)
+SHARP_SCALE = 65  # windows this wide read strokes only where their edges are sharp (`_edge_sharpness`)
 EXACT_HATS = 65  # wider windows' hats are computed on the image in 256 levels (uint8 morphology: 4 times as fast)
 SHARP_EDGE = 0.1  # edge sharpness (1/pixels) under which a two-level split is lighting, not ink
 STROKE_WORK = 6.0  # thicker strokes are separated from the paper on a copy where they are this wide, pixels
@@ -249,7 +250,10 @@ def _local_readings(gray, finest=0.0, one_sided=LOCAL_ASYMMETRY, scales=LOCAL_SC
     strokes), and at least 1 / `FAINT` of the strongest reading's contrast.
     `asymmetry` is the ratio of the two sides' responses. Windows
     no wider than `finest` pixels are not read: their structures would be
-    thinner. `scales`: increasing odd window sides, pixels.
+    thinner. Windows of `SHARP_SCALE` px or more read strokes only where
+    their largest piece has a pen's sharp edges (`_largest_sharpness`): a
+    shadow band that wide has a penumbra. `scales`: increasing odd window
+    sides, pixels.
     """
     sides = [side for side in scales if side <= min(gray.shape) // 2]
     hats = _hats(gray, sides)
@@ -261,6 +265,8 @@ def _local_readings(gray, finest=0.0, one_sided=LOCAL_ASYMMETRY, scales=LOCAL_SC
         found = [_local_reading(hat[ink], hat[1 - ink], wider[ink], floor, side, ink == 0, one_sided)
                  for ink in (0, 1)]  # 0: dark ink (black-hat), 1: light ink (top-hat)
         found = [reading for reading in found if reading]
+        if side >= SHARP_SCALE:
+            found = [reading for reading in found if _largest_sharpness(gray, reading[3]) >= SHARP_EDGE]
         if len(found) == 1:  # both sides at once: the jagged edges of thicker strokes, not strokes
             readings += found
     strongest = max((r[4] for r in readings), default=0.0)
@@ -335,6 +341,13 @@ def _edge_sharpness(gray, mask, edge=None):
     return max((float(np.percentile(gradient[e], 30)) for e in edges if e.any()), default=0.0) / contrast
 
 
+def _largest_sharpness(gray, mask):
+    """`_edge_sharpness` of the largest connected component of `mask` (0 for an empty mask): the ink's edges, where
+    the mask holds pieces of a shadow band too, with soft ones."""
+    labels, areas = _components(mask)
+    return _edge_sharpness(gray, labels == int(np.argmax(areas)) + 1) if len(areas) else 0.0
+
+
 def _joins_a_shade(gray, split, reading):
     """Whether the two-level `split` is the thin strokes of a local `reading` plus a shade.
 
@@ -394,8 +407,7 @@ def _flat_reading(gray, strongest):
     if FAINT * strongest >= float(flat.max() - flat.min()):  # no split of it can be contrasted enough
         return None
     t, ((_, width, dark), _), _ = _global_reading(flat)
-    labels, areas = _components(flat < t if dark else flat > t)
-    if not len(areas) or _edge_sharpness(flat, labels == int(np.argmax(areas)) + 1) < SHARP_EDGE:
+    if _largest_sharpness(flat, flat < t if dark else flat > t) < SHARP_EDGE:
         return None
     contrast = abs(float(flat[flat < t].mean()) - float(flat[flat >= t].mean()))
     return (dark, width) if contrast > FAINT * strongest else None
