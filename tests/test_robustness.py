@@ -154,9 +154,10 @@ def test_a_narrow_shadow_band_across_a_marker_digit_is_not_ink(mnist_test):
 
 # Families the bundled model reads below issue 10's floor (docs/robustness.json, 500 digits a family), held
 # at what was measured there less 3 points (the quick mode reads the first 200 of those digits), so that they
-# cannot get worse unseen.
-# Issue 10 stays open until this is empty.
-SHORT_OF_FLOOR = {"binary16": 0.946, "canvas": 0.942, "marker": 0.932}
+# cannot get worse unseen. `marker` meets its floor on the 500 (97.8 %) but reads exactly 97.0 % of the first
+# 200: held the same way, so that one digit cannot fail the suite.
+# Issue 10 stays open until binary16 and canvas leave this.
+SHORT_OF_FLOOR = {"binary16": 0.946, "canvas": 0.942, "marker": 0.948}
 
 
 @pytest.mark.slow  # 15 families x 200 digits through the predict path, a 12-megapixel photo among them
