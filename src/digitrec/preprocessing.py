@@ -714,8 +714,15 @@ def _stroke_width(mask):
     return max(4.0 * float(dist[mask].mean()) - 2.0, 1.0)
 
 
-def _mnist_layout(ink, mask):
-    """Crop to the ink, bring the stroke width into MNIST's range, fit into 20 px and centre by mass in 28x28."""
+def _mnist_layout(ink, mask, halfway=False):
+    """Crop to the ink, bring the stroke width into MNIST's range, fit into 20 px and centre by mass in 28x28.
+
+    Returns a list of float32 `(28, 28)` images: the layout, and with
+    `halfway`, where a bold digit's strokes were thinned, its layout thinned
+    half as much too (thinning strokes a fifth of the digit's size or more
+    can turn a blob into a wiggle or open what a person reads as closed; the
+    classifier chooses, `Recognizer.choose`).
+    """
     mask = _main_cluster(mask, ink)
     ink = ink * cv2.dilate(mask.astype(np.uint8), _disk(float(np.median(_ridge_widths(mask))) / 2))
     r0, r1, c0, c1 = _bbox(mask)
@@ -724,11 +731,19 @@ def _mnist_layout(ink, mask):
     width = _stroke_width(mask)
     excess = width - MNIST_STROKE / scale
     radius = int(round(abs(excess) / 2))
+    inks = [ink]
     if radius >= 1 and not MNIST_STROKE_RANGE[0] <= width * scale <= MNIST_STROKE_RANGE[1]:
         if excess < 0:  # thin pen on a big picture: it would vanish when shrunk
-            ink = cv2.dilate(np.pad(ink, radius), _disk(2 * radius + 1))
+            inks = [cv2.dilate(np.pad(ink, radius), _disk(2 * radius + 1))]
         else:  # a marker: it would fill the loops
-            ink = cv2.erode(ink, _disk(2 * _whole_erosion(mask, radius) + 1))
+            radius = _whole_erosion(mask, radius)
+            halves = [round(radius / 2)] if halfway and radius >= 2 else []  # a radius of 0 or 1 erodes alike
+            inks = [cv2.erode(ink, _disk(2 * r + 1)) for r in [radius, *halves]]
+    return [_centred(i) for i in inks]
+
+
+def _centred(ink):
+    """`ink` (float32, cropped to the digit) fitted into `BOX` px and centred by mass in 28x28, peak 1."""
     digit = _fit(ink, BOX)
     peak = float(digit.max())
     if peak <= 0:
@@ -814,14 +829,15 @@ def normalize_hypotheses(image, alternatives=True):
     `Recognizer.choose` keeps the one that looks most like a digit. Each
     reading whose ink has a second, darker level (a narrow shadow band
     joined to the strokes: `_darkest_class`) is offered without its lighter
-    level too.
+    level too, and each bold digit, whose strokes are thinned towards
+    MNIST's pen, thinned half as much too (`_mnist_layout`).
 
     Args:
         image: as for `normalize`.
         alternatives: False returns the first image only (`normalize`).
 
     Returns:
-        float32 `(k, 28, 28)` in [0, 1], k = 1 to 6; `[0]` is `normalize(image)`.
+        float32 `(k, 28, 28)` in [0, 1], k = 1 to 9; `[0]` is `normalize(image)`.
 
     Raises:
         ImageError: as for `normalize`.
@@ -848,9 +864,10 @@ def _hypotheses(work, enlargement, alternatives):
 
 
 def _layouts(ink, mask, alternatives):
-    """`[_mnist_layout(ink, mask)]`, and with `alternatives`, the layout of its darkest class where it has one."""
+    """`_mnist_layout(ink, mask)`, and with `alternatives`, a bold digit thinned half as much and the layout of the
+    ink's darkest class where it has one."""
     core = _darkest_class(ink, mask) if alternatives else None
-    return [_mnist_layout(ink, mask)] + ([] if core is None else [_mnist_layout(ink * core, core)])
+    return _mnist_layout(ink, mask, alternatives) + ([] if core is None else _mnist_layout(ink * core, core))
 
 
 def _darkest_class(ink, mask):
