@@ -152,12 +152,11 @@ def test_a_narrow_shadow_band_across_a_marker_digit_is_not_ink(mnist_test):
         assert max(similarity(h, clean) for h in readings) > 0.75, i
 
 
-# Families the bundled model reads below issue 10's floor (docs/robustness.json, 500 digits a family), held
-# at what was measured there less 3 points (the quick mode reads the first 200 of those digits), so that they
-# cannot get worse unseen. `marker` meets its floor on the 500 (97.8 %) but reads exactly 97.0 % of the first
-# 200: held the same way, so that one digit cannot fail the suite.
-# Issue 10 stays open until binary16 and canvas leave this.
-SHORT_OF_FLOOR = {"binary16": 0.946, "canvas": 0.942, "marker": 0.948}
+# Every family meets issue 10's floor on the bench (docs/robustness.json, 500 digits a family). The quick mode
+# reads the first 200 of those digits, where canvas (98.5 %) and marker (97.0 %) are within a digit of their
+# floors: they are held at the 500's figure less 3 points instead, so that one digit read differently cannot
+# fail the suite, nor can they get worse unseen.
+NEAR_FLOOR = {"canvas": 0.95, "marker": 0.948}
 
 
 @pytest.mark.slow  # 15 families x 200 digits through the predict path, a 12-megapixel photo among them
@@ -168,7 +167,7 @@ def test_quick_robustness_bench_meets_every_floor(mnist_dir, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert (tmp_path / "robustness.png").stat().st_size > 10_000
     assert result["n"] == robustness.QUICK_N and list(result["families"]) == list(renderings.FAMILIES)
-    floors = {f: SHORT_OF_FLOOR.get(f, r["floor"]) for f, r in result["families"].items()}
+    floors = {f: NEAR_FLOOR.get(f, r["floor"]) for f, r in result["families"].items()}
     below = {f: r["accuracy"] for f, r in result["families"].items() if r["accuracy"] < floors[f]}
     assert not below, f"families below their floor: {below}"
     assert status == (0 if all(r["passed"] for r in result["families"].values()) else 1)
