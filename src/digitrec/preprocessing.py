@@ -452,10 +452,13 @@ def _reading(gray, finest=1.0):
       edges: a shadow's penumbra, or no two levels at all), or join the
       strokes to something three times wider whose own edges are soft (a
       shadow band). The most one-sided local reading wins; the global one
-      stands when there is none. Where it is a thin reading and a reading of
-      the other polarity three times thicker was found too, that one comes
-      second: the thin strokes may be the paper between thick ones (a 2's
-      narrow loop written in a felt-tip marker), and the classifier decides;
+      stands when there is none. Where its thin strokes lie within a
+      thicker reading's of the other polarity (`_between_strokes`), they are
+      the paper between those, and the thicker reading alone stands; where a
+      reading of the other polarity three times thicker was found otherwise,
+      that one comes second: the thin strokes may still be the paper between
+      thick ones (a 2's narrow loop written in a felt-tip marker), and the
+      classifier decides;
     - flat-fielded (`_flat_reading`): where the split is soft, the global
       reading of the image with its paper's brightness subtracted, when
       its edges are sharp and the local readings are faint beside it
@@ -495,10 +498,9 @@ def _reading(gray, finest=1.0):
             return [flat]
     if local:
         best = max(local, key=lambda r: r[0])
-        thicker = [r for r in local if r[2] != best[2] and r[1] > best[1]]
-        if thicker and _between_strokes(best, max(thicker, key=lambda r: r[0])):
-            _, width, dark, _, _ = max(thicker, key=lambda r: r[0])
-            return [(dark, width)]
+        other = max((r for r in local if r[2] != best[2] and r[1] > best[1]), key=lambda r: r[0], default=None)
+        if other and _between_strokes(best, other):  # the most one-sided thin strokes are the paper between thick ones
+            return [(other[2], other[1])]
         _, width, dark, _, _ = best
         thick = [r for r in local if r[2] != dark and r[1] >= 3 * width]  # whose gaps may be the thin strokes
         return [(dark, width)] + [(r[2], r[1]) for r in sorted(thick, key=lambda r: -r[0])[:1]]
