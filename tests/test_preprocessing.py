@@ -275,6 +275,21 @@ def test_large_3000x4000_photo(digit, reference):
     assert similarity(out, reference) > 0.8
 
 
+def test_thick_strokes_in_a_big_picture_are_cut_out_whole(mnist_test):
+    """Digits in a thick marker (strokes 50 px) on 1200x1600 pages: the search at 512 px separates thick ink on a
+    copy where strokes are `STROKE_WORK` px wide, and the region cut from the full-resolution page must be mapped
+    back from that copy's scale, not the 512 px one (from which it was a corner of the digit: no ink found)."""
+    images, _ = mnist_test
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        cover = renderings.pen(images[i], 600, 50, rng)
+        page = np.zeros((1200, 1600), "float32")
+        page[400 : 400 + cover.shape[0], 700 : 700 + cover.shape[1]] = cover
+        photo = np.round(255 * (0.85 - 0.75 * page)).astype(np.uint8)
+        clean = np.round(255 * (0.85 - 0.75 * np.pad(cover, 20))).astype(np.uint8)
+        assert similarity(normalize(photo), normalize(clean)) > 0.75, i  # a pixel's shift of a thin 0: 0.83
+
+
 @pytest.mark.slow  # six 12-megapixel photos
 def test_a_thin_small_digit_in_a_big_shadowed_photo_is_found(mnist_test):
     """A 1 110 px tall drawn with a 5 px pen in a 3000x4000 photo with a shadow band: its strokes are under a pixel
