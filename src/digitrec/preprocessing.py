@@ -161,7 +161,15 @@ def _pad(mask):
 
 
 def _ridge_widths(mask):
-    """Stroke widths along the ridges of a mask, pixels: twice the distance to the edge at its local maxima."""
+    """Stroke widths along the ridges of a mask, pixels: twice the distance to the edge at its local maxima.
+
+    Measured within the mask's bounding box (everything beyond it is
+    background, as the padding is: the same distances, at a fraction of the
+    cost where the mask holds a digit in a big picture).
+    """
+    if mask.any():
+        r0, r1, c0, c1 = _bbox(mask)
+        mask = mask[r0:r1, c0:c1]
     dist = cv2.distanceTransform(_pad(mask), cv2.DIST_L2, 3)[1:-1, 1:-1]
     ridge = mask & (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)))
     return 2 * dist[ridge]
