@@ -411,15 +411,22 @@ def _flat_reading(gray, strongest):
     the median is the paper, and a hard shadow's straight edge is kept) and
     subtracted (background estimation then a global split, as in Lu, Su and
     Tan 2010, "Document image binarization using background estimation and
-    stroke edges", IJDAR 13). The reading counts when the largest connected
+    stroke edges", IJDAR 13). The median runs on a copy of half the size
+    (area-averaged, the window halved) and is enlarged back bilinearly: the
+    paper's brightness varies at the window's scale, and a quarter of the
+    pixels cost a quarter of the time (ImageJ's rolling-ball background
+    subtraction shrinks the image for large radii alike; Schindelin et al.
+    2012, "Fiji", Nature Methods 9). The reading counts when the largest connected
     component of the ink side of that split has a pen's sharp edges (the
     split may hold pieces of a shadow band too, whose edges are soft) and
     its contrast is more than `FAINT` times the
     `strongest` local reading's: thin local structures that faint beside
     such strokes are paper grain or the gaps between thick strokes.
     """
-    u8 = np.round(gray * 255).astype(np.uint8)
-    paper = cv2.medianBlur(u8, min(_odd(FLAT_WINDOW * min(gray.shape)), MEDIAN_MAX)).astype(np.float32) / 255
+    h, w = gray.shape
+    half = cv2.resize(np.round(gray * 255).astype(np.uint8), ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+    paper = cv2.medianBlur(half, min(_odd(FLAT_WINDOW * min(gray.shape) / 2), MEDIAN_MAX))
+    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
     flat = np.clip(0.5 + gray - paper, 0.0, 1.0)
     if FAINT * strongest >= float(flat.max() - flat.min()):  # no split of it can be contrasted enough
         return None
