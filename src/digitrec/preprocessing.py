@@ -713,7 +713,11 @@ def _working_image(gray, locate=LOCATE_SIDE):
     thresholds and filters work on smooth strokes; large ones are searched
     at `locate` px a side, and the region around the ink (plus a margin) is
     cut from the full-resolution image, so a small digit in a big photo
-    keeps its detail.
+    keeps its detail. Where the search reads the ink more than one way
+    (`_reading`: the polarity of thick strokes in doubt, or the paper
+    between them read as thin strokes), the region covers what each reading
+    finds: the second pass reads the region again, and the classifier
+    chooses between its readings.
 
     Returns `(image, enlargement)`: the enlargement factor is 1 unless the
     image was tiny.
@@ -725,14 +729,19 @@ def _working_image(gray, locate=LOCATE_SIDE):
     if max(h, w) <= locate:
         return gray, 1
     small, scale = _reduced(gray, locate)
-    ink, mask = _extract(small)
-    s = scale * ink.shape[0] / small.shape[0]  # the scale at which the ink was found (see `_extract`)
-    r0, r1, c0, c1 = _bbox(_main_cluster(mask, ink))
-    margin = 0.5 * max(r1 - r0, c1 - c0) + 4  # generous: the second pass finds the digit again
-    r0, r1 = int(max(0, (r0 - margin) / s)), int(min(h, (r1 + margin) / s + 1))
-    c0, c1 = int(max(0, (c0 - margin) / s)), int(min(w, (c1 + margin) / s + 1))
+    found = _first_found(lambda reading: _extract(small, reading), _reading(small), every=True)
+    r0, r1, c0, c1 = np.array([_region(ink, mask, scale * ink.shape[0] / small.shape[0]) for ink, mask in found]).T
+    r0, r1, c0, c1 = max(0, r0.min()), min(h, r1.max()), max(0, c0.min()), min(w, c1.max())
     crop = gray[r0:r1, c0:c1]
     return (_reduced(crop, LOCATE_SIDE)[0] if max(crop.shape) > LOCATE_SIDE else crop), 1
+
+
+def _region(ink, mask, s):
+    """`(r0, r1, c0, c1)`: the digit's box in `ink` found at scale `s` (`_working_image`), with a generous margin,
+    in the full-resolution image's pixels (not clipped to it)."""
+    r0, r1, c0, c1 = _bbox(_main_cluster(mask, ink))
+    margin = 0.5 * max(r1 - r0, c1 - c0) + 4  # generous: the second pass finds the digit again
+    return int((r0 - margin) / s), int((r1 + margin) / s + 1), int((c0 - margin) / s), int((c1 + margin) / s + 1)
 
 
 def _reduced(gray, side):
