@@ -164,8 +164,9 @@ def _ridge_widths(mask):
     """Stroke widths along the ridges of a mask, pixels: twice the distance to the edge at its local maxima.
 
     Measured within the mask's bounding box (everything beyond it is
-    background, as the padding is: the same distances, at a fraction of the
-    cost where the mask holds a digit in a big picture).
+    background, as the padding is: the same distances up to OpenCV's
+    rounding, which differs by an ulp at some positions, at a fraction of
+    the cost where the mask holds a digit in a big picture).
     """
     if mask.any():
         r0, r1, c0, c1 = _bbox(mask)
