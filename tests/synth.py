@@ -309,6 +309,20 @@ def thick_marker_half_in_shade(digit, rng):
     return np.clip(0.85 * light * (1 - 0.85 * ink) + noise, 0, 1).astype("float32")
 
 
+def number_half_in_shade(image, rng, edge):
+    """A number (light on dark uint8 `(h, w)`) written twice as large in a pen about as thick as a marker on paper
+    whose left `edge` share lies in a shade 45 % darker, its border soft (a logistic of scale 15 px), as a hand or
+    a phone casts one: uint8 `(H, W)`. The digits fall on both sides of the border."""
+    rows, cols = image.shape[0] * 2, image.shape[1] * 2
+    cover = np.zeros((rows + 120, cols + 160), "float32")
+    cover[60 : 60 + rows, 80 : 80 + cols] = pen_stroke(image, (rows, cols), rng)
+    h, w = cover.shape
+    x = np.arange(w, dtype="float32")[None, :]
+    light = 1 - 0.45 / (1 + np.exp((x - edge * w) / 15))
+    noise = 0.01 * rng.standard_normal((h, w))
+    return (255 * np.clip(0.9 * light * (1 - 0.85 * cover) + noise, 0, 1)).astype(np.uint8)
+
+
 def small_digit_beside_a_wide_band(digit, rng):
     """A digit 64 px tall drawn with a 7 px pen near the foot of a 2048x1536 photo crossed top to bottom by a
     soft shadow band 220 px wide, 35 % darker (float32). Shrunk to 512 px for the search, the band is a dark

@@ -144,6 +144,22 @@ def test_thick_marker_in_a_shade_is_read_from_its_strokes(recognizer, mnist_test
     assert recognizer.read(picture).text == "".join(map(str, labels[idx])) == "220"
 
 
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
+@pytest.mark.parametrize("seed", [2, 3])
+def test_a_number_half_in_a_soft_shade_is_read_from_its_strokes(recognizer, mnist_test, seed):
+    """Six digits in a thick pen, a shade over the left third or half of the page: its soft border is a sliver
+    of the split's edge beside the digits' sharp edges, so the split reads sharp, and its ink was the lit paper,
+    a region ("?", "1493" or no ink found). The strokes, local dark structures half as wide as that region, and
+    the flattened page (`_flat_reading`) are offered too, and the region the number is searched in covers every
+    reading's ink."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(labels), 6, replace=False)
+    image, _ = synth.number(images[idx], rng, height=(90, 110))
+    for edge in (0.3, 0.5):
+        assert recognizer.read(synth.number_half_in_shade(image, rng, edge)).text == "".join(map(str, labels[idx]))
+
+
 def test_a_single_digit_reads_as_a_one_character_number(recognizer, mnist_test):
     images, labels = mnist_test
     picture = 255 - np.asarray(Image.fromarray(images[4]).resize((140, 140), Image.BICUBIC))

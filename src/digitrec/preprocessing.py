@@ -496,10 +496,14 @@ def _reading(gray, finest=1.0):
     (`normalize_hypotheses`). So does it where the split is sharp and thin
     strokes were found too, but not joined to a shade (a digit beside a
     hard-edged shadow, or one drawn inside a dark region): the most one-sided
-    local reading comes last.
+    local reading comes last. Where the split's ink is a region, strokes of
+    any narrower width count there, and in a picture that was not enlarged
+    the flat-fielded reading comes last too: the region may be the paper lit
+    beside a soft shade whose border is a sliver of the split's edge, the
+    rest being the sharp edges of thick strokes on both sides of it.
 
     Returns:
-        list of one to three `(dark, width)`: True for dark ink on light
+        list of one to four `(dark, width)`: True for dark ink on light
         paper; the stroke width in pixels.
 
     Raises:
@@ -511,14 +515,18 @@ def _reading(gray, finest=1.0):
     scales = LOCAL_SCALES[:-1] if sharp else LOCAL_SCALES  # see LOCAL_SCALES
     local = [] if sharp and width / 3 <= finest else [
         r for r in _local_readings(gray, finest, scales=scales) if r[1] >= finest]
-    doubt = []
+    strongest, doubt = max((r[4] for r in local), default=0.0), []
     if sharp:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
         region = width >= min(gray.shape) / 6  # the split's ink is a region, not strokes: either polarity may be ink
-        thin = [r for r in local if r[1] < width / 3 and (r[2] == dark or region)]  # not the gaps between strokes
+        # strokes under a third of the split's width (not the gaps between its strokes), or, where its ink is a
+        # region (a bold crop, or the paper lit beside a shade), any narrower strokes of either polarity
+        thin = [r for r in local if r[1] < (width if region else width / 3) and (r[2] == dark or region)]
         local = [r for r in thin if _joins_a_shade(gray, gray < t, r)]
         doubt = [(r[2], r[1]) for r in [max(thin, key=lambda r: r[0])]] if thin and not local else []
+        if region and not local and finest <= 1:  # the region may be paper lit beside a shade (not in a tiny scan)
+            doubt += [r for r in [_flat_reading(gray, strongest)] if r]
     else:
-        flat = _flat_reading(gray, max((r[4] for r in local), default=0.0))
+        flat = _flat_reading(gray, strongest)
         if flat:
             return [flat]
     if local:

@@ -308,12 +308,16 @@ def best_path(n_atoms, found, probabilities, min_digit_score=0.0):
 
 
 def _working_image(gray):
-    """`gray` at most WORK_SIDE px a side, around its ink; with the map back: source = work / scale + offset."""
+    """`gray` at most WORK_SIDE px a side, around its ink; with the map back: source = work / scale + offset.
+
+    The region covers what every reading of the ink finds (`ink_hypotheses`), as in `normalize`: where the
+    first reading is the paper lit beside a shade, the digits lie in the others.
+    """
     h, w = gray.shape
     if max(h, w) <= WORK_SIDE:
         return gray, 1.0, (0, 0)
     scale = WORK_SIDE / max(h, w)
-    _, mask = extract_ink(rescale(gray, scale))
+    mask = np.any([mask for _, mask in ink_hypotheses(rescale(gray, scale))], axis=0)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     margin = 0.1 * (rows[-1] - rows[0] + 1) + 4
     y0, y1 = int(max(0, (rows[0] - margin) / scale)), int(min(h, (rows[-1] + 1 + margin) / scale))
