@@ -538,16 +538,23 @@ def _reading(gray, finest=1.0):
         if flat:
             return [flat]
     if local:
-        best = max(local, key=lambda r: r[0])
-        other = max((r for r in local if r[2] != best[2] and r[1] > best[1]), key=lambda r: r[0], default=None)
-        if other and _between_strokes(best, other):  # the most one-sided thin strokes are the paper between thick ones
-            return [(other[2], other[1])]
-        _, width, dark, _, _ = best
-        thick = [r for r in local if r[2] != dark and r[1] >= 3 * width]  # whose gaps may be the thin strokes
-        return [(dark, width)] + [(r[2], r[1]) for r in sorted(thick, key=lambda r: -r[0])[:1]]
+        return _stroke_readings(local)
     if sharpness < SHARP_EDGE / 3:  # no strokes, and no edges at all: a blank page in uneven light
         raise ImageError("no ink found: the image is blank or has too little contrast")
     return [(dark, width)] + ([(not dark, other_width)] if other - score < POLARITY_MARGIN else []) + doubt
+
+
+def _stroke_readings(local):
+    """`_reading`'s answer from local readings of strokes (`_local_readings`): the most one-sided one, then the
+    most one-sided of the other polarity at least three times thicker, whose gaps it may be; or that thicker one
+    alone where the thin strokes lie within it (`_between_strokes`)."""
+    best = max(local, key=lambda r: r[0])
+    other = max((r for r in local if r[2] != best[2] and r[1] > best[1]), key=lambda r: r[0], default=None)
+    if other and _between_strokes(best, other):  # the most one-sided thin strokes are the paper between thick ones
+        return [(other[2], other[1])]
+    _, width, dark, _, _ = best
+    thick = [r for r in local if r[2] != dark and r[1] >= 3 * width]  # whose gaps may be the thin strokes
+    return [(dark, width)] + [(r[2], r[1]) for r in sorted(thick, key=lambda r: -r[0])[:1]]
 
 
 def _closes_its_box(group, width):
