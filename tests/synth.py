@@ -336,6 +336,47 @@ def small_digit_beside_a_wide_band(digit, rng):
     noise = 0.015 * rng.standard_normal((h, w))
     return np.clip(0.85 * (1 - 0.35 * band) * (1 - 0.8 * ink) + noise, 0, 1).astype("float32")
 
+def number_in_boxes(digits, rng, touching=False, photo=None):
+    """A number written on a form, one digit in each printed box of a row (a comb field, as for an ID or a
+    postcode): `(picture, boxes)`, the picture a uint8 `(H, W)` scan or uint8 RGB photo (`photo` True or False;
+    None: half each), and each digit's drawing box `(x0, y0, x1, y1)` (x1, y1 exclusive).
+
+    Digits `(n, 28, 28)` (light on dark) are redrawn 30-80 px tall with one pen (5-12 % of their height) and
+    placed anywhere in boxes 1.2-1.5 times as wide and 1.3-1.6 times as tall, a pen width clear of their sides,
+    or, with `touching`, up to a pen width into them (touching or crossing a side, as people write). The boxes
+    share their sides, printed 1-3 px wide, 40-90 % as dark as the ink, and up to four are left empty at the
+    end. The scan has a little grain; the photo is `_photograph`'s (lighting, often a shadow, texture, JPEG).
+    """
+    h = rng.uniform(30, 80)
+    pen_width = rng.uniform(0.05, 0.12) * h
+    covers = [renderings.pen(d, h * rng.uniform(0.9, 1.05), pen_width, rng) for d in digits]
+    box_w = max(max(c.shape[1] for c in covers) + 2 * pen_width, h * rng.uniform(1.2, 1.5))
+    box_h = max(max(c.shape[0] for c in covers) + 2 * pen_width, h * rng.uniform(1.3, 1.6))
+    x0 = y0 = int(h)
+    reach = pen_width * (1 if touching else -1)  # how far past a box side (into the side, or short of it) a digit may go
+    cover = np.zeros((int(box_h + 2 * h), int(box_w * (len(digits) + 4) + 2 * h)), "float32")
+    boxes = []
+    for i, c in enumerate(covers):
+        spare_x, spare_y = (box_w - c.shape[1]) / 2 - 1, (box_h - c.shape[0]) / 2 - 1
+        left = int(x0 + i * box_w + box_w / 2 - c.shape[1] / 2 + rng.uniform(-1, 1) * (spare_x + reach))
+        top = int(y0 + box_h / 2 - c.shape[0] / 2 + rng.uniform(-1, 1) * (spare_y + reach))
+        cover[top : top + c.shape[0], left : left + c.shape[1]] = c
+        boxes.append((left, top, left + c.shape[1], top + c.shape[0]))
+    lines = Image.new("L", cover.shape[::-1])
+    draw, thick = ImageDraw.Draw(lines), int(rng.integers(1, 4))
+    n_boxes = len(digits) + int(rng.integers(0, 5))  # a field may have boxes to spare, left empty
+    right, bottom = x0 + n_boxes * box_w, y0 + box_h
+    for i in range(n_boxes + 1):
+        draw.line([(x0 + i * box_w, y0), (x0 + i * box_w, bottom)], fill=255, width=thick)
+    draw.line([(x0, y0), (right, y0)], fill=255, width=thick)
+    draw.line([(x0, bottom), (right, bottom)], fill=255, width=thick)
+    cover = np.maximum(cover, np.asarray(lines, "float32") / 255 * np.float32(rng.uniform(0.4, 0.9)))
+    if rng.random() < 0.5 if photo is None else photo:
+        return _photograph(cover, rng, (y0 + box_h / 2, cover.shape[1] / 2), shadow=0.8)[0], boxes
+    grey = 0.95 - 0.85 * cover + 0.02 * rng.standard_normal(cover.shape)
+    return (255 * np.clip(grey, 0, 1)).astype(np.uint8), boxes
+
+
 if __name__ == "__main__":
     import os
     import sys

@@ -570,7 +570,7 @@ def _closes_its_box(group, width):
     return all(side.mean() >= 0.5 for side in sides)
 
 
-def _drop_form_lines(mask, width):
+def _drop_form_lines(mask, width, strength):
     """Remove printed boxes and ruled lines from the ink mask.
 
     Straight runs at least six stroke widths long are found by opening with
@@ -579,6 +579,9 @@ def _drop_form_lines(mask, width):
     when it crosses at least 90 % of the image and reaches beyond the rest of
     the ink at both ends (a ruled line). A 7's bar or a 2's base, which end
     where the digit does, stays. Strokes a removed line crossed are bridged.
+    The rest of the ink is judged without its specks (`_drop_specks` on
+    `strength`, float32 like `mask`). It runs before speck removal: a row of
+    printed boxes may hold ten times the ink of a thin 1 in one of them.
     """
     h, w = mask.shape
     length = int(max(6 * width, 8))
@@ -587,15 +590,20 @@ def _drop_form_lines(mask, width):
     for shape in ((1, length), (length, 1)):
         lines |= cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
     labels, areas = _components(lines)
-    kept = mask.copy()
+    kept, rest = mask.copy(), None
     for label in range(1, len(areas) + 1):
         group = labels == label
-        others = mask & ~group
+        r0, r1, c0, c1 = _bbox(group)
+        boxlike = areas[label - 1] < 0.5 * (r1 - r0) * (c1 - c0) and _closes_its_box(group, width)
+        if not (boxlike or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h):
+            continue
+        if rest is None:  # the ink beside the runs, noise aside: what a box or a line must frame or cross
+            rest = _drop_specks(mask & ~lines, strength)[0]
+        others = rest | (lines & ~group)
         if not others.any():
             continue
-        (r0, r1, c0, c1), (o0, o1, p0, p1) = _bbox(group), _bbox(others)
-        frame = (r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
-                 and areas[label - 1] < 0.5 * (r1 - r0) * (c1 - c0) and _closes_its_box(group, width))
+        o0, o1, p0, p1 = _bbox(others)
+        frame = boxlike and r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
         ruled = ((c1 - c0 >= 0.9 * w and c0 < p0 - width and c1 > p1 + width)
                  or (r1 - r0 >= 0.9 * h and r0 < o0 - width and r1 > o1 + width))
         if frame or ruled:
@@ -632,7 +640,7 @@ def _separate(g, width):
     mask = contrast > threshold
     if not mask.any():
         raise ImageError("no ink found: nothing stands out from the background")
-    mask = _drop_form_lines(_drop_specks(mask, contrast, tall=True)[0], width)
+    mask = _drop_specks(_drop_form_lines(mask, width, contrast), contrast, tall=True)[0]
     level = float(np.percentile(contrast[mask], 90))
     low = 0.5 * threshold
     ink = np.clip((contrast - low) / max(level - low, 1e-6), 0.0, 1.0)
