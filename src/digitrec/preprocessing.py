@@ -579,9 +579,12 @@ def _drop_form_lines(mask, width, strength):
     when it crosses at least 90 % of the image and reaches beyond the rest of
     the ink at both ends (a ruled line). A 7's bar or a 2's base, which end
     where the digit does, stays. Strokes a removed line crossed are bridged.
-    The rest of the ink is judged without its specks (`_drop_specks` on
-    `strength`, float32 like `mask`). It runs before speck removal: a row of
-    printed boxes may hold ten times the ink of a thin 1 in one of them.
+    A box must frame the rest of the ink without its specks (`_drop_specks`
+    on `strength`, float32 like `mask`); a ruled line must reach beyond all
+    of it, specks too (the straight edge of a shadow band is no such line
+    where bits of the band lie beyond the digit). It runs before speck
+    removal: a row of printed boxes may hold ten times the ink of a thin 1
+    in one of them.
     """
     h, w = mask.shape
     length = int(max(6 * width, 8))
@@ -595,17 +598,18 @@ def _drop_form_lines(mask, width, strength):
         group = labels == label
         r0, r1, c0, c1 = _bbox(group)
         boxlike = areas[label - 1] < 0.5 * (r1 - r0) * (c1 - c0) and _closes_its_box(group, width)
-        if not (boxlike or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h):
+        if not (boxlike or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h) or not (mask & ~group).any():
             continue
-        if rest is None:  # the ink beside the runs, noise aside: what a box or a line must frame or cross
-            rest = _drop_specks(mask & ~lines, strength)[0]
-        others = rest | (lines & ~group)
-        if not others.any():
-            continue
-        o0, o1, p0, p1 = _bbox(others)
-        frame = boxlike and r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
+        o0, o1, p0, p1 = _bbox(mask & ~group)  # a ruled line reaches beyond all the rest, noise too
         ruled = ((c1 - c0 >= 0.9 * w and c0 < p0 - width and c1 > p1 + width)
                  or (r1 - r0 >= 0.9 * h and r0 < o0 - width and r1 > o1 + width))
+        frame = False
+        if boxlike:  # a box frames the rest of the ink, noise aside
+            rest = _drop_specks(mask & ~lines, strength)[0] if rest is None else rest
+            inner = rest | (lines & ~group)
+            if inner.any():
+                o0, o1, p0, p1 = _bbox(inner)
+                frame = r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
         if frame or ruled:
             kept &= ~group
     if kept.sum() == mask.sum() or not kept.any():
