@@ -114,7 +114,8 @@ def _one_family(response, points):
     mean = turned.sum(axis=1) / np.maximum(length, 1)
     for a, b in runs:
         core = a + np.flatnonzero(mean[a:b] > 0.3 * mean[a:b].max())  # the line itself, where it drifts included
-        a, b = max(0, core[0] - 1), min(len(turned), core[-1] + 2)
+        if core.size:  # none when the run's rows respond only through `band`'s spread from a neighbour
+            a, b = max(0, core[0] - 1), min(len(turned), core[-1] + 2)
         darkness[a:b] = np.minimum(_along(band[a:b], window).max(axis=0), cap)
     h, w = response.shape
     return cv2.warpAffine(darkness, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
