@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-from digitrec import evaluation, models, plots, runs, training
+from digitrec import data, evaluation, models, plots, runs, training
 
 METRIC_KEYS = {
     "accuracy", "loss", "recall_macro", "precision_macro", "f1_macro", "per_class_recall",
@@ -329,6 +329,26 @@ def test_outlier_exposure_run_calibrates_its_rejection_threshold(tmp_path, mnist
     assert saved["val_split"] == 0.2 and 0 <= saved["threshold"] <= 1
     assert Recognizer(run / "model.keras").min_digit_score == saved["threshold"]
     assert saved_compile_config(run / "model.keras")["loss"] == "categorical_crossentropy"
+
+
+@pytest.mark.slow
+def test_robust_recipe_trains_on_each_digit_as_written_and_as_rendered(tmp_path, mnist_dir, monkeypatch):
+    """The bundled model's recipe: every training digit also rendered as an input family and normalized (in worker
+    processes, cached once), the rendering of a validation digit held out with it."""
+    from digitrec import renderings
+
+    monkeypatch.setenv("DIGITREC_CACHE_DIR", str(tmp_path / "cache"))
+    run = training.train(model="robust", epochs=1, train_size=100, data_dir=mnist_dir, out=tmp_path / "r", verbose=0)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["renderings"] and (cfg["n_train"], cfg["n_val"]) == (180, 20)
+    [cached] = (tmp_path / "cache").glob("renderings-*.npz")
+    written = cached.stat().st_mtime_ns
+    images, labels = data.load_split("train", mnist_dir)
+    keep, _ = data.stratified_split(labels, 1 - 100 / len(labels), 0)  # the subset train_size=100 draws, seed 0
+    x, families = renderings.normalized_renderings(images[keep])
+    assert list((tmp_path / "cache").glob("*.npz")) == [cached] and cached.stat().st_mtime_ns == written
+    assert x.shape == (100, 28, 28) and x.dtype == np.uint8 and len(set(families)) >= 8
+    assert (x > 128).sum(axis=(1, 2)).min() > 10, "a rendering lost its digit"
 
 
 @pytest.mark.slow
