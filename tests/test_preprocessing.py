@@ -6,7 +6,9 @@ mass at (14, 14). Bad input (corrupt, blank, not an image, too large) must
 raise `ImageError` with a message that says what and where.
 """
 
+import base64
 import io
+import json
 import struct
 import zlib
 
@@ -318,13 +320,30 @@ def test_a_blank_big_photo_with_a_soft_shadow_is_no_ink_not_a_crash():
 
 
 def test_digits_enlarged_tenfold_keep_their_ink(mnist_test):
-    """MNIST digits enlarged bicubically to 280x280, as `digitrec bench --serve` sends them: edges as soft as a
+    """MNIST digits enlarged bicubically to 280x280 (a small picture enlarged by software): edges as soft as a
     shadow's penumbra (sharpness under 0.1) around strokes 30-50 px wide. A rule that took such a soft region for
     a shadow on blank paper once found no ink in test digit 25."""
     images, _ = mnist_test
     for i in range(64):
         big = np.asarray(Image.fromarray(images[i]).resize((280, 280), Image.BICUBIC))
         assert normalize(255 - big).max() > 0.5, i
+
+
+def test_a_drawing_on_paper_of_one_level_normalizes_as_it_would_with_grain(mnist_dir):
+    """A drawing's paper is one level (`_flat_paper`), so its strokes are read without looking for thinner ones
+    beside a shade; grain or a shade on the same page make it a photo again, read the full way. Both ways agree."""
+    from digitrec import bench_scale, preprocessing
+
+    rng = np.random.default_rng(0)
+    for body in bench_scale.canvases(mnist_dir, n=6):
+        url = json.loads(body)["image"]
+        page = to_grayscale(load_image(base64.b64decode(url.split(",", 1)[1]), name="canvas"))
+        grain = np.round(np.clip(page + rng.normal(0, 2 / 255, page.shape), 0, 1) * 255).astype(np.float32) / 255
+        shade = page * np.linspace(0.75, 1.0, page.shape[1], dtype=np.float32)
+        assert preprocessing._flat_paper(page, page < 0.5)
+        assert not preprocessing._flat_paper(grain, grain < 0.5)
+        assert not preprocessing._flat_paper(shade, shade < 0.5)
+        assert similarity(normalize(page), normalize(grain)) > 0.95
 
 
 def test_small_digit_off_centre_in_a_big_canvas(digit, reference):

@@ -3,8 +3,8 @@
 `serve_load` starts the real server (`digitrec serve`, a subprocess on
 127.0.0.1) twice, side by side, measured in alternating rounds: as it was (batch 1, normalization in
 threads: `--workers 0 --max-batch 1`) and with dynamic batching and a process
-pool (the defaults). Each gets 280x280 PNG canvases of MNIST test digits,
-black ink on white, as the drawing page sends them (JSON data URLs), from 1
+pool (the defaults). Each gets 280x280 PNG canvases of MNIST test digits
+drawn with the drawing page's pen, as the page sends them (JSON data URLs), from 1
 client and from 8 concurrent clients (threads with keep-alive connections,
 stdlib `http.client`). It reports latency p50 and p95 (milliseconds),
 requests/s, errors (any answer but 200) and the peak resident memory of
@@ -40,15 +40,29 @@ TARGETS = {"p50_ms_1_client": 10.0, "requests_per_s_8_clients": 200.0, "p95_ms_8
 CONFIGS = {"batch 1, threads": ["--workers", "0", "--max-batch", "1"], "dynamic batching": []}
 
 
-def canvases(data_dir=None, n=64):
-    """`n` JSON request bodies `{"image": PNG data URL}` of 280x280 white canvases with an MNIST test digit in black."""
-    from digitrec.data import load_split
+PAGE_INK = (22, 24, 29)  # the drawing page's ink, #16181d (static/app.js)
+PAGE_STROKE = 0.07  # the drawing page's pen width, in canvas heights (static/app.js)
 
-    bodies = []
+
+def canvases(data_dir=None, n=64, seed=0):
+    """`n` JSON request bodies `{"image": PNG data URL}`: MNIST test digits drawn as the drawing page draws them.
+
+    Each is a 280x280 white RGB canvas with a digit 120-220 px tall at a
+    random place, redrawn along its skeleton with a round pen
+    `PAGE_STROKE` of the canvas high, in `PAGE_INK`, with anti-aliased edges
+    (`renderings.pen`), as the page's canvas strokes the user's path.
+    """
+    from digitrec.data import load_split
+    from digitrec.renderings import pen
+
+    rng, side, bodies = np.random.default_rng(seed), 280, []
     for digit in load_split("test", data_dir)[0][:n]:
-        ink = np.asarray(Image.fromarray(digit).resize((280, 280), Image.BICUBIC))
+        cover = pen(digit, rng.uniform(120, 220), PAGE_STROKE * side, rng)[:side, :side, None]
+        top, left = (int(rng.integers(0, side - k + 1)) for k in cover.shape[:2])
+        page = np.full((side, side, 3), 255.0)
+        page[top : top + cover.shape[0], left : left + cover.shape[1]] -= cover * (255 - np.array(PAGE_INK))
         buf = io.BytesIO()
-        Image.fromarray(255 - ink).convert("RGB").save(buf, format="PNG")
+        Image.fromarray(np.round(page).astype(np.uint8)).save(buf, format="PNG")
         bodies.append(json.dumps({"image": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}))
     return [body.encode() for body in bodies]
 
