@@ -208,12 +208,12 @@ def _verdict(ok):
 
 def predict_rate(model=None, data_dir=None, quick=False, workers=(1, 2), log=print):
     """images/s of `parallel.predict_files` on MNIST test digits as PNG files, per worker count (dict)."""
-    from digitrec import parallel
+    from digitrec import parallel, runs
     from digitrec.data import load_split
     from digitrec.inference import Recognizer
 
     images = load_split("test", data_dir)[0][: 1000 if quick else 10000]
-    recognizer = Recognizer(model)
+    recognizer = Recognizer(runs.serving_model(model))  # as `digitrec predict` loads it
     result = {"images": len(images), "rates": {}}
     with tempfile.TemporaryDirectory() as tmp:
         paths = [Path(tmp) / f"{i:05d}.png" for i in range(len(images))]

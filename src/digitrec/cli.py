@@ -225,7 +225,7 @@ def _cmd_predict(args):
     files = list(find_images(args.paths))  # (path, None or why it cannot be read)
     if not files:
         raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
-    model = runs.model_path(args.model)  # checked now; loaded (seconds) when the first image needs it
+    model = runs.model_path(runs.serving_model(args.model))  # checked now; loaded (seconds) when the first image needs it
     progress = None
     if model.suffix == ".keras" and len(files) >= 20 and sys.stderr.isatty() and not args.json:
         import keras  # the model needs it anyway; an .onnx or .tflite model never imports it
@@ -264,7 +264,7 @@ def _cmd_read(args):
     files = list(find_images(args.paths))  # (path, None or why it cannot be read)
     if not files:
         raise DigitrecError(f"no image files found in {', '.join(args.paths)}")
-    model, recognizer = runs.model_path(args.model), None  # loaded (seconds) when the first image needs it
+    model, recognizer = runs.model_path(runs.serving_model(args.model)), None  # loaded (seconds) when the first image needs it
     if not args.json:
         print(f"{'path':<40} {'text':>10} {'confidence':>10}  digits (label:confidence, ? = not a digit)")
     failed = 0

@@ -31,6 +31,22 @@ def bundled_model():
     return BUNDLED_MODEL if importlib.util.find_spec("keras") is not None else BUNDLED_ONNX
 
 
+def serving_model(model=None):
+    """The model to classify with: for the bundled model (None or "bundled"), its ONNX copy (`BUNDLED_ONNX`)
+    wherever ONNX Runtime is installed; any other `model` as it is.
+
+    The copy makes the same predictions (100 % agreement on the MNIST test
+    set, probabilities within 1e-6: `digitrec bench --runtimes`), starts in
+    about a tenth of the time without importing TensorFlow, and classifies
+    one image about 7 times as fast (0.2 against 1.4 ms here). `predict`,
+    `read` and `serve` use it; what needs the Keras model (training,
+    calibration, reports, exports) keeps `model_path`.
+    """
+    if (model is None or str(model) == BUNDLED) and importlib.util.find_spec("onnxruntime") is not None:
+        return BUNDLED_ONNX
+    return model
+
+
 def model_path(model=None):
     """The model file that `model` names; a `.keras` file is checked to be a Keras model archive (without Keras).
 

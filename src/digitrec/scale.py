@@ -104,7 +104,7 @@ def predict_dataset(ds, model=None, actors=None, batch_size=64, top_k=3, min_con
 
     from digitrec import runs
 
-    model = str(runs.model_path(model))  # checked here, on the driver; actors load it
+    model = str(runs.model_path(runs.serving_model(model)))  # checked here, on the driver; actors load it
     # One CPU stays free for the read tasks: an actor pool holding every CPU would starve them (a deadlock).
     actors = actors or max(1, int(ray.cluster_resources().get("CPU", 2)) - 1)
     settings = {"model": model, "top_k": top_k, "min_confidence": min_confidence}

@@ -137,7 +137,7 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
             config.json beside it is not valid JSON.
         ValueError: `workers` < 0, `max_batch` < 1 or `max_wait` < 0.
     """
-    recognizer = model if isinstance(model, Recognizer) else Recognizer(model)
+    recognizer = model if isinstance(model, Recognizer) else Recognizer(runs.serving_model(model))
     info = model_info(recognizer)
     recognizer.classify(np.zeros((1, 28, 28), "float32"))  # trace the predict function now, not on request 1
     workers = parallel.default_workers() if workers is None else workers
