@@ -428,8 +428,10 @@ def _flat_paper(gray, ink, finest=1.0):
         return False
     level = int(np.bincount(paper, minlength=256).argmax())
     off = ~ink & (cv2.absdiff(levels, level) > 1)
-    return not off.any() or float(cv2.distanceTransform((~ink).astype(np.uint8), cv2.DIST_L2, 3)[off].max()) <= 2 * max(
-        finest, 1.0)
+    if not off.any():
+        return True
+    distance = cv2.distanceTransform((~ink).astype(np.uint8), cv2.DIST_L2, 3)  # to the ink, pixels
+    return float(distance[off].max()) <= 2 * max(finest, 1.0)
 
 
 def _flat_reading(gray, strongest):
