@@ -106,6 +106,24 @@ def test_python_stderr_is_direct_and_restored_after_main():
     assert result.stderr == b"I0000 00:00:1.5 7 port.cc:153] after the block, nothing is filtered\n"
 
 
+def test_a_process_pool_does_not_keep_the_filter_waiting():
+    """multiprocessing's resource tracker, which a `spawn` pool starts and which outlives the pool, must not hold
+    the filter's pipe: the block then ended only after a 5 s timeout, its forwarding thread still waiting."""
+    script = textwrap.dedent("""
+        import os, threading
+        from digitrec import _stderr, parallel
+        if __name__ == "__main__":
+            with _stderr.filter_native_logs():
+                with parallel.process_pool(2) as pool:
+                    assert pool.submit(os.getpid).result() != os.getpid()
+                os.write(2, b"after the pool\\n")
+            assert not [t for t in threading.enumerate() if t.name == "digitrec-stderr"], "the filter still waits"
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b"after the pool\n"
+
+
 def test_in_process_callers_keep_their_captured_stderr(capsys):
     with _stderr.filter_native_logs():
         print("captured", file=sys.stderr)

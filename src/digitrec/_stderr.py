@@ -46,6 +46,21 @@ def _write(fd, data):
             return
 
 
+def _start_resource_tracker():
+    """Start multiprocessing's resource tracker now, while file descriptor 2 is still the real stderr (POSIX).
+
+    A `spawn` process pool starts the tracker with its first semaphore; the
+    tracker lives as long as this process and inherits descriptor 2. Started
+    inside `filter_native_logs`, it held the pipe's write end, so the filter
+    waited its full 5 s for the end of the pipe when the block closed: `digitrec
+    predict --workers 2` on 2,000 scans took 9 s instead of 4.
+    """
+    if os.name == "posix":
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+
+
 @contextlib.contextmanager
 def filter_native_logs():
     """Within this block, drop native log lines written to file descriptor 2.
@@ -60,6 +75,7 @@ def filter_native_logs():
         yield
         return
     stream.flush()
+    _start_resource_tracker()
     real = os.dup(2)
     read_fd, write_fd = os.pipe()
     thread = threading.Thread(target=_forward, args=(read_fd, real), name="digitrec-stderr", daemon=True)
