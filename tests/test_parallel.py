@@ -92,3 +92,19 @@ def test_ray_options_without_the_ray_engine_are_one_error_line(folder, args, mes
     assert cli.main(["predict", *args, str(folder)]) == 1
     err = capsys.readouterr().err
     assert err == f"digitrec: error: {message}" + err.split(message, 1)[1] and err.count("\n") == 1
+
+
+def test_workers_run_opencv_on_one_thread():
+    """The processes are the parallelism: OpenCV's own pool threads in each would spin on the same cores
+    (a third more CPU per canvas here, for no gain in wall time)."""
+    import cv2
+
+    with parallel.process_pool(2) as pool:
+        assert {pool.submit(cv2.getNumThreads).result() for _ in range(4)} == {1}
+
+
+def test_onnx_sessions_do_not_spin_between_calls():
+    """ONNX Runtime's intra-op threads busy-wait after each call by default, taking the cores that the
+    normalizing workers and the server's event loop need (about 4 ms of CPU a request under load, here)."""
+    options = recognizer().runtime.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -33,7 +33,16 @@ def default_workers():
 
 def process_pool(workers):
     """A `ProcessPoolExecutor` of `workers` processes started with `spawn` (no state inherited from the parent)."""
-    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_one_thread)
+
+
+def _one_thread():
+    """Run OpenCV single-threaded in a worker: the processes are the parallelism, and OpenCV's idle pool
+    threads spin (about 1.7 ms of CPU per 280x280 canvas here, a third of its normalization, for no gain)."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def normalize_source(source, name=None):
