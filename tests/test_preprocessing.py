@@ -674,3 +674,16 @@ def test_pixel_limit_applies_to_real_images(tmp_path, monkeypatch, digit):
 def test_bad_inputs_raise_image_error(bad):
     with pytest.raises(ImageError):
         normalize(bad)
+
+
+@pytest.mark.parametrize("radius", [2.0, 3.5, 5.25])
+def test_chamfer_disk_dilation_is_the_distance_transform_within_a_radius(radius):
+    """`_flat_paper` dilates by `_chamfer_disk` instead of taking a distance transform: the same pixels."""
+    from digitrec.preprocessing import _chamfer_disk
+
+    rng = np.random.default_rng(int(radius * 4))
+    for density in (0.001, 0.01, 0.05):
+        ink = rng.random((90, 70)) < density
+        ink[rng.integers(90), rng.integers(70)] = True
+        within = cv2.distanceTransform((~ink).astype(np.uint8), cv2.DIST_L2, 3) <= radius
+        assert np.array_equal(cv2.dilate(ink.astype(np.uint8), _chamfer_disk(radius)).astype(bool), within)

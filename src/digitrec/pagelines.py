@@ -166,9 +166,10 @@ def _lift_lines(gray):
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (PAGE_LINE, PAGE_LINE))
     paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, disk)
     response = np.clip((paper - gray) / np.maximum(paper, 0.05), 0.0, 1.0)
-    y, x = np.nonzero(response > LINE_CONTRAST)
-    if y.size < 2 * min(gray.shape):  # not even two lines across the page
+    dark = response > LINE_CONTRAST
+    if np.count_nonzero(dark) < 2 * min(gray.shape):  # not even two lines across the page (counting is fast)
         return gray
+    y, x = np.nonzero(dark)
     step = max(1, y.size // 4096)  # an even sample: a line has hundreds of pixels
     y, x = y[::step], x[::step]
     weight = response[y, x]

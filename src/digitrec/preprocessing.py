@@ -44,6 +44,8 @@ stroke width, never from the image size, and thick strokes are separated on a co
 result on fifteen families of rendered input (`digitrec.renderings`).
 """
 
+import functools
+
 import cv2
 import numpy as np
 from scipy import ndimage
@@ -428,10 +430,19 @@ def _flat_paper(gray, ink, finest=1.0):
         return False
     level = int(np.bincount(paper, minlength=256).argmax())
     off = ~ink & (cv2.absdiff(levels, level) > 1)
-    if not off.any():
-        return True
-    distance = cv2.distanceTransform((~ink).astype(np.uint8), cv2.DIST_L2, 3)  # to the ink, pixels
-    return float(distance[off].max()) <= 2 * max(finest, 1.0)
+    near = cv2.dilate(ink.astype(np.uint8), _chamfer_disk(2 * max(finest, 1.0))).astype(bool)
+    return not (off & ~near).any()
+
+
+@functools.cache
+def _chamfer_disk(radius):
+    """A structuring element: the offsets within `radius` pixels of its centre by `cv2.distanceTransform`'s
+    DIST_L2 3x3 chamfer metric (Borgefors 1986). Dilating by it marks the pixels that a distance transform
+    would put within `radius` of a set, in a tenth of the time."""
+    n = int(np.ceil(radius / 0.9))  # the metric's axial step is 0.955: no farther offset can be within `radius`
+    centre = np.ones((2 * n + 1, 2 * n + 1), np.uint8)
+    centre[n, n] = 0
+    return (cv2.distanceTransform(centre, cv2.DIST_L2, 3) <= radius).astype(np.uint8)
 
 
 def _flat_reading(gray, strongest):
