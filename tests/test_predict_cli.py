@@ -271,3 +271,36 @@ def test_read_table(numbers):
     assert header.split()[:3] == ["path", "text", "confidence"]
     assert row.split()[1] == expected["7210.png"]
     assert [cell.split(":")[0] for cell in row.split()[3:]] == list(expected["7210.png"])  # label:confidence
+
+
+@pytest.fixture
+def a_bug_on_one_file(monkeypatch):
+    """Make digitrec itself fail on files named `bug.png` (no real input is known to: that is the point),
+    in this process, for `predict --workers 1` and `read`."""
+    from digitrec import parallel, segmentation
+
+    def buggy(real):
+        def call(source, *args, **kwargs):
+            if str(source).endswith("bug.png"):
+                raise IndexError("index 3 is out of bounds")
+            return real(source, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(parallel, "normalize_source", buggy(parallel.normalize_source))
+    monkeypatch.setattr(segmentation, "Number", buggy(segmentation.Number))
+
+
+@pytest.mark.parametrize("command", ["predict", "read"])
+def test_a_bug_on_one_file_is_that_files_error_line_and_the_batch_goes_on(tmp_path, mnist_test, a_bug_on_one_file,
+                                                                         capsys, command):
+    from digitrec.cli import main
+
+    for name, index in (("a.png", 0), ("bug.png", 1), ("c.png", 2)):
+        Image.fromarray(255 - mnist_test[0][index]).resize((84, 84)).save(tmp_path / name)
+    assert main([command, "--json", *(["--workers", "1"] if command == "predict" else []), str(tmp_path)]) == 1
+    out = json_lines(capsys.readouterr().out)
+    assert list(out) == ["a.png", "bug.png", "c.png"]
+    assert out["bug.png"]["error"] == f"{tmp_path / 'bug.png'}: internal error (IndexError: index 3 is out of " \
+                                      "bounds); please report it with this image"
+    key = "label" if command == "predict" else "text"
+    assert [str(out[n][key]) for n in ("a.png", "c.png")] == [str(mnist_test[1][0]), str(mnist_test[1][2])]

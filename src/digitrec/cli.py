@@ -257,7 +257,7 @@ def _print_result(result, args):
 
 def _cmd_read(args):
     from digitrec import runs
-    from digitrec.errors import DigitrecError
+    from digitrec.errors import DigitrecError, ModelError, item_error
     from digitrec.files import find_images
     from digitrec.inference import Recognizer
 
@@ -274,8 +274,10 @@ def _cmd_read(args):
                 raise DigitrecError(error)
             recognizer = recognizer or Recognizer(model)
             result = {"path": str(path), **recognizer.read(path).as_dict()}
-        except DigitrecError as e:
-            result, failed = {"path": str(path), "error": str(e)}, failed + 1
+        except ModelError:
+            raise  # the model's fault, not this file's: it would fail on every file
+        except Exception as e:  # noqa: BLE001 (one bad file never stops a batch)
+            result, failed = {"path": str(path), "error": item_error(e, path)}, failed + 1
         if args.json:
             print(json.dumps(result), flush=True)
         elif "error" in result:

@@ -29,6 +29,22 @@ class ImageTooLargeError(ImageError):
     """An image has more pixels than `digitrec.decoding.MAX_PIXELS`."""
 
 
+def item_error(error, name):
+    """The one-line message that stands for one item of a batch (a file, a row) that failed.
+
+    A `DigitrecError` is the input's fault and says so itself; any other
+    exception is a bug in digitrec, reported with its type so that the
+    image can be sent with the report, and never stops the rest of the batch.
+
+    Args:
+        error: the exception raised while processing the item.
+        name: str, how the message names the item (its path).
+    """
+    if isinstance(error, DigitrecError):
+        return str(error)
+    return f"{name}: internal error ({type(error).__name__}: {error}); please report it with this image"
+
+
 # Optional dependencies (top-level module name) and the pyproject extra that installs each.
 EXTRAS = {
     "keras": "keras", "tensorflow": "keras", "matplotlib": "keras",

@@ -18,7 +18,7 @@ import multiprocessing
 import os
 from concurrent.futures.process import BrokenProcessPool
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, item_error
 
 CHUNK = 64  # images per task sent to a worker, and per model call
 
@@ -65,11 +65,11 @@ def normalize_source(source, name=None):
 
 
 def normalize_or_error(source):
-    """`(normalize_source(source), None)`, or `(None, message)` when it raises a `DigitrecError`."""
+    """`(normalize_source(source), None)`, or `(None, message)` when it raises (`errors.item_error`)."""
     try:
         return normalize_source(source), None
-    except DigitrecError as e:
-        return None, str(e)
+    except Exception as e:  # noqa: BLE001 (one bad file never stops a batch)
+        return None, item_error(e, source if isinstance(source, str) else "<bytes>")
 
 
 def normalize_many(sources):

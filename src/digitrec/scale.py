@@ -55,7 +55,7 @@ class Predictor:
         import pyarrow as pa
 
         from digitrec import parallel, preprocessing
-        from digitrec.errors import DigitrecError
+        from digitrec.errors import item_error
 
         images = batch["bytes"] if "bytes" in batch else batch["image"]
         paths = batch["path"] if "path" in batch else [None] * len(images)  # null: rows without a path
@@ -65,8 +65,8 @@ class Predictor:
                 source = bytes(image) if isinstance(image, (bytes, np.bytes_)) else image
                 outcomes.append(parallel.normalize_source(source, name=str(path)) if isinstance(source, bytes)
                                 else preprocessing.normalize_hypotheses(source))
-            except DigitrecError as e:
-                outcomes.append(str(e))
+            except Exception as e:  # noqa: BLE001 (a bad file becomes an error row, not a failed job)
+                outcomes.append(item_error(e, str(path)))
         good = [x for x in outcomes if not isinstance(x, str)]
         probabilities = iter(self.recognizer.choose(good)[1])
         rows = [dict.fromkeys(FIELDS) | parallel.record(
