@@ -20,12 +20,12 @@ import synth
 from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError
 from digitrec.inference import DigitReading, Reading, Recognizer
-from digitrec.preprocessing import extract_ink, ink_hypotheses
+from digitrec.preprocessing import extract_ink, ink_hypotheses, normalize, normalize_ink
 from digitrec.segmentation import Number, best_path
 
 N_NUMBERS = {"canvas": 120, "photo": 60}  # per rendering, for each accuracy test
 MIN_SEPARATE, MIN_TOUCHING = 0.8, 0.6  # exact-string accuracy floors, under the measured figures (README: on
-# photos 0.93 and 0.78); the issue asks 0.95 and 0.85: not reached
+# photos 0.93 and 0.80); the issue asks 0.95 and 0.85: not reached
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +285,24 @@ def test_best_path_prefers_confident_digits():
     glyph = [cand(0, 1, cuts=1), cand(1, 2, cuts=1), dataclasses.replace(cand(0, 2), width=1.4)]
     assert best_path(2, glyph, [sure, unsure, unsure]) == [0, 1]  # a wide non-digit, cut: a digit and a mark ...
     assert best_path(2, glyph, [sure, unsure, unsure], min_digit_score=0.3) == [2]  # ... unless the mark is rejected
+
+
+def test_a_candidate_digit_is_normalized_from_its_ink_as_its_picture_is(recognizer, mnist_test):
+    """`read` normalizes each candidate digit from its ink (`normalize_ink`: polarity known, no shade to look for)
+    in half the time; the result is close to the picture's `normalize`, also when the ink fills its crop."""
+    images, labels = mnist_test
+    similarity, inputs = [], []
+    for i in range(30):
+        picture = synth.canvas(np.pad(images[i], 6))
+        ink, mask = extract_ink(to_grayscale(picture))
+        r0, r1 = np.flatnonzero(mask.any(axis=1))[[0, -1]]
+        c0, c1 = np.flatnonzero(mask.any(axis=0))[[0, -1]]
+        for crop in (ink, ink[r0 : r1 + 1, c0 : c1 + 1]):  # with a margin, and tight
+            inputs.append(normalize_ink(crop))
+            similarity.append(np.corrcoef(inputs[-1].ravel(), normalize(picture).ravel())[0, 1])
+    assert np.mean(similarity) > 0.9 and min(similarity) > 0.5
+    read = np.argmax(recognizer.classify(np.stack(inputs)), axis=1)
+    assert np.mean(read == np.repeat(labels[:30], 2)) >= 0.95
 
 
 # ---------------------------------------------------------------- accuracy (the issue's targets)

@@ -218,7 +218,7 @@ class Recognizer:
         normalized, ok = np.zeros((len(found), 28, 28), "float32"), np.zeros(len(found), bool)
         for i, candidate in enumerate(found):
             with contextlib.suppress(ImageError):  # too faint once cut out: a uniform answer, never chosen
-                normalized[i], ok[i] = preprocessing.normalize(candidate.image), True
+                normalized[i], ok[i] = preprocessing.normalize_ink(candidate.image), True
         probabilities = np.full((len(found), 10), 0.1, "float32")
         probabilities[ok] = self.classify(normalized[ok])
         return normalized, probabilities

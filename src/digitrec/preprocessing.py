@@ -954,6 +954,37 @@ def normalize(image):
     return normalize_hypotheses(image, alternatives=False)[0]
 
 
+def normalize_ink(ink):
+    """`normalize` for ink that `extract_ink` already separated from its paper (a number's candidate digit).
+
+    Its polarity is known (light on exact black) and it holds no shade,
+    texture or page lines, so of `_reading` only the stroke width is taken
+    (the light side of Otsu's split, `_global_reading`); the ink is then
+    extracted again at that width and laid out as MNIST, as `normalize` does.
+    Ink that touches the frame gets a margin of black first (15 % of the
+    longest side, as `segmentation` gives its candidates), so that the
+    paper estimate has room beside the strokes.
+
+    Args:
+        ink: float32 `(H, W)` in [0, 1], light ink on 0.
+
+    Returns:
+        float32 `(28, 28)` in [0, 1], as `normalize`.
+
+    Raises:
+        ImageError: no ink found.
+    """
+    ink = np.asarray(ink, "float32")
+    if ink[[0, -1]].any() or ink[:, [0, -1]].any():
+        ink = np.pad(ink, max(2, round(0.15 * max(ink.shape))))
+    work, _ = _working_image(ink)
+    _check_contrast(work)
+    width = next(width for _, width, dark in _global_reading(work)[1] if not dark)
+    if not width:  # no strokes of a consistent width on the light side: read it as any picture
+        return normalize(ink)
+    return _mnist_layout(*_extract(work, (False, width)))[0]
+
+
 def normalize_hypotheses(image, alternatives=True):
     """`normalize`'s image, and other readings of it where what is ink is in doubt.
 
