@@ -7,6 +7,7 @@ reproducibility checks, 6,000 images for one epoch for the integration check.
 import csv
 import dataclasses
 import fnmatch
+import gc
 import json
 import math
 import os
@@ -224,6 +225,13 @@ def tiny_runs(tmp_path_factory, mnist_dir):
     folders["again"] = training.train(model="tutorial", epochs=1, train_size=600, val_split=0, data_dir=mnist_dir,
                                       out=base / "again", seed=0, verbose=0, overwrite=True)
     return folders, created
+
+
+@pytest.mark.slow
+def test_training_leaves_the_garbage_collector_as_it_found_it(tiny_runs):
+    """`train` freezes the objects alive before `fit` (a full collection mid-epoch cost 2 s) and unfreezes them
+    after, so that what a notebook drops later (an earlier model, its data) can still be collected."""
+    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.slow

@@ -187,12 +187,15 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         # Every object alive now (TensorFlow's and Keras's modules, the model, the data) leaves the cyclic garbage
         # collector's reach (`gc.freeze`): a full collection scans them all otherwise, and one that fell inside
         # training took about 2 s, a third of `fast`'s epoch, in 4 of 6 runs here (fit 5.3-7.5 s; frozen 4.7-4.9 s,
-        # 3 of 3). They stay frozen: they live about as long as the process.
+        # 3 of 3). They are unfrozen after `fit`, so that a notebook's models trained before can still be collected.
         gc.freeze()
         start = time.perf_counter()
-        history = fitted.fit(**train_data, epochs=recipe.epochs, validation_data=validation,
-                             callbacks=[*_callbacks(recipe, folder, validation is not None, net), *callbacks],
-                             verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
+        try:
+            history = fitted.fit(**train_data, epochs=recipe.epochs, validation_data=validation,
+                                 callbacks=[*_callbacks(recipe, folder, validation is not None, net), *callbacks],
+                                 verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
+        finally:
+            gc.unfreeze()
         _write_run(folder, net, data_dir, train_seconds=time.perf_counter() - start,
                    epochs_run=(fitted._initial_epoch or 0) + len(history.history["loss"]))
         if recipe.outlier_exposure:
