@@ -959,7 +959,7 @@ def normalize_ink(ink):
 
     Its polarity is known (light on exact black) and it holds no shade,
     texture or page lines, so of `_reading` only the stroke width is taken
-    (the light side of Otsu's split, `_global_reading`); the ink is then
+    (of the light side of Otsu's split, as `_global_reading` measures it); the ink is then
     extracted again at that width and laid out as MNIST, as `normalize` does.
     Ink that touches the frame gets a margin of black first (15 % of the
     longest side, as `segmentation` gives its candidates), so that the
@@ -979,7 +979,7 @@ def normalize_ink(ink):
         ink = np.pad(ink, max(2, round(0.15 * max(ink.shape))))
     work, _ = _working_image(ink)
     _check_contrast(work)
-    width = next(width for _, width, dark in _global_reading(work)[1] if not dark)
+    _, width, _ = _stroke_reading(work > _otsu(work), work)  # the light side of `_global_reading`'s split
     if not width:  # no strokes of a consistent width on the light side: read it as any picture
         return normalize(ink)
     return _mnist_layout(*_extract(work, (False, width)))[0]
