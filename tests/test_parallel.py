@@ -108,3 +108,28 @@ def test_onnx_sessions_do_not_spin_between_calls():
     normalizing workers and the server's event loop need (about 4 ms of CPU a request under load, here)."""
     options = recognizer().runtime.session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def _read_in_a_worker(data, model, min_digit_score):
+    """`parallel.read_source` in a worker process, and whether that process imported TensorFlow."""
+    return parallel.read_source(data, "number.png", model, min_digit_score), "tensorflow" in sys.modules
+
+
+def test_a_number_is_read_in_a_worker_process_as_here_and_without_tensorflow(mnist_test):
+    """The server reads numbers in its worker processes (an ONNX model): the same reading as in this process."""
+    import io
+
+    import synth
+
+    images, labels = mnist_test
+    number, _ = synth.number(images[[3, 2, 1]], np.random.default_rng(8))
+    buffer = io.BytesIO()
+    Image.fromarray(synth.canvas(number)).save(buffer, format="PNG")
+    here = recognizer().read(buffer.getvalue())
+    with parallel.process_pool(1) as pool:
+        there, tensorflow = pool.submit(_read_in_a_worker, buffer.getvalue(), BUNDLED_ONNX,
+                                        recognizer().min_digit_score).result()
+    assert not tensorflow
+    assert there.text == here.text == "".join(map(str, labels[[3, 2, 1]]))
+    assert [d.box for d in there.digits] == [d.box for d in here.digits]
+    assert np.allclose([d.probabilities for d in there.digits], [d.probabilities for d in here.digits], atol=1e-6)

@@ -14,6 +14,7 @@ flight, so memory stays bounded for a folder of millions of files.
 
 import collections
 import concurrent.futures
+import functools
 import multiprocessing
 import os
 from concurrent.futures.process import BrokenProcessPool
@@ -62,6 +63,24 @@ def normalize_source(source, name=None):
     from digitrec import decoding, preprocessing
 
     return preprocessing.normalize_hypotheses(decoding.load_image(source, name=name))
+
+
+def read_source(source, name, model, min_digit_score):
+    """`Recognizer(model, min_digit_score).read` of encoded image bytes (or a file), for a worker process.
+
+    The model (an `.onnx` or `.tflite` file: no TensorFlow in the workers)
+    is loaded once per process. Returns the `Reading`; raises as `read` does.
+    """
+    from digitrec import decoding
+
+    return _recognizer(str(model), min_digit_score).read(decoding.load_image(source, name=name))
+
+
+@functools.cache
+def _recognizer(model, min_digit_score):
+    from digitrec.inference import Recognizer
+
+    return Recognizer(model, min_digit_score)
 
 
 def normalize_or_error(source):

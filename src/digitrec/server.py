@@ -11,7 +11,10 @@
 
 Requests are decoded and normalized in a pool of worker processes and
 classified together in one model call when they come at once (dynamic
-batching, `digitrec.batching`).
+batching, `digitrec.batching`); numbers are read whole in the workers, each
+loading the model once, where it is an ONNX or LiteRT file (a Keras model
+reads them in threads of the server's process: the workers never import
+TensorFlow).
 
 Bad input is a JSON `{"detail": "..."}` with a 4xx status: a body over
 `Limits.body_bytes` or an image over `decoding.MAX_PIXELS` pixels (413), a
@@ -123,8 +126,9 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
         hosts: the `Host` header names to answer (any port), or None for
             any; the default suits a server on loopback (DNS rebinding).
         workers: processes that decode and normalize (default: the number of
-            cores, `parallel.default_workers()`), started with the first
-            request and stopped with the app; 0 does it in threads of this process.
+            cores, `parallel.default_workers()`), and read numbers for a
+            model file that is not Keras; started with the first request and
+            stopped with the app; 0 does it all in threads of this process.
         max_batch: most images per model call (1: every request alone).
         max_wait: seconds a batch waits for requests still being normalized.
 
@@ -147,13 +151,14 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
     decodes = anyio.CapacityLimiter(limits.decodes)  # bounds the memory that decoding takes
     pool = None  # the worker processes, started by the first request
 
-    async def normalize(data, source):
+    # A number is read in the worker processes too where they can load the model without TensorFlow.
+    read_in_workers = workers and recognizer.model_path is not None and recognizer.runtime.kind != "keras"
+
+    async def in_workers(function, *args):
         nonlocal pool
-        if not workers:
-            return await anyio.to_thread.run_sync(parallel.normalize_source, data, source)
         pool = pool or parallel.process_pool(workers)
         try:
-            return await asyncio.wrap_future(pool.submit(parallel.normalize_source, data, source))
+            return await asyncio.wrap_future(pool.submit(function, *args))
         except BrokenProcessPool:  # a worker died (killed, out of memory): the next request gets a new pool
             broken, pool = pool, None
             broken.shutdown(wait=False)
@@ -163,13 +168,19 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
         """Decode and normalize (at most `limits.decodes` at once); HTTP errors for bad images."""
         with batcher.incoming(), _http_errors():
             async with decodes:
-                return await normalize(data, source)
+                if workers:
+                    return await in_workers(parallel.normalize_source, data, source)
+                return await anyio.to_thread.run_sync(parallel.normalize_source, data, source)
 
     async def read_number(data, source):
-        """Decode and read a number (`Recognizer.read`, in a thread); HTTP errors for bad images."""
+        """Decode and read a number (`Recognizer.read`, in a worker or a thread); HTTP errors for bad images."""
         with _http_errors():
-            return await anyio.to_thread.run_sync(
-                lambda: recognizer.read(decoding.load_image(data, name=source)), limiter=decodes)
+            async with decodes:
+                if read_in_workers:
+                    return await in_workers(parallel.read_source, data, source, recognizer.model_path,
+                                            recognizer.min_digit_score)
+                return await anyio.to_thread.run_sync(
+                    lambda: recognizer.read(decoding.load_image(data, name=source)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
