@@ -161,6 +161,21 @@ def test_read_a_number_multipart_and_json(client, number_png):
     assert client.post("/api/read", json={"image": f"data:image/png;base64,{encoded}"}).json() == body
 
 
+def test_threads_and_worker_processes_answer_alike(client, number_png, scans):
+    """`workers=0` normalizes and reads in threads of the server's process; the default, in worker processes."""
+    _, png, _ = number_png
+    _, scan = scans[18]
+    with live_server(server.create_app(workers=0)) as url, httpx.Client(base_url=url, timeout=60) as threads:
+        for endpoint, data in (("/api/read", png), ("/api/predict", scan)):
+            here, there = (c.post(endpoint, files={"file": ("x.png", data, "image/png")}) for c in (threads, client))
+            assert here.status_code == there.status_code == 200
+            here, there = here.json(), there.json()
+            assert here.get("text") == there.get("text")
+            for a, b in zip(here.get("digits", [here]), there.get("digits", [there]), strict=True):
+                assert (a["label"], a.get("box")) == (b["label"], b.get("box"))
+                assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-6)
+
+
 @pytest.fixture(scope="module")
 def test_model_url(base_url):
     """The server of the model under test: DIGITREC_TEST_MODEL, else the bundled one (already serving)."""
