@@ -377,6 +377,20 @@ def number_in_boxes(digits, rng, touching=False, photo=None):
     return (255 * np.clip(grey, 0, 1)).astype(np.uint8), boxes
 
 
+def numbers(digits, seed, n, touching):
+    """`n` (truth, picture, boxes, rendering) of 3-6 of `digits` (`(images, labels)`, MNIST-like) composed into
+    numbers: two canvases to one photo, with one touching pair when `touching`."""
+    images, labels = digits
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        k = int(rng.integers(3, 7))
+        idx = rng.choice(len(labels), k, replace=False)
+        image, boxes = number(images[idx], rng, touching=int(rng.integers(k - 1)) if touching else None)
+        kind = "canvas" if i % 3 else "photo"
+        picture = canvas(image) if kind == "canvas" else number_photo(image, rng)
+        yield "".join(map(str, labels[idx])), picture, boxes, kind
+
+
 if __name__ == "__main__":
     import os
     import sys
@@ -395,3 +409,4 @@ if __name__ == "__main__":
         img, info = photo(images[i], rng, return_info=True)
         Image.fromarray(img).save(out / f"synth_{i:02d}_label{labels[i]}.png")
         print(i, labels[i], info)
+

@@ -33,19 +33,6 @@ def recognizer():
     return Recognizer(os.environ.get("DIGITREC_TEST_MODEL") or None)
 
 
-def numbers(mnist_test, seed, n, touching):
-    """`n` (truth, picture, boxes, rendering) of 3-6 MNIST test digits; one touching pair when `touching`."""
-    images, labels = mnist_test
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        k = int(rng.integers(3, 7))
-        idx = rng.choice(len(labels), k, replace=False)
-        image, boxes = synth.number(images[idx], rng, touching=int(rng.integers(k - 1)) if touching else None)
-        kind = "canvas" if i % 3 else "photo"
-        picture = synth.canvas(image) if kind == "canvas" else synth.number_photo(image, rng)
-        yield "".join(map(str, labels[idx])), picture, boxes, kind
-
-
 def iou(a, b):
     """Intersection over union of two boxes (x0, y0, x1, y1)."""
     w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -58,7 +45,7 @@ def iou(a, b):
 
 
 def test_read_returns_digits_left_to_right_with_boxes(recognizer, mnist_test):
-    for truth, picture, boxes, kind in numbers(mnist_test, seed=1, n=3, touching=False):
+    for truth, picture, boxes, kind in synth.numbers(mnist_test, seed=1, n=3, touching=False):
         reading = recognizer.read(picture)
         assert isinstance(reading, Reading)
         assert reading.text == truth, kind
@@ -257,7 +244,7 @@ def test_heights_30_percent_apart_and_a_drifting_baseline(recognizer, mnist_test
 @pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_touching_digits_are_split(recognizer, mnist_test):
     """Each number holds one pair of touching digits: it is cut into as many digits as it has, nearly always right."""
-    texts = [(truth, recognizer.read(picture).text) for truth, picture, _, _ in numbers(mnist_test, 11, 4, True)]
+    texts = [(truth, recognizer.read(picture).text) for truth, picture, _, _ in synth.numbers(mnist_test, 11, 4, True)]
     assert all(len(text) == len(truth) for truth, text in texts), texts
     assert sum(text == truth for truth, text in texts) >= 3, texts
 
@@ -310,7 +297,7 @@ def test_a_candidate_digit_is_normalized_from_its_ink_as_its_picture_is(recogniz
 
 def _accuracy(recognizer, mnist_test, seed, touching):
     right, total, misread = {}, {}, []
-    for truth, picture, _, kind in numbers(mnist_test, seed, sum(N_NUMBERS.values()), touching):
+    for truth, picture, _, kind in synth.numbers(mnist_test, seed, sum(N_NUMBERS.values()), touching):
         try:
             text = recognizer.read(picture).text
         except ImageError as e:  # no ink found: read as nothing, which is wrong
