@@ -40,7 +40,6 @@ def _number(cast, check, expected):
 
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 _ratio = _number(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
-_weight = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 _non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
@@ -88,9 +87,6 @@ def build_parser():
     p.add_argument("--freeze", type=_positive_int, metavar="N",
                    help="with --init: keep the first N layers and every BatchNormalization fixed, and fine-tune "
                         "the rest (default: train every layer)")
-    p.add_argument("--distill", type=_weight, metavar="WEIGHT",
-                   help="with --init: train each digit towards (1 - WEIGHT) x its label + WEIGHT x the --init "
-                        "model's probabilities (knowledge distillation; default: the labels)")
     _add_data_dir(p)
 
     p = verb("evaluate", help="score a saved model on the 10,000 MNIST test images")
@@ -184,7 +180,7 @@ def _cmd_train(args):
         val_split=args.val_split, patience=training.KEEP if args.patience is None else args.patience,
         seed=args.seed, data_dir=args.data_dir, out=args.out, train_size=args.train_size, init=args.init,
         augment=args.augment, overwrite=args.overwrite, outlier_exposure=args.outlier_exposure,
-        freeze=args.freeze, distill=args.distill, resume=args.resume,
+        freeze=args.freeze, resume=args.resume,
     )
     _print_summary(runs.read_metrics(out))
     print(f"run folder: {out}")

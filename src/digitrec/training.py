@@ -82,7 +82,7 @@ def _loss(recipe):
 
 def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=KEEP,
           seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None, overwrite=False,
-          outlier_exposure=None, freeze=None, distill=None, resume=False, callbacks=()):
+          outlier_exposure=None, freeze=None, resume=False, callbacks=()):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
     Args:
@@ -126,14 +126,6 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
             runs in inference mode with its statistics fixed, as Keras'
             transfer-learning guide advises for fine-tuning. None trains
             every layer.
-        distill: keep what `init` knows while fine-tuning (knowledge
-            distillation, Hinton, Vinyals and Dean 2015, as "Learning
-            without Forgetting", Li and Hoiem 2017, keeps an old task while
-            a new one is learned): each training digit's target becomes
-            `(1 - distill) * one-hot label + distill * init's probabilities`
-            for that image, as written (before any augmentation); a number
-            in [0, 1], which needs `init`. Non-digits keep the uniform target;
-            validation keeps the labels. None (or 0) trains on the labels.
         resume: continue the interrupted run in `out` (same settings) from
             the end of its last finished epoch: the weights, optimizer and
             epoch are backed up in `out/backup` after every epoch
@@ -154,13 +146,10 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         FileNotFoundError: `resume` and `out` holds no interrupted run.
     """
     recipe = _settings(model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                       val_split=val_split, patience=patience, augment=augment, outlier_exposure=outlier_exposure,
-                       soft_targets=bool(distill))
+                       val_split=val_split, patience=patience, augment=augment, outlier_exposure=outlier_exposure)
     if freeze is not None and not (init and _is_int(freeze) and freeze >= 1):
         raise ValueError(f"freeze must be an integer of at least 1 and needs a model to start from (init), "
                          f"got {freeze!r}")
-    if distill is not None and not (init and _is_real(distill) and 0 <= distill <= 1):
-        raise ValueError(f"distill must be a number in [0, 1] and needs a model to start from (init), got {distill!r}")
     out = Path(out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}")
     if resume and not (out / BACKUP).is_dir():
         raise FileNotFoundError(f"{out}: no interrupted run to resume (no {BACKUP}/ folder)")
@@ -168,12 +157,10 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         _check_out(out, overwrite)
     x, y, train_idx, val_idx = _prepare_data(recipe, data_dir, train_size, seed)
     x_train, y_train = x[train_idx], y[train_idx]
-    keras.utils.set_random_seed(seed)
-    net = load_model(init) if init else recipe.build()
-    if distill:
-        y_train = (1 - distill) * y_train + distill * net.predict(x_train, batch_size=1024, verbose=0)
     if recipe.outlier_exposure:
         x_train, y_train = outliers.expose(x_train, y_train, recipe.outlier_exposure, seed)
+    keras.utils.set_random_seed(seed)
+    net = load_model(init) if init else recipe.build()
     fitted = _trainable_part(net, freeze)
     config = {
         "model": model, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
@@ -182,9 +169,9 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         "schedule": recipe.schedule, "warmup_epochs": recipe.warmup_epochs, "beta_1": recipe.beta_1,
         "beta_2": recipe.beta_2, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment,
         "renderings": recipe.renderings,
-        "init": str(init) if init else None, "freeze": freeze, "distill": distill,
+        "init": str(init) if init else None, "freeze": freeze,
         "outlier_exposure": recipe.outlier_exposure, "n_train": len(train_idx), "n_val": len(val_idx),
-        "n_outliers": int(round(recipe.outlier_exposure * len(train_idx))), "source": recipe.source,
+        "n_outliers": int(np.sum(y_train.max(axis=1) < 1)) if y_train.ndim == 2 else 0, "source": recipe.source,
         "keras": keras.__version__, "backend": keras.backend.backend(),
     }
     with (contextlib.nullcontext(out) if resume else _run_folder(out)) as folder:
@@ -242,9 +229,8 @@ def _trainable_part(net, freeze):
     return keras.Model(inputs, x, name=net.name)
 
 
-def _settings(model, patience, soft_targets=False, **overrides):
-    """The recipe registered as `model` with the given settings (None keeps the recipe's), checked; with
-    outlier exposure or `soft_targets` (distillation) its loss is categorical cross-entropy.
+def _settings(model, patience, **overrides):
+    """The recipe registered as `model` with the given settings (None keeps the recipe's), checked.
 
     Raises:
         ModelError: unknown model name.
@@ -272,7 +258,7 @@ def _settings(model, patience, soft_targets=False, **overrides):
     return dataclasses.replace(recipe, epochs=int(recipe.epochs), batch_size=int(recipe.batch_size),
                                learning_rate=float(recipe.learning_rate), val_split=float(recipe.val_split),
                                augment=bool(recipe.augment), outlier_exposure=float(oe),
-                               loss="categorical_crossentropy" if oe or soft_targets else recipe.loss)
+                               loss="categorical_crossentropy" if oe else recipe.loss)
 
 
 def _is_int(value):
