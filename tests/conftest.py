@@ -34,11 +34,3 @@ def dev_set():
     path = Path(os.environ.get("DIGITREC_DEV_DIR", ROOT.parent / "shared" / "data" / "realworld-dev"))
     with np.load(path / "optdigits_dev.npz", allow_pickle=False) as f:
         return f["images"], f["labels"]
-
-
-# Issue 12's rejection target, for the test that uses the bundled model (see the model card).
-BELOW_REJECTION_TARGET = pytest.mark.xfail(
-    not os.environ.get("DIGITREC_TEST_MODEL"), strict=True,
-    reason="issue 12 asks 90 % of non-digits rejected on average; the bundled model, after its outlier-exposure "
-           "stage on the last layers, rejects 89.2 % of this test's non-digits (letters 89 %, scribbles 81 %, "
-           "unseen fonts 84 %): see the model card.")
