@@ -24,8 +24,8 @@ def test_bundled_model_is_small_and_documented():
 def test_mnist_test_accuracy_at_least_99_65(recognizer, mnist_dir):
     metrics = evaluation.evaluate(recognizer.runtime, mnist_dir)
     assert metrics["n_test"] == 10000
-    # Issue 10 asks 99.70 %: the model scored 99.71 % before its outlier-exposure stage (issue 12), 99.68 % after
-    # (3 more of 10,000 wrong; see the model card). This floor guards against anything worse.
+    # Issue 10 asks 99.70 %: the model scored 99.71 % before its outlier-exposure stage (issue 12), 99.67 % after
+    # (4 more of 10,000 wrong; see the model card). This floor guards against anything worse.
     assert metrics["accuracy"] >= 0.9965, metrics["accuracy"]
 
 
