@@ -13,12 +13,9 @@ across machines.
 
 import argparse
 import base64
-import concurrent.futures
-import http.client
 import io
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,31 +41,6 @@ def bodies(n=24, seed=5):
     return [body.encode() for body in out]
 
 
-def client(port, sent, count, offset):
-    """Latencies (s) of `count` reads over one keep-alive connection."""
-    conn, latencies = http.client.HTTPConnection("127.0.0.1", port, timeout=60), []
-    for i in range(count):
-        start = time.perf_counter()
-        conn.request("POST", "/api/read", body=sent[(offset + i) % len(sent)],
-                     headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"/api/read answered {response.status}")
-        latencies.append(time.perf_counter() - start)
-    return latencies
-
-
-def load(port, sent, clients, reads):
-    """`(reads/s, p50 ms, p95 ms)` of `clients` clients sending `reads` reads each."""
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        start = time.perf_counter()
-        runs = list(pool.map(client, [port] * clients, [sent] * clients, [reads] * clients, range(0, 5 * clients, 5)))
-        seconds = time.perf_counter() - start
-    latencies = np.concatenate(runs) * 1000
-    return len(latencies) / seconds, np.percentile(latencies, 50), np.percentile(latencies, 95)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=4)
@@ -77,11 +49,12 @@ def main():
     sent = bodies()
     for name, options in (("threads (--workers 0)", ["--workers", "0"]), ("worker processes", [])):
         with bench_scale._server(None, options) as (port, proc):
-            load(port, sent, args.clients, 6)  # warm-up: starts the workers, loads the model in each
+            bench_scale._load(port, sent, args.clients, 6, "/api/read")  # warm-up: starts the workers, loads the model
             for clients in (1, args.clients):
-                rate, p50, p95 = load(port, sent, clients, args.reads)
-                print(f"{name:<22} {clients} client(s): {rate:6.1f} reads/s, p50 {p50:5.0f} ms, p95 {p95:5.0f} ms",
-                      flush=True)
+                run = bench_scale._load(port, sent, clients, args.reads, "/api/read")
+                p50, p95 = np.percentile(run["latencies_ms"], [50, 95])
+                print(f"{name:<22} {clients} client(s): {run['requests_per_s']:6.1f} reads/s, p50 {p50:5.0f} ms, "
+                      f"p95 {p95:5.0f} ms, {run['errors']} errors", flush=True)
             print(f"{name:<22} peak RSS (server + workers): {bench_scale._peak_rss_mib(proc.pid)} MiB", flush=True)
 
 

@@ -1,13 +1,14 @@
 """Exact-string accuracy and time of `Recognizer.read` on numbers composed from MNIST *validation* digits.
 
-    DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/read_validation.py SEED [--n 150] [-v]
+    DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/read_validation.py SEED [--n 150] [--model M] [-v]
 
 The digits are the validation split of the training set (10 %, `data.stratified_split` seed 0), never
 test digits; the numbers are composed as the slow tests compose theirs (`tests/synth.py`'s `numbers`:
 3-6 digits, two canvases to one photo), `--n` with separate digits (seed SEED) and `--n` with one touching
 pair (seed SEED + 1). Prints the accuracy per rendering and the mean milliseconds a number (the bundled
-Keras model, as `Recognizer()` loads it); `-v` lists every misread. Settings were compared with it, old
-code against new, by running it with each on `PYTHONPATH`.
+model as `Recognizer()` loads it, or `--model`, a model file with its rejection threshold beside it); `-v`
+lists every misread. Settings were compared with it, old code against new, by running it with each on
+`PYTHONPATH`, and models by `--model`.
 """
 
 import argparse
@@ -26,9 +27,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seed", type=int)
     parser.add_argument("--n", type=int, default=150, help="numbers of each kind")
+    parser.add_argument("--model", help="a model file (default: the bundled model)")
     parser.add_argument("-v", action="store_true", help="list the misreads")
     args = parser.parse_args()
-    recognizer = Recognizer()
+    recognizer = Recognizer(args.model)
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
     for touching in (False, True):

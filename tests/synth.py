@@ -409,4 +409,3 @@ if __name__ == "__main__":
         img, info = photo(images[i], rng, return_info=True)
         Image.fromarray(img).save(out / f"synth_{i:02d}_label{labels[i]}.png")
         print(i, labels[i], info)
-

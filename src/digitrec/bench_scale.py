@@ -97,14 +97,14 @@ def _server(model, options):
         proc.wait(timeout=60)
 
 
-def _client(port, bodies, count, offset):
-    """Send `count` requests over one keep-alive connection; returns (latencies in s, errors)."""
+def _client(port, bodies, count, offset, path="/api/predict"):
+    """Send `count` requests to `path` over one keep-alive connection; returns (latencies in s, errors)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     latencies, errors = [], 0
     for i in range(count):
         start = time.perf_counter()
         try:
-            conn.request("POST", "/api/predict", body=bodies[(offset + i) % len(bodies)],
+            conn.request("POST", path, body=bodies[(offset + i) % len(bodies)],
                          headers={"Content-Type": "application/json"})
             response = conn.getresponse()
             response.read()
@@ -118,11 +118,11 @@ def _client(port, bodies, count, offset):
     return latencies, errors
 
 
-def _load(port, bodies, clients, per_client):
+def _load(port, bodies, clients, per_client, path="/api/predict"):
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         done = list(pool.map(_client, [port] * clients, [bodies] * clients, [per_client] * clients,
-                             range(0, clients * 7, 7)))
+                             range(0, clients * 7, 7), [path] * clients))
     seconds = time.perf_counter() - start
     latencies = np.concatenate([lat for lat, _ in done]) * 1000
     return {"clients": clients, "errors": int(sum(e for _, e in done)), "latencies_ms": latencies,
