@@ -962,7 +962,7 @@ def normalize_ink(ink):
     (of the light side of Otsu's split, as `_global_reading` measures it); the ink is then
     extracted again at that width and laid out as MNIST, as `normalize` does.
     Ink that touches the frame gets a margin of black first (15 % of the
-    longest side, as `segmentation` gives its candidates), so that the
+    longest side, `with_margin`, as `segmentation` gives its candidates), so that the
     paper estimate has room beside the strokes.
 
     Args:
@@ -976,13 +976,18 @@ def normalize_ink(ink):
     """
     ink = np.asarray(ink, "float32")
     if ink[[0, -1]].any() or ink[:, [0, -1]].any():
-        ink = np.pad(ink, max(2, round(0.15 * max(ink.shape))))
+        ink = with_margin(ink)
     work, _ = _working_image(ink)
     _check_contrast(work)
     _, width, _ = _stroke_reading(work > _otsu(work), work)  # the light side of `_global_reading`'s split
     if not width:  # no strokes of a consistent width on the light side: read it as any picture
         return normalize(ink)
     return _mnist_layout(*_extract(work, (False, width)))[0]
+
+
+def with_margin(ink):
+    """`ink` (float32 `(H, W)`, light on 0) in a black margin of 15 % of its longest side (at least 2 px) all round."""
+    return np.pad(ink, max(2, round(0.15 * max(ink.shape))))
 
 
 def normalize_hypotheses(image, alternatives=True):

@@ -44,7 +44,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.decoding import load_image, to_grayscale
-from digitrec.preprocessing import extract_ink, ink_hypotheses, rescale
+from digitrec.preprocessing import extract_ink, ink_hypotheses, rescale, with_margin
 
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
 CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)
@@ -252,7 +252,6 @@ class Number:
         x1 = max(boxes[i][1].stop for i in range(first, last))
         member = (atom_map[y0:y1, x0:x1] >= first) & (atom_map[y0:y1, x0:x1] < last)
         crop = rescale(np.where(member, self.ink[y0:y1, x0:x1], 0.0).astype("float32"), self.shrink)
-        pad = max(2, round(0.15 * max(crop.shape)))
         (zx, zy), (ox, oy) = self.zoom, self.offset
         box = (int(zx * (ox + x0 / self.scale)), int(zy * (oy + y0 / self.scale)),
                int(np.ceil(zx * (ox + x1 / self.scale))), int(np.ceil(zy * (oy + y1 / self.scale))))
@@ -260,7 +259,7 @@ class Number:
         components = frozenset(c for c, _ in key)
         cuts = sum(min(k for d, k in key if d == c) > 0 for c in components)
         cuts += sum(max(k for d, k in key if d == c) < last_piece[c] for c in components)
-        return Candidate(first, last, key, np.pad(crop, pad), box, (y1 - y0) / self.line, width, cuts, components)
+        return Candidate(first, last, key, with_margin(crop), box, (y1 - y0) / self.line, width, cuts, components)
 
 
 def best_path(n_atoms, found, probabilities, min_digit_score=0.0):
