@@ -6,8 +6,8 @@ For each model file (`.keras`, `.onnx` or `.tflite`): the validation digits read
 of the bundled model's validation split, 10 % with seed 0, as written and as their seed-1 renderings through
 `normalize`, from the renderings cache that `digitrec train --model robust` fills), per rendered family;
 the threshold that refuses 0.3 % of the clean validation digits (`rejection.calibrate`), and at it the
-share of rendered validation digits refused and of validation non-digits rejected (300 of each kind drawn
-with `rejection.MEASURE_SEED`, as `digitrec calibrate` measures them; no ink counts as rejected). One JSON
+share of rendered validation digits refused and of validation non-digits rejected (300 of each kind,
+`rejection.measurement_non_digits`, the ones `digitrec calibrate` measures; no ink counts as rejected). One JSON
 line a model. Neither the MNIST test set nor realworld-dev is read.
 """
 
@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from digitrec import data, outliers, rejection, renderings, runtimes
+from digitrec import data, rejection, renderings, runtimes
 from digitrec.errors import ImageError
 from digitrec.preprocessing import normalize
 
@@ -30,12 +30,8 @@ def probabilities(runtime, images):
 
 def non_digits():
     """`{kind: (normalized float32 images, how many had no ink)}` of the validation non-digits."""
-    rng = np.random.default_rng(rejection.MEASURE_SEED)
-    pictures = {kind: [outliers.render(kind, rng) for _ in range(300)]
-                for kind in ("letters", "scribbles", "shapes", "texture")}
-    pictures["unseen fonts"] = [outliers.render("letters", rng, fonts=outliers.held_out_fonts()) for _ in range(300)]
     out = {}
-    for kind, drawn in pictures.items():
+    for kind, drawn in rejection.measurement_non_digits().items():
         found = []
         for picture in drawn:
             with contextlib.suppress(ImageError):

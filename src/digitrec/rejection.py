@@ -126,6 +126,24 @@ def validation_images(model_path, data_dir=None):
     return images[val]
 
 
+def measurement_non_digits(n_per_family=300, seed=MEASURE_SEED):
+    """The non-digits `measure` draws: `{kind: [float32 (H, W) picture, ...]}`, `n_per_family` of each kind.
+
+    Kinds (keys): `non-digits: letters` (training fonts), `scribbles`,
+    `shapes`, `texture`, and `letters, unseen fonts` (`outliers.held_out_fonts()`,
+    Greek letters included), drawn in that order from one generator seeded
+    with `seed`.
+    """
+    from digitrec import outliers
+
+    rng = np.random.default_rng(seed)
+    out = {f"non-digits: {family}": [outliers.render(family, rng) for _ in range(n_per_family)]
+           for family in ("letters", "scribbles", "shapes", "texture")}
+    out["non-digits: letters, unseen fonts"] = [outliers.render("letters", rng, fonts=outliers.held_out_fonts())
+                                                for _ in range(n_per_family)]
+    return out
+
+
 def measure(recognizer, data_dir=None, dev_images=None, n_per_family=300, seed=MEASURE_SEED):
     """Share of inputs `recognizer.predict` rejects, by kind of input.
 
@@ -138,7 +156,7 @@ def measure(recognizer, data_dir=None, dev_images=None, n_per_family=300, seed=M
     Returns:
         dict of shares in [0, 1].
     """
-    from digitrec import data, outliers
+    from digitrec import data
     from digitrec.errors import ImageError
     from digitrec.preprocessing import normalize
 
@@ -151,13 +169,7 @@ def measure(recognizer, data_dir=None, dev_images=None, n_per_family=300, seed=M
                 scores.append(np.full(10, 0.1, "float32"))
         return float(np.mean(digit_score(np.array(scores)) < recognizer.min_digit_score))
 
-    rng = np.random.default_rng(seed)
-    result = {}
-    for family in ("letters", "scribbles", "shapes", "texture"):
-        result[f"non-digits: {family}"] = rejected(outliers.render(family, rng) for _ in range(n_per_family))
-    held_out = outliers.held_out_fonts()
-    result["non-digits: letters, unseen fonts"] = rejected(
-        outliers.render("letters", rng, fonts=held_out) for _ in range(n_per_family))
+    result = {kind: rejected(pictures) for kind, pictures in measurement_non_digits(n_per_family, seed).items()}
     test, _ = data.load_split("test", data_dir)
     x = np.stack([normalize(image) for image in test])
     result["MNIST test digits"] = float(np.mean(digit_score(recognizer.classify(x)) < recognizer.min_digit_score))
