@@ -253,6 +253,19 @@ class Recognizer:
 
     def _read(self, number):
         """`read`'s `Reading` of one `segmentation.Number`."""
+        n_atoms, found, normalized, probabilities = self.classified_candidates(number)
+        digits = tuple(self.to_prediction(probabilities[i], DigitReading, box=found[i].box, input=normalized[i])
+                       for i in segmentation.best_path(n_atoms, found, probabilities, self.min_digit_score))
+        text = "".join("?" if d.label is None else str(d.label) for d in digits)
+        return Reading(text, float(np.prod([d.confidence for d in digits])), digits)
+
+    def classified_candidates(self, number):
+        """A `segmentation.Number`'s candidate digits, its doubtful components cut, each normalized and classified.
+
+        Returns:
+            `(n_atoms, found, normalized, probabilities)`: as `Number.candidates`, then float32 `(len(found),
+            28, 28)` and `(len(found), 10)`.
+        """
         n_atoms, found = number.candidates()
         normalized, probabilities = self._classify_candidates(found)
         split = number.doubtful(found, probabilities, self.min_digit_score)
@@ -262,7 +275,4 @@ class Recognizer:
             new = [c for c in found if c.key not in known]
             known.update(zip((c.key for c in new), zip(*self._classify_candidates(new))))
             normalized, probabilities = (np.stack(v) for v in zip(*(known[c.key] for c in found)))
-        digits = tuple(self.to_prediction(probabilities[i], DigitReading, box=found[i].box, input=normalized[i])
-                       for i in segmentation.best_path(n_atoms, found, probabilities, self.min_digit_score))
-        text = "".join("?" if d.label is None else str(d.label) for d in digits)
-        return Reading(text, float(np.prod([d.confidence for d in digits])), digits)
+        return n_atoms, found, normalized, probabilities

@@ -285,6 +285,12 @@ def best_path(n_atoms, found, probabilities, min_digit_score=0.0):
         non-digits (letters in held-out fonts, scribbles, shapes; 300) read
         as nothing but "?" 24.7 % -> 29.0 %, composed numbers unchanged.
     """
+    spans = [(c.first, c.last) for c in found]
+    return best_partition(n_atoms, spans, candidate_scores(found, probabilities, min_digit_score))
+
+
+def candidate_scores(found, probabilities, min_digit_score=0.0):
+    """Each candidate's score as one digit in `best_path`: float64 `(len(found),)`, log-probability units."""
     from digitrec.rejection import digit_score
 
     p = np.asarray(probabilities, "float64")
@@ -294,15 +300,22 @@ def best_path(n_atoms, found, probabilities, min_digit_score=0.0):
     score -= SHORT_PENALTY * np.array([c.height < SHORT for c in found])
     score -= CUT_PENALTY / 2 * cuts
     score -= WIDE_PENALTY * np.maximum(0.0, np.array([c.width for c in found]) - WIDE)
+    return score
+
+
+def best_partition(n_atoms, spans, scores):
+    """Dynamic programming: the spans `(first, last)` that partition atoms 0 to `n_atoms` with the highest
+    sum of `scores`; a list of indices into `spans`, left to right (a single-atom span for every atom
+    guarantees a path)."""
     best = np.full(n_atoms + 1, -np.inf)
     best[0], back = 0.0, [None] * (n_atoms + 1)
-    for i, c in sorted(enumerate(found), key=lambda ic: ic[1].last):
-        if best[c.first] + score[i] > best[c.last]:
-            best[c.last], back[c.last] = best[c.first] + score[i], i
+    for i, (first, last) in sorted(enumerate(spans), key=lambda item: item[1][1]):
+        if best[first] + scores[i] > best[last]:
+            best[last], back[last] = best[first] + scores[i], i
     path, end = [], n_atoms
     while end > 0:
         path.append(back[end])
-        end = found[back[end]].first
+        end = spans[back[end]][0]
     return path[::-1]
 
 
