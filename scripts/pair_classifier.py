@@ -20,8 +20,8 @@ candidates read as single digits (`segmentation.candidate_scores`), by `segmenta
 Measured 2026-12-02 (pair classifier 97.9 % on 6,000 validation pairs and singles; --pair-min 0.7,
 --pair-penalty 1.5, chosen on seeds 7 and 11 among penalties 0.7, 1.5, 2.5): numbers with one touching
 pair read exactly, seeds 8 / 12 / 22 / 32: 125 / 129 / 118 / 120 of 150 without, 131 / 133 / 123 / 124
-with (82.7 % -> 85.8 %); separate digits, seeds 7 / 11 / 21 / 31: 141 / 143 / 142 / 141 -> 142 / 143 /
-143 / 142. Multiplying the single readings by the pair model's p(one digit) hurt (separate 284 -> 275).
+with (492 -> 511 of 600, 82.0 % -> 85.2 %); separate digits, seeds 7 / 11 / 21 / 31: 141 / 143 / 142 / 141
+-> 142 / 143 / 143 / 142. Multiplying the single readings by the pair model's p(one digit) hurt (separate 284 -> 275).
 """
 
 import argparse
