@@ -17,11 +17,13 @@ seeds), without the other ink readings (`Number.alternatives`), as the bundled m
 pair classifier: every candidate at least `--pair-min` line heights wide and not short may also be read
 as the most probable pair, at `log p(pair) - --pair-penalty` (and the cuts' penalty), against the
 candidates read as single digits (`segmentation.candidate_scores`), by `segmentation.best_partition`.
-Measured 2026-12-02 (pair classifier 97.9 % on 6,000 validation pairs and singles; --pair-min 0.7,
---pair-penalty 1.5, chosen on seeds 7 and 11 among penalties 0.7, 1.5, 2.5): numbers with one touching
-pair read exactly, seeds 8 / 12 / 22 / 32: 125 / 129 / 118 / 120 of 150 without, 131 / 133 / 123 / 124
-with (492 -> 511 of 600, 82.0 % -> 85.2 %); separate digits, seeds 7 / 11 / 21 / 31: 141 / 143 / 142 / 141
--> 142 / 143 / 143 / 142. Multiplying the single readings by the pair model's p(one digit) hurt (separate 284 -> 275).
+Measured 2026-12-02 (`train` as above: the pair classifier reads 97.9 % of 6,000 validation pairs and
+singles; --pair-min 0.7, --pair-penalty 1.5, chosen on seeds 7 and 11 among penalties 0.7, 1.5 and 2.5
+with an earlier run of the same training): numbers with one touching pair read exactly, seeds 8 / 12 /
+22 / 32: 125 / 129 / 118 / 120 of 150 without, 131 / 135 / 123 / 125 with (492 -> 514 of 600, 82.0 % ->
+85.7 %; the earlier run's model 511); separate digits, seeds 7 / 11 / 21 / 31: 141 / 143 / 142 / 141 ->
+142 / 143 / 143 / 142. Multiplying the single readings by the pair model's p(one digit) hurt (separate,
+seeds 7 and 11: 284 -> 275).
 """
 
 import argparse
