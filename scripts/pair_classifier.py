@@ -40,7 +40,6 @@ import synth
 from digitrec import data, segmentation
 from digitrec.errors import ImageError
 from digitrec.inference import Recognizer
-from digitrec.rejection import digit_score
 
 SHAPE = (28, 56)
 SINGLE = 100  # the class "one digit"
@@ -131,8 +130,7 @@ class PairReader(Recognizer):
         n_atoms, found, _, probabilities = self.classified_candidates(number)
         spans = [(c.first, c.last) for c in found]
         scores = list(segmentation.candidate_scores(found, probabilities, self.min_digit_score))
-        texts = [str(int(np.argmax(p))) if s >= self.min_digit_score else "?"
-                 for p, s in zip(probabilities, digit_score(probabilities))]
+        texts = ["?" if d.label is None else str(d.label) for d in map(self.to_prediction, probabilities)]
         wide = [c for c in found if c.width >= self.pair_min and c.height >= segmentation.SHORT]
         if self.pairs is not None and wide:
             p = np.asarray(self.pairs.predict_on_batch(np.stack([pair_normalize(c.image) for c in wide])[..., None]))
