@@ -1,13 +1,17 @@
 """Exact-string accuracy and time of `Recognizer.read` on numbers composed from MNIST *validation* digits.
 
-    DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/read_validation.py SEED [--n 150] [--model M] [-v]
+    DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/read_validation.py SEED [--n 150] [--model M]
+        [--pairs P|none] [--pair-penalty X] [--non-digits K] [-v]
 
 The digits are the validation split of the training set (10 %, `data.stratified_split` seed 0), never
 test digits; the numbers are composed as the slow tests compose theirs (`tests/synth.py`'s `numbers`:
 3-6 digits, two canvases to one photo), `--n` with separate digits (seed SEED) and `--n` with one touching
 pair (seed SEED + 1). Prints the accuracy per rendering and the mean milliseconds a number (the bundled
-model as `Recognizer()` loads it, or `--model`, a model file with its rejection threshold beside it); `-v`
-lists every misread. Settings were compared with it, old code against new, by running it with each on
+model as `Recognizer()` loads it, or `--model`, a model file with its rejection threshold beside it; the
+bundled two-digit classifier, or `--pairs`, or none, with `segmentation.PAIR_PENALTY` or `--pair-penalty`);
+`--non-digits K` also reads K validation non-digits
+(letters in held-out fonts, scribbles, shapes; seed SEED, never the tests' seeds) and prints the share read
+as nothing but "?"; `-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
 `PYTHONPATH`, and models by `--model`.
 """
 
@@ -16,8 +20,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import synth
+from digitrec import outliers, segmentation
 from digitrec.data import load_split, stratified_split
 from digitrec.errors import ImageError
 from digitrec.inference import Recognizer
@@ -28,9 +35,20 @@ def main():
     parser.add_argument("seed", type=int)
     parser.add_argument("--n", type=int, default=150, help="numbers of each kind")
     parser.add_argument("--model", help="a model file (default: the bundled model)")
+    parser.add_argument("--pairs", default="bundled", help="the two-digit classifier, or none")
+    parser.add_argument("--pair-penalty", type=float, help="instead of segmentation.PAIR_PENALTY")
+    parser.add_argument("--non-digits", type=int, default=0, help="non-digits to read too")
     parser.add_argument("-v", action="store_true", help="list the misreads")
     args = parser.parse_args()
-    recognizer = Recognizer(args.model)
+    if args.pair_penalty is not None:
+        segmentation.PAIR_PENALTY = args.pair_penalty
+    recognizer = Recognizer(args.model, pairs=None if args.pairs == "none" else args.pairs)
+    if args.non_digits:
+        rng, families = np.random.default_rng(args.seed), [outliers.letters, outliers.scribbles, outliers.shapes]
+        pictures = [families[i % 3](rng, outliers.held_out_fonts()) if i % 3 == 0 else families[i % 3](rng)
+                    for i in range(args.non_digits)]
+        texts = [recognizer.read(np.round(255 * (1 - p)).astype(np.uint8)).text for p in pictures]
+        print("non-digits read as nothing but '?':", np.mean([set(t) == {"?"} for t in texts]), flush=True)
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
     for touching in (False, True):

@@ -377,6 +377,14 @@ def number_in_boxes(digits, rng, touching=False, photo=None):
     return (255 * np.clip(grey, 0, 1)).astype(np.uint8), boxes
 
 
+def iou(a, b):
+    """Intersection over union of two boxes (x0, y0, x1, y1)."""
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union
+
+
 def numbers(digits, seed, n, touching):
     """`n` (truth, picture, boxes, rendering) of 3-6 of `digits` (`(images, labels)`, MNIST-like) composed into
     numbers: two canvases to one photo, with one touching pair when `touching`."""

@@ -220,9 +220,11 @@ model, png = sys.argv[1:]
 status = main(["predict", "--json", "--model", model, png])
 with TestClient(create_app(model), base_url="http://127.0.0.1") as client:  # a Host the server answers
     answer = client.post("/api/predict", files={"file": ("digit.png", open(png, "rb"), "image/png")}).json()
+    reading = client.post("/api/read", files={"file": ("digit.png", open(png, "rb"), "image/png")}).json()
     info = client.get("/api/model").json()
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf2onnx"))
 print(json.dumps({"label": prediction.label, "status": status, "served": answer["label"], "info": info,
+                  "read": reading["text"],
                   "loaded": loaded}))
 """
 
@@ -240,7 +242,7 @@ def test_onnx_predict_and_serve_never_import_tensorflow(tmp_path, bundled, mnist
     assert child.returncode == 0, child.stderr[-3000:]
     result = json.loads(child.stdout.strip().splitlines()[-1])
     assert result["loaded"] == []
-    assert result["label"] == result["served"] == labels[18] == 3 and result["status"] == 0
+    assert result["label"] == result["served"] == labels[18] == 3 and result["status"] == 0 and result["read"] == "3"
     info = result["info"]
     assert (info["runtime"], info["architecture"], info["parameters"], info["name"]) == (
         "onnx", bundled.architecture, bundled.parameters, "digits")

@@ -110,9 +110,9 @@ def test_onnx_sessions_do_not_spin_between_calls():
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
-def _read_in_a_worker(data, model, min_digit_score):
+def _read_in_a_worker(data, model, min_digit_score, pairs):
     """`parallel.read_source` in a worker process, and whether that process imported TensorFlow."""
-    return parallel.read_source(data, "number.png", model, min_digit_score), "tensorflow" in sys.modules
+    return parallel.read_source(data, "number.png", model, min_digit_score, pairs), "tensorflow" in sys.modules
 
 
 def test_a_number_is_read_in_a_worker_process_as_here_and_without_tensorflow(mnist_test):
@@ -128,7 +128,7 @@ def test_a_number_is_read_in_a_worker_process_as_here_and_without_tensorflow(mni
     here = recognizer().read(buffer.getvalue())
     with parallel.process_pool(1) as pool:
         there, tensorflow = pool.submit(_read_in_a_worker, buffer.getvalue(), BUNDLED_ONNX,
-                                        recognizer().min_digit_score).result()
+                                        recognizer().min_digit_score, recognizer().pairs.path).result()
     assert not tensorflow
     assert there.text == here.text == "".join(map(str, labels[[3, 2, 1]]))
     assert [d.box for d in there.digits] == [d.box for d in here.digits]

@@ -33,14 +33,6 @@ def recognizer():
     return Recognizer(os.environ.get("DIGITREC_TEST_MODEL") or None)
 
 
-def iou(a, b):
-    """Intersection over union of two boxes (x0, y0, x1, y1)."""
-    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union
-
-
 # ---------------------------------------------------------------- the API
 
 
@@ -55,7 +47,7 @@ def test_read_returns_digits_left_to_right_with_boxes(recognizer, mnist_test):
             assert digit.confidence == max(digit.probabilities) and 0 <= digit.digit_score <= 1
             assert digit.input.shape == (28, 28) and digit.input.dtype == np.float32
             if kind == "canvas":  # the canvas is the composed number itself: its boxes are exact
-                assert iou(digit.box, box) > 0.6, (digit.box, box)
+                assert synth.iou(digit.box, box) > 0.6, (digit.box, box)
         assert reading.confidence == pytest.approx(np.prod([d.confidence for d in reading.digits]))
         assert [d.box[0] for d in reading.digits] == sorted(d.box[0] for d in reading.digits)
 
@@ -75,7 +67,7 @@ def test_boxes_are_in_source_pixels_of_a_large_photo(recognizer, mnist_test):
         reading = recognizer.read(picture)
         assert reading.text == "".join(map(str, labels[:3]))
         for digit, (x0, y0, x1, y1) in zip(reading.digits, boxes):
-            assert iou(digit.box, (300 + 5 * x0, 200 + 5 * y0, 300 + 5 * x1, 200 + 5 * y1)) > 0.6
+            assert synth.iou(digit.box, (300 + 5 * x0, 200 + 5 * y0, 300 + 5 * x1, 200 + 5 * y1)) > 0.6
 
 
 @pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image

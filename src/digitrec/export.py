@@ -59,7 +59,8 @@ def export(model, out, format="onnx", quantize=None, data_dir=None):
     Args:
         model: a `.keras` file, a run folder or "bundled" (see
             `digitrec.runs.model_path`), or a `keras.Model` mapping
-            `(N, 28, 28, 1)` float32 in [0, 1] to `(N, 10)` probabilities.
+            `(N, 28, 28, 1)` float32 in [0, 1] to `(N, 10)` probabilities
+            (or the two-digit classifier, `runtimes.PAIRS`; float32 only).
         out: str or Path of the file to write: `.onnx` for "onnx",
             `.tflite` for "litert".
         format: "onnx" or "litert" (see `FORMATS`).
@@ -79,6 +80,10 @@ def export(model, out, format="onnx", quantize=None, data_dir=None):
     check_options(format, quantize, out)
     try:
         net, source = _keras_model(model)
+        signature = runtimes.check_signature(source or net.name, net.input_shape, net.output_shape, None)
+        if quantize and signature != runtimes.DIGITS:
+            raise DigitrecError(f"{source or net.name}: --quantize {quantize} is for the digit classifier only")
+        net(np.zeros((1, *signature[0]), "float32"))  # Keras exports only a model that has been called
         with _atomic.atomic_path(out, suffix=FORMATS[format]) as tmp:
             metadata = {"architecture": net.name, "parameters": int(net.count_params()), "quantization": quantize,
                         "source": source,
@@ -87,7 +92,7 @@ def export(model, out, format="onnx", quantize=None, data_dir=None):
                 _export_onnx(net, tmp, metadata)
             else:
                 _export_litert(net, tmp, metadata, quantize, data_dir)
-            runtimes.load(tmp)
+            runtimes.load(tmp, signature)
     except ModuleNotFoundError as e:
         error = missing_extra(e, "digitrec export", extra="export")
         if error is None:
@@ -106,9 +111,7 @@ def _keras_model(model):
     if path.suffix.lower() != ".keras":
         raise ModelError(f"{path}: not a .keras file; digitrec export converts a Keras model "
                          "(a .keras file, a run folder or 'bundled')")
-    net = load_model(path)
-    net(np.zeros((1, *runtimes.INPUT_SHAPE), "float32"))  # Keras exports only a model that has been called
-    return net, path.name
+    return load_model(path, signature=None), path.name
 
 
 def _export_onnx(net, path, metadata):

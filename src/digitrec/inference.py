@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-from digitrec import preprocessing, rejection, runtimes, segmentation
+from digitrec import pairs, preprocessing, rejection, runs, runtimes, segmentation
 from digitrec.errors import ImageError
 from digitrec.runs import BUNDLED_MODEL, BUNDLED_ONNX  # noqa: F401 (part of this module's API)
 
@@ -56,7 +56,8 @@ class DigitReading(Prediction):
         box: `(x0, y0, x1, y1)` ints, the digit's ink in source-image
             pixels (x1 and y1 exclusive).
         input: float32 `(28, 28)`, what the model saw (the digit after
-            `preprocessing.normalize`).
+            `preprocessing.normalize`; for a digit of a touching pair read
+            whole, its half of the two-digit classifier's input).
     """
 
     box: tuple = dataclasses.field(kw_only=True)
@@ -117,9 +118,16 @@ class Recognizer:
             for the model file (`rejection.load_threshold`, the same file
             for `default.keras` and its export `default.onnx`): 0, no
             rejection, for a model without one or a `keras.Model`.
+        pairs: the two-digit classifier that `read` offers for wide
+            candidates (`digitrec.pairs`): "bundled" (`runs.bundled_pairs`),
+            the path of a `.keras`, `.onnx` or `.tflite` file of one, or
+            None to read every candidate as one digit.
 
     Attributes:
         runtime: the `runtimes.Runtime` that runs the forward pass.
+        pairs: the two-digit classifier's `runtimes.Runtime`, or None.
+        min_pair_score: float, its calibrated threshold (`pairs.calibrate`):
+            `read` offers no pair reading whose digit score is under it.
         model_path: Path of the model file, or None for a `keras.Model`.
         min_digit_score: float, the rejection threshold in use.
 
@@ -128,8 +136,11 @@ class Recognizer:
             broken, not a digitrec model, or its runtime is not installed.
     """
 
-    def __init__(self, model=None, min_digit_score=None):
+    def __init__(self, model=None, min_digit_score=None, pairs=runs.BUNDLED):
         self.runtime = runtimes.load(model)
+        if pairs is not None:
+            pairs = runtimes.load(runs.bundled_pairs() if str(pairs) == runs.BUNDLED else pairs, runtimes.PAIRS)
+        self.pairs, self.min_pair_score = pairs, rejection.load_threshold(pairs.path) if pairs else 0.0
         self.model_path = self.runtime.path
         self.min_digit_score = (rejection.load_threshold(self.model_path) if min_digit_score is None
                                 else float(min_digit_score))
@@ -232,8 +243,11 @@ class Recognizer:
 
         Returns:
             `Reading`. See `digitrec.segmentation` for the method: candidate
-            digits are normalized and classified in one batch, and the
-            classifier's probabilities choose the cuts. When a digit is
+            digits are normalized and classified in one batch, wide ones are
+            also read as a pair of touching digits by the two-digit
+            classifier (`digitrec.pairs`; each of the two digits gets its
+            marginal probabilities and half the box), and the classifiers'
+            probabilities choose the cuts. When a digit is
             rejected or unsure (confidence under `segmentation.DOUBTFUL`),
             the other readings of what is ink (`preprocessing.ink_hypotheses`:
             a shade beside thin strokes, thick strokes that fill the picture)
@@ -252,12 +266,34 @@ class Recognizer:
         return max(readings, key=lambda r: np.mean([d.digit_score for d in r.digits]))  # the first on a tie
 
     def _read(self, number):
-        """`read`'s `Reading` of one `segmentation.Number`."""
+        """`read`'s `Reading` of one `segmentation.Number`: each candidate read as one digit and, where it may hold
+        two touching ones, as a pair (`segmentation.pair_candidates`); `segmentation.best_partition` chooses."""
         n_atoms, found, normalized, probabilities = self.classified_candidates(number)
-        digits = tuple(self.to_prediction(probabilities[i], DigitReading, box=found[i].box, input=normalized[i])
-                       for i in segmentation.best_path(n_atoms, found, probabilities, self.min_digit_score))
+        wide = segmentation.pair_candidates(found) if self.pairs is not None else []
+        pair_inputs = np.stack([pairs.normalize(found[i].image) for i in wide]) if wide else None
+        pair_probabilities = self._classify_pairs(pair_inputs)
+        spans = [(c.first, c.last) for c in found] + [(found[i].first, found[i].last) for i in wide]
+        scores = np.concatenate([segmentation.candidate_scores(found, probabilities, self.min_digit_score),
+                                 segmentation.pair_scores([found[i] for i in wide], pair_probabilities,
+                                                          self.min_pair_score)])
+        digits = []
+        for i in segmentation.best_partition(n_atoms, spans, scores):
+            if i < len(found):
+                digits.append(self.to_prediction(probabilities[i], DigitReading, box=found[i].box, input=normalized[i]))
+            else:
+                j = i - len(found)
+                halves = pair_inputs[j, :, :28], pair_inputs[j, :, 28:]
+                digits += [self.to_prediction(p, DigitReading, box=box, input=half) for p, box, half in
+                           zip(pairs.marginals(pair_probabilities[j]), segmentation.split_box(found[wide[j]]), halves)]
         text = "".join("?" if d.label is None else str(d.label) for d in digits)
-        return Reading(text, float(np.prod([d.confidence for d in digits])), digits)
+        return Reading(text, float(np.prod([d.confidence for d in digits])), tuple(digits))
+
+    def _classify_pairs(self, pair_inputs):
+        """The two-digit classifier's probabilities `(N, 101)` for float32 `(N, 28, 56)` inputs (or None: none)."""
+        if pair_inputs is None:
+            return np.zeros((0, pairs.SINGLE + 1), "float32")
+        with self._lock:
+            return np.asarray(self.pairs.predict(pair_inputs[..., None]), "float32")
 
     def classified_candidates(self, number):
         """A `segmentation.Number`'s candidate digits, its doubtful components cut, each normalized and classified.

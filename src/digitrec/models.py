@@ -275,7 +275,7 @@ def build_model(name):
     return get_recipe(name).build()
 
 
-def load_model(model):
+def load_model(model, signature=runtimes.DIGITS):
     """Load a saved `.keras` model with Keras safe mode (no arbitrary code).
 
     Args:
@@ -289,8 +289,9 @@ def load_model(model):
     Raises:
         ModelError: as `digitrec.runs.model_path` (missing, unreadable, not
             a Keras model archive), or the model is unsafe, or its input or
-            output shape is not `(None, 28, 28, 1)` / `(None, 10)`
-            (`runtimes.check_signature`).
+            output shape is not `(None, 28, 28, 1)` / `(None, 10)` (or as
+            `signature`: `runtimes.PAIRS` for the two-digit classifier, None
+            for either; `runtimes.check_signature`).
     """
     path = runs.model_path(model)
     try:
@@ -298,5 +299,5 @@ def load_model(model):
     except Exception as e:  # noqa: BLE001 (Keras raises many types for a bad archive; each becomes a ModelError)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{path}: cannot load model ({first})") from None
-    runtimes.check_signature(path, net.input_shape, net.output_shape)
+    runtimes.check_signature(path, net.input_shape, net.output_shape, signature)
     return net

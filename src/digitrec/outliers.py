@@ -263,6 +263,12 @@ def _upright_stroke(mask):
     return values[1] > 3 * max(values[0], 1e-6) and abs(vectors[0, 1]) >= abs(vectors[1, 1])
 
 
+def ink_columns(digit):
+    """float `digit` `(H, W)` cut to the columns that hold ink (over 0.1); all of it when none does."""
+    cols = np.flatnonzero((digit > 0.1).any(0))
+    return digit[:, cols[0] : cols[-1] + 1] if len(cols) else digit
+
+
 def pairs(rng, digits):
     """Two or three real digits side by side, touching or nearly, or a digit plus a piece of a neighbour.
 
@@ -277,10 +283,7 @@ def pairs(rng, digits):
         parts[rng.integers(count)] = min(pool, key=lambda d: np.count_nonzero((d > 0.3).any(axis=0)))
     elif count == 2 and rng.random() < 0.4:
         parts[rng.integers(2)] = fragments(rng, digits)
-    crops = []
-    for p in parts:
-        cols = np.flatnonzero((p > 0.1).any(0))
-        crops.append(p[:, cols[0] : cols[-1] + 1] if len(cols) else p)
+    crops = [ink_columns(p) for p in parts]
     out = crops[0]
     for crop in crops[1:]:
         overlap = min(int(rng.integers(-2, 5)), out.shape[1] - 1, crop.shape[1] - 1)  # pixels; negative: a gap

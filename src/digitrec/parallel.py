@@ -65,22 +65,24 @@ def normalize_source(source, name=None):
     return preprocessing.normalize_hypotheses(decoding.load_image(source, name=name))
 
 
-def read_source(source, name, model, min_digit_score):
-    """`Recognizer(model, min_digit_score).read` of encoded image bytes (or a file), for a worker process.
+def read_source(source, name, model, min_digit_score, pairs=None):
+    """`Recognizer(model, min_digit_score, pairs).read` of encoded image bytes (or a file), for a worker process.
 
-    The model (an `.onnx` or `.tflite` file: no TensorFlow in the workers)
-    is loaded once per process. Returns the `Reading`; raises as `read` does.
+    The models (`.onnx` or `.tflite` files: no TensorFlow in the workers;
+    `pairs` None reads no pairs) are loaded once per process. Returns the
+    `Reading`; raises as `read` does.
     """
     from digitrec import decoding
 
-    return _recognizer(str(model), min_digit_score).read(decoding.load_image(source, name=name))
+    recognizer = _recognizer(str(model), min_digit_score, pairs and str(pairs))
+    return recognizer.read(decoding.load_image(source, name=name))
 
 
 @functools.cache
-def _recognizer(model, min_digit_score):
+def _recognizer(model, min_digit_score, pairs):
     from digitrec.inference import Recognizer
 
-    return Recognizer(model, min_digit_score)
+    return Recognizer(model, min_digit_score, pairs)
 
 
 def normalize_or_error(source):

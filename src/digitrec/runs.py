@@ -24,11 +24,19 @@ from digitrec.errors import ModelError
 BUNDLED = "bundled"
 BUNDLED_MODEL = Path(__file__).with_name("assets") / "default.keras"
 BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same model, exported: for installs without Keras
+BUNDLED_PAIRS = BUNDLED_MODEL.with_name("pairs.keras")  # the two-digit classifier (`digitrec.pairs`)
+BUNDLED_PAIRS_ONNX = BUNDLED_PAIRS.with_suffix(".onnx")
 
 
 def bundled_model():
     """The bundled model file: `BUNDLED_MODEL`, or `BUNDLED_ONNX` where Keras is not installed (Path)."""
     return BUNDLED_MODEL if importlib.util.find_spec("keras") is not None else BUNDLED_ONNX
+
+
+def bundled_pairs():
+    """The bundled two-digit classifier that `Recognizer.read` uses: `BUNDLED_PAIRS_ONNX` wherever ONNX Runtime is
+    installed (the same answers, faster, no TensorFlow), else `BUNDLED_PAIRS` (Path)."""
+    return BUNDLED_PAIRS_ONNX if importlib.util.find_spec("onnxruntime") is not None else BUNDLED_PAIRS
 
 
 def serving_model(model=None):

@@ -9,8 +9,10 @@
 | `.tflite` | LiteRT interpreter (`ai-edge-litert`), XNNPACK on CPU  | `digitrec[litert]` |
 
 Every runtime's `predict(x)` maps float32 `(N, 28, 28, 1)` in [0, 1] to
-float32 `(N, 10)` class probabilities, so input normalization and all that
-follows are shared code: only the forward pass differs. Only the Keras
+float32 `(N, 10)` class probabilities (`DIGITS`; the two-digit classifier
+of `digitrec.pairs`: `(N, 28, 56, 1)` to `(N, 101)`, `PAIRS`), so input
+normalization and all that follows are shared code: only the forward pass
+differs. Only the Keras
 runtime imports Keras (and so TensorFlow). `digitrec.export` writes the
 `.onnx` and `.tflite` files with a `digitrec` metadata entry (JSON:
 architecture, parameters, quantization) that the runtimes read back.
@@ -27,23 +29,34 @@ from digitrec.errors import ModelError, missing_extra
 
 INPUT_SHAPE = (28, 28, 1)  # one image: height, width, channels
 NUM_CLASSES = 10
+DIGITS = (INPUT_SHAPE, NUM_CLASSES)  # a model's signature: one input's shape, its number of classes
+PAIRS = ((28, 56, 1), 101)  # the two-digit classifier (`digitrec.pairs`): "00" to "99" and "one digit"
 METADATA_KEY = "digitrec"  # ONNX metadata_props key and LiteRT metadata name
 
 
-def check_signature(path, input_shape, output_shape):
+def check_signature(path, input_shape, output_shape, signature=DIGITS):
     """Refuse a model that is not a digitrec model.
 
     Args:
         path: the model file, for the message.
         input_shape, output_shape: sequences, the batch dimension first
             (None, -1 or a name where it is dynamic).
+        signature: `DIGITS` or `PAIRS`, what the model must map; None
+            for either.
+
+    Returns:
+        the signature matched.
 
     Raises:
-        ModelError: the input is not `(N, 28, 28, 1)` or the output not `(N, 10)`.
+        ModelError: the input is not `(N, 28, 28, 1)` or the output not
+            `(N, 10)` (for `DIGITS`; `PAIRS`: `(N, 28, 56, 1)`, `(N, 101)`).
     """
-    if tuple(input_shape)[1:] != INPUT_SHAPE or tuple(output_shape)[1:] != (NUM_CLASSES,):
-        raise ModelError(f"{path}: not a digitrec model: input {_shape(input_shape)}, output {_shape(output_shape)}; "
-                         "expected (N, 28, 28, 1) images -> (N, 10) probabilities")
+    for shape, classes in [signature] if signature else [DIGITS, PAIRS]:
+        if tuple(input_shape)[1:] == shape and tuple(output_shape)[1:] == (classes,):
+            return shape, classes
+    shape, classes = signature or DIGITS
+    raise ModelError(f"{path}: not a digitrec model: input {_shape(input_shape)}, output {_shape(output_shape)}; "
+                         f"expected {_shape((None, *shape))} images -> (N, {classes}) probabilities")
 
 
 def _shape(shape):
@@ -69,14 +82,14 @@ class Runtime:
 
     kind = ""
 
-    def __init__(self, path, metadata):
-        self.path = path
+    def __init__(self, path, metadata, signature=DIGITS):
+        self.path, self.signature = path, signature
         self.architecture = metadata.get("architecture")
         self.parameters = metadata.get("parameters")
         self.quantization = metadata.get("quantization")
 
     def predict(self, x):
-        """float32 `(N, 10)` probabilities for float32 `(N, 28, 28, 1)` images in [0, 1]."""
+        """float32 `(N, 10)` probabilities for float32 `(N, 28, 28, 1)` images in [0, 1] (or as `signature`)."""
         raise NotImplementedError
 
 
@@ -89,8 +102,8 @@ class KerasRuntime(Runtime):
 
     kind = "keras"
 
-    def __init__(self, model, path=None):
-        super().__init__(path, {"architecture": model.name, "parameters": int(model.count_params())})
+    def __init__(self, model, path=None, signature=DIGITS):
+        super().__init__(path, {"architecture": model.name, "parameters": int(model.count_params())}, signature)
         self.model = model
 
     def predict(self, x):
@@ -102,7 +115,7 @@ class OnnxRuntime(Runtime):
 
     kind = "onnx"
 
-    def __init__(self, path):
+    def __init__(self, path, signature=DIGITS):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -118,10 +131,10 @@ class OnnxRuntime(Runtime):
         if len(inputs) != 1 or len(outputs) != 1 or inputs[0].type != "tensor(float)":
             raise ModelError(f"{path}: not a digitrec model: {len(inputs)} inputs, {len(outputs)} outputs; "
                              "expected one float32 image batch in and one probability batch out")
-        check_signature(path, inputs[0].shape, outputs[0].shape)
+        check_signature(path, inputs[0].shape, outputs[0].shape, signature)
         self.input_name = inputs[0].name
         custom = self.session.get_modelmeta().custom_metadata_map
-        super().__init__(path, _parse_metadata(custom.get(METADATA_KEY)))
+        super().__init__(path, _parse_metadata(custom.get(METADATA_KEY)), signature)
 
     def predict(self, x):
         return self.session.run(None, {self.input_name: x})[0]
@@ -137,7 +150,7 @@ class LiteRTRuntime(Runtime):
 
     kind = "litert"
 
-    def __init__(self, path):
+    def __init__(self, path, signature=DIGITS):
         from ai_edge_litert.interpreter import Interpreter
 
         try:
@@ -149,13 +162,13 @@ class LiteRTRuntime(Runtime):
             raise ModelError(f"{path}: not a digitrec model: {len(inputs)} inputs, {len(outputs)} outputs; "
                              "expected one image batch in and one probability batch out")
         self._in, self._out = inputs[0], outputs[0]
-        check_signature(path, self._in["shape_signature"], self._out["shape_signature"])
+        check_signature(path, self._in["shape_signature"], self._out["shape_signature"], signature)
         self._batch = None
-        super().__init__(path, _parse_metadata(_litert_metadata(path)))
+        super().__init__(path, _parse_metadata(_litert_metadata(path)), signature)
 
     def predict(self, x):
         if len(x) != self._batch:
-            self.interpreter.resize_tensor_input(self._in["index"], [len(x), *INPUT_SHAPE])
+            self.interpreter.resize_tensor_input(self._in["index"], [len(x), *self.signature[0]])
             self.interpreter.allocate_tensors()
             self._batch = len(x)
         dtype, (scale, zero) = self._in["dtype"], self._in["quantization"]
@@ -189,16 +202,16 @@ def _parse_metadata(text):
     return metadata if isinstance(metadata, dict) else {}
 
 
-def _load_keras(path):
+def _load_keras(path, signature=DIGITS):
     from digitrec.models import load_model
 
-    return KerasRuntime(load_model(path), path)
+    return KerasRuntime(load_model(path, signature), path, signature)
 
 
 LOADERS = {".keras": _load_keras, ".onnx": OnnxRuntime, ".tflite": LiteRTRuntime}
 
 
-def load(model=None):
+def load(model=None, signature=DIGITS):
     """Load a model with the runtime its file suffix calls for (see the table above).
 
     Args:
@@ -206,6 +219,8 @@ def load(model=None):
             str or Path of a `.keras`, `.onnx` or `.tflite` file (see
             `digitrec.runs.model_path`); a `keras.Model` mapping
             `(N, 28, 28, 1)` to `(N, 10)`; or a `Runtime` (returned as it is).
+        signature: `DIGITS`, or `PAIRS` for a two-digit classifier (whose
+            `model` must name a file: None means the digit classifier).
 
     Returns:
         `Runtime`.
@@ -219,14 +234,14 @@ def load(model=None):
     if isinstance(model, Runtime):
         return model
     if model is not None and not isinstance(model, (str, Path)):
-        return KerasRuntime(model)
+        return KerasRuntime(model, signature=signature)
     path = runs.model_path(model)
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise ModelError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r}; "
                          f"expected one of {', '.join(LOADERS)}")
     try:
-        return loader(path)
+        return loader(path, signature)
     except ModuleNotFoundError as e:
         error = missing_extra(e, f"a {path.suffix} model")
         if error is None:
