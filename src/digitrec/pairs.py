@@ -15,7 +15,7 @@ The model maps float32 `(N, 28, 56, 1)` in [0, 1] (`normalize`) to `(N,
 makes it from the training part of the bundled model's split of MNIST
 training digits (10 % held out, seed 0; never validation or test digits):
 
-    DIGITREC_DATA_DIR=../shared/data/mnist python scripts/pair_classifier.py train OUT.keras
+    DIGITREC_DATA_DIR=../shared/data/mnist python scripts/pair_classifier.py OUT.keras
 """
 
 import cv2
