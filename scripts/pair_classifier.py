@@ -3,7 +3,7 @@
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/pair_classifier.py OUT.keras
     .venv/bin/digitrec export --model OUT.keras --format onnx --out OUT.onnx
 
-About 26 minutes on 2 cores; prints the accuracy on pairs of validation digits after each epoch. The
+About 25 minutes on 2 cores; prints the accuracy on pairs of validation digits after each epoch. The
 bundled `assets/pairs.keras` and `assets/pairs.onnx` were made by these two commands. Measure a model in
 reading with `scripts/read_validation.py SEED --pairs OUT.keras`.
 """

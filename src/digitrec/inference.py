@@ -246,7 +246,7 @@ class Recognizer:
             digits are normalized and classified in one batch, wide ones are
             also read as a pair of touching digits by the two-digit
             classifier (`digitrec.pairs`; each of the two digits gets its
-            marginal probabilities and half the box), and the classifiers'
+            marginal probabilities and its part of the box), and the classifiers'
             probabilities choose the cuts. When a digit is
             rejected or unsure (confidence under `segmentation.DOUBTFUL`),
             the other readings of what is ink (`preprocessing.ink_hypotheses`:
@@ -282,11 +282,16 @@ class Recognizer:
                 digits.append(self.to_prediction(probabilities[i], DigitReading, box=found[i].box, input=normalized[i]))
             else:
                 j = i - len(found)
-                halves = pair_inputs[j, :, :28], pair_inputs[j, :, 28:]
-                digits += [self.to_prediction(p, DigitReading, box=box, input=half) for p, box, half in
-                           zip(pairs.marginals(pair_probabilities[j]), segmentation.split_box(found[wide[j]]), halves)]
+                digits += self._pair_digits(found[wide[j]], pair_inputs[j], pair_probabilities[j])
         text = "".join("?" if d.label is None else str(d.label) for d in digits)
         return Reading(text, float(np.prod([d.confidence for d in digits])), tuple(digits))
+
+    def _pair_digits(self, candidate, pair_input, pair_probabilities):
+        """The two `DigitReading`s of a candidate read as a touching pair: the marginals of the pair classifier's
+        answer `(101,)`, the parts of the box (`segmentation.split_box`), the halves of its input `(28, 56)`."""
+        halves = pair_input[:, :28], pair_input[:, 28:]
+        return [self.to_prediction(p, DigitReading, box=box, input=half) for p, box, half in
+                zip(pairs.marginals(pair_probabilities), segmentation.split_box(candidate), halves)]
 
     def _classify_pairs(self, pair_inputs):
         """The two-digit classifier's probabilities `(N, 101)` for float32 `(N, 28, 56)` inputs (or None: none)."""

@@ -11,7 +11,8 @@ probable pair beside the single-digit readings of every wide candidate
 
 The model maps float32 `(N, 28, 56, 1)` in [0, 1] (`normalize`) to `(N,
 101)` probabilities; it ships as `assets/pairs.keras` and its ONNX copy
-`assets/pairs.onnx` (`digitrec.runtimes.PAIRS` is its signature). `train`
+`assets/pairs.onnx` (`digitrec.runtimes.PAIRS` is its signature), with its
+rejection threshold `assets/pairs.rejection.json` (`calibrate`). `train`
 makes it from the training part of the bundled model's split of MNIST
 training digits (10 % held out, seed 0; never validation or test digits):
 
@@ -27,7 +28,7 @@ from digitrec.preprocessing import rescale
 
 SHAPE = (28, 56)  # the input, pixels: the ink's box 20 px high (as MNIST's digits), at most 52 wide
 SINGLE = 100  # the class "one digit"
-TRAIN_PAIRS, EPOCHS, BATCH_SIZE, LEARNING_RATE = 120_000, 4, 128, 2e-3  # about 26 minutes on 2 cores
+TRAIN_PAIRS, EPOCHS, BATCH_SIZE, LEARNING_RATE = 120_000, 4, 128, 2e-3  # about 25 minutes on 2 cores
 SINGLE_SHARE, OUTLIER_SHARE = 0.2, 0.15  # shares of single digits and of non-digits in the training data
 
 
@@ -59,8 +60,8 @@ def touching_pair(rng, a, b):
     """Two float digits `a`, `b` (28 x 28, in [0, 1]) side by side, touching.
 
     `b` is 0.85-1.15 times as tall as `a`; the two overlap by -1 to 6 px
-    (MNIST's scale; -1 leaves a gap of one pixel) and sit at random heights
-    3 px apart at most. Returns float32 `(H, W)`.
+    (MNIST's scale; -1 leaves a gap of one pixel) and each sits at a random
+    height in a band 6 px taller than the taller one. Returns float32 `(H, W)`.
     """
     a, b = ink_columns(a), ink_columns(b)
     k = rng.uniform(0.85, 1.15)
