@@ -44,8 +44,8 @@ def main():
         segmentation.PAIR_PENALTY = args.pair_penalty
     recognizer = Recognizer(args.model, pairs=None if args.pairs == "none" else args.pairs)
     if args.non_digits:
-        rng, families = np.random.default_rng(args.seed), [outliers.letters, outliers.scribbles, outliers.shapes]
-        pictures = [families[i % 3](rng, outliers.held_out_fonts()) if i % 3 == 0 else families[i % 3](rng)
+        rng, families = np.random.default_rng(args.seed), ["letters", "scribbles", "shapes"]
+        pictures = [outliers.render(families[i % 3], rng, fonts=outliers.held_out_fonts())
                     for i in range(args.non_digits)]
         texts = [recognizer.read(np.round(255 * (1 - p)).astype(np.uint8)).text for p in pictures]
         print("non-digits read as nothing but '?':", np.mean([set(t) == {"?"} for t in texts]), flush=True)

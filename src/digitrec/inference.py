@@ -121,11 +121,13 @@ class Recognizer:
         pairs: the two-digit classifier that `read` offers for wide
             candidates (`digitrec.pairs`): "bundled" (`runs.bundled_pairs`),
             the path of a `.keras`, `.onnx` or `.tflite` file of one, or
-            None to read every candidate as one digit.
+            None to read every candidate as one digit. It is loaded on the
+            first `read` (`predict` never needs it).
 
     Attributes:
         runtime: the `runtimes.Runtime` that runs the forward pass.
-        pairs: the two-digit classifier's `runtimes.Runtime`, or None.
+        pairs: the two-digit classifier's `runtimes.Runtime` (loaded when
+            first used), or None.
         min_pair_score: float, its calibrated threshold (`pairs.calibrate`):
             `read` offers no pair reading whose digit score is under it.
         model_path: Path of the model file, or None for a `keras.Model`.
@@ -138,13 +140,20 @@ class Recognizer:
 
     def __init__(self, model=None, min_digit_score=None, pairs=runs.BUNDLED):
         self.runtime = runtimes.load(model)
-        if pairs is not None:
-            pairs = runtimes.load(runs.bundled_pairs() if str(pairs) == runs.BUNDLED else pairs, runtimes.PAIRS)
-        self.pairs, self.min_pair_score = pairs, rejection.load_threshold(pairs.path) if pairs else 0.0
+        source = runs.bundled_pairs() if str(pairs) == runs.BUNDLED else pairs
+        self._pairs_path, self._pairs = source and runs.model_path(source), None
+        self.min_pair_score = rejection.load_threshold(self._pairs_path) if source else 0.0
         self.model_path = self.runtime.path
         self.min_digit_score = (rejection.load_threshold(self.model_path) if min_digit_score is None
                                 else float(min_digit_score))
         self._lock = threading.Lock()
+
+    @property
+    def pairs(self):
+        if self._pairs is None and self._pairs_path is not None:
+            with self._lock:
+                self._pairs = self._pairs or runtimes.load(self._pairs_path, runtimes.PAIRS)
+        return self._pairs
 
     def preprocess(self, image):
         """The `(28, 28)` float32 image in [0, 1] that the model sees for `image`.
@@ -269,7 +278,7 @@ class Recognizer:
         """`read`'s `Reading` of one `segmentation.Number`: each candidate read as one digit and, where it may hold
         two touching ones, as a pair (`segmentation.pair_candidates`); `segmentation.best_partition` chooses."""
         n_atoms, found, normalized, probabilities = self.classified_candidates(number)
-        wide = segmentation.pair_candidates(found) if self.pairs is not None else []
+        wide = segmentation.pair_candidates(found) if self._pairs_path is not None else []
         pair_inputs = np.stack([pairs.normalize(found[i].image) for i in wide]) if wide else None
         pair_probabilities = self._classify_pairs(pair_inputs)
         spans = [(c.first, c.last) for c in found] + [(found[i].first, found[i].last) for i in wide]
@@ -297,8 +306,9 @@ class Recognizer:
         """The two-digit classifier's probabilities `(N, 101)` for float32 `(N, 28, 56)` inputs (or None: none)."""
         if pair_inputs is None:
             return np.zeros((0, pairs.SINGLE + 1), "float32")
+        model = self.pairs
         with self._lock:
-            return np.asarray(self.pairs.predict(pair_inputs[..., None]), "float32")
+            return np.asarray(model.predict(pair_inputs[..., None]), "float32")
 
     def classified_candidates(self, number):
         """A `segmentation.Number`'s candidate digits, its doubtful components cut, each normalized and classified.

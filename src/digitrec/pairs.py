@@ -24,7 +24,7 @@ import numpy as np
 
 from digitrec import data, outliers
 from digitrec.outliers import ink_columns
-from digitrec.preprocessing import rescale
+from digitrec.preprocessing import bbox, rescale
 
 SHAPE = (28, 56)  # the input, pixels: the ink's box 20 px high (as MNIST's digits), at most 52 wide
 SINGLE = 100  # the class "one digit"
@@ -44,11 +44,10 @@ def normalize(ink):
         (aspect kept; `preprocessing.rescale`), centred, its maximum 1.
     """
     ink = np.asarray(ink, "float32")
-    kept = ink > 0.1 * max(float(ink.max()), 1e-6)
-    rows, cols = np.flatnonzero(kept.any(1)), np.flatnonzero(kept.any(0))
-    if not len(rows):
+    if not ink.max() > 0:
         return np.zeros(SHAPE, "float32")
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] / max(float(ink.max()), 1e-6)
+    r0, r1, c0, c1 = bbox(ink > 0.1 * ink.max())
+    crop = ink[r0:r1, c0:c1] / ink.max()
     crop = rescale(crop, min(20 / crop.shape[0], 52 / crop.shape[1]))
     out = np.zeros(SHAPE, "float32")
     y0, x0 = (SHAPE[0] - crop.shape[0]) // 2, (SHAPE[1] - crop.shape[1]) // 2

@@ -179,7 +179,7 @@ def _ridge_widths(mask):
     the cost where the mask holds a digit in a big picture).
     """
     if mask.any():
-        r0, r1, c0, c1 = _bbox(mask)
+        r0, r1, c0, c1 = bbox(mask)
         mask = mask[r0:r1, c0:c1]
     dist = cv2.distanceTransform(_pad(mask), cv2.DIST_L2, 3)[1:-1, 1:-1]
     ridge = mask & (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)))
@@ -393,7 +393,7 @@ def _joins_a_shade(gray, split, reading):
     edge = rest & cv2.dilate((~side).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # not the cut
     if edge.sum() <= strokes.sum() / (4 * width):
         return False
-    r0, r1, c0, c1 = _bbox(strokes)
+    r0, r1, c0, c1 = bbox(strokes)
     return (_edge_sharpness(gray, side, edge) < SHARP_EDGE
             or float(np.percentile(_ridge_widths(rest), 75)) >= max(r1 - r0, c1 - c0) / 2)
 
@@ -603,7 +603,7 @@ def _closes_its_box(group, width):
     The straight strokes of a digit (a 4's stem and bar around its
     diagonal) enclose the rest of the ink too, but leave sides open.
     """
-    r0, r1, c0, c1 = _bbox(group)
+    r0, r1, c0, c1 = bbox(group)
     band = max(2, int(round(2 * width)))
     sides = (group[r0 : r0 + band, c0:c1].any(axis=0), group[r1 - band : r1, c0:c1].any(axis=0),
              group[r0:r1, c0 : c0 + band].any(axis=1), group[r0:r1, c1 - band : c1].any(axis=1))
@@ -636,11 +636,11 @@ def _drop_form_lines(mask, width, strength):
     kept, rest = mask.copy(), None
     for label in range(1, len(areas) + 1):
         group = labels == label
-        r0, r1, c0, c1 = _bbox(group)
+        r0, r1, c0, c1 = bbox(group)
         boxlike = areas[label - 1] < 0.5 * (r1 - r0) * (c1 - c0) and _closes_its_box(group, width)
         if not (boxlike or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h) or not (mask & ~group).any():
             continue
-        o0, o1, p0, p1 = _bbox(mask & ~group)  # a ruled line reaches beyond all the rest, noise too
+        o0, o1, p0, p1 = bbox(mask & ~group)  # a ruled line reaches beyond all the rest, noise too
         ruled = ((c1 - c0 >= 0.9 * w and c0 < p0 - width and c1 > p1 + width)
                  or (r1 - r0 >= 0.9 * h and r0 < o0 - width and r1 > o1 + width))
         frame = False
@@ -648,7 +648,7 @@ def _drop_form_lines(mask, width, strength):
             rest = _drop_specks(mask & ~lines, strength)[0] if rest is None else rest
             inner = rest | (lines & ~group)
             if inner.any():
-                o0, o1, p0, p1 = _bbox(inner)
+                o0, o1, p0, p1 = bbox(inner)
                 frame = r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
         if frame or ruled:
             kept &= ~group
@@ -777,7 +777,9 @@ def _extract(gray, reading=None):
     return _separate(rescale(g, f), STROKE_WORK)
 
 
-def _bbox(mask):
+def bbox(mask):
+    """`(r0, r1, c0, c1)`: the rows and columns of `mask`'s True pixels (bool `(H, W)`, not all False), ends
+    exclusive."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
 
@@ -815,7 +817,7 @@ def _working_image(gray, locate=LOCATE_SIDE):
 def _region(ink, mask, s):
     """`(r0, r1, c0, c1)`: the digit's box in `ink` found at scale `s` (`_working_image`), with a generous margin,
     in the full-resolution image's pixels (not clipped to it)."""
-    r0, r1, c0, c1 = _bbox(_main_cluster(mask, ink))
+    r0, r1, c0, c1 = bbox(_main_cluster(mask, ink))
     margin = 0.5 * max(r1 - r0, c1 - c0) + 4  # generous: the second pass finds the digit again
     return int((r0 - margin) / s), int((r1 + margin) / s + 1), int((c0 - margin) / s), int((c1 + margin) / s + 1)
 
@@ -861,7 +863,7 @@ def _mnist_layout(ink, mask, halfway=False):
     """
     mask = _main_cluster(mask, ink)
     ink = ink * cv2.dilate(mask.astype(np.uint8), _disk(float(np.median(_ridge_widths(mask))) / 2))
-    r0, r1, c0, c1 = _bbox(mask)
+    r0, r1, c0, c1 = bbox(mask)
     ink, mask = ink[r0:r1, c0:c1], mask[r0:r1, c0:c1]
     scale = BOX / max(ink.shape)
     width = _stroke_width(mask)
@@ -925,7 +927,7 @@ def _in_mnist_layout(gray):
         ink = img > 0.5 / 255
         if not ink.any() or ink.mean() > 0.5:
             continue
-        r0, r1, c0, c1 = _bbox(ink)
+        r0, r1, c0, c1 = bbox(ink)
         offset = np.subtract(ndimage.center_of_mass(img), MNIST_CENTER)
         if BOX - 2 <= max(r1 - r0, c1 - c0) <= BOX and np.abs(offset).max() <= 0.5:
             return img.astype(np.float32)

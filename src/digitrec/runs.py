@@ -35,8 +35,11 @@ def bundled_model():
 
 def bundled_pairs():
     """The bundled two-digit classifier that `Recognizer.read` uses: `BUNDLED_PAIRS_ONNX` wherever ONNX Runtime is
-    installed (the same answers, faster, no TensorFlow), else `BUNDLED_PAIRS` (Path)."""
-    return BUNDLED_PAIRS_ONNX if importlib.util.find_spec("onnxruntime") is not None else BUNDLED_PAIRS
+    installed (the same answers, faster, no TensorFlow), else `BUNDLED_PAIRS` where Keras is (Path); None where
+    neither is (a LiteRT-only install reads every candidate as one digit)."""
+    if importlib.util.find_spec("onnxruntime") is not None:
+        return BUNDLED_PAIRS_ONNX
+    return BUNDLED_PAIRS if importlib.util.find_spec("keras") is not None else None
 
 
 def serving_model(model=None):

@@ -56,7 +56,7 @@ def check_signature(path, input_shape, output_shape, signature=DIGITS):
             return shape, classes
     shape, classes = signature or DIGITS
     raise ModelError(f"{path}: not a digitrec model: input {_shape(input_shape)}, output {_shape(output_shape)}; "
-                         f"expected {_shape((None, *shape))} images -> (N, {classes}) probabilities")
+                     f"expected {_shape((None, *shape))} images -> (N, {classes}) probabilities")
 
 
 def _shape(shape):

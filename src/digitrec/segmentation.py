@@ -47,7 +47,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.decoding import load_image, to_grayscale
-from digitrec.preprocessing import extract_ink, ink_hypotheses, rescale, with_margin
+from digitrec.preprocessing import bbox, extract_ink, ink_hypotheses, rescale, with_margin
 
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
 CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)
@@ -350,8 +350,7 @@ def split_box(candidate):
     """The boxes of the two digits of a candidate read as a pair: its ink split at the emptiest column of the
     middle 40 % (its vertical projection's minimum), each part's ink box in source-image pixels (two tuples)."""
     ink = candidate.image > 0.1 * max(float(candidate.image.max()), 1e-6)
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    (r0, r1), (c0, c1) = (rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1)
+    r0, r1, c0, c1 = bbox(ink)
     lo, hi = c0 + int(0.3 * (c1 - c0)), c0 + max(int(0.7 * (c1 - c0)), int(0.3 * (c1 - c0)) + 1)
     cut = lo + int(np.argmin(ink[:, lo:hi].sum(axis=0)))
     x0, y0, x1, y1 = candidate.box
