@@ -15,7 +15,10 @@ strategies in character segmentation"; LeCun et al. 1998, section V):
    (largest sum of squares; after Vinciarelli and Luettin 2001). Cuts and
    x-order are taken in this deslanted frame;
 3. over-segmentation: a component wider than `SPLIT_WIDTH` line heights
-   may hold touching digits. Its candidate cuts come from the minima of
+   may hold touching digits; `Recognizer.read` cuts it only where the
+   two-digit classifier reads it whole as two digits (Hochuli et al.
+   2018's length classification; a letter or a scribble is not cut into
+   digit-like strokes). Its candidate cuts come from the minima of
    its vertical projection, the valleys of its upper contour and the peaks
    of its lower contour, each tried as a straight (slanted) cut and as a
    drop-fall path from the top and from the bottom (Congedo, Dimauro,
