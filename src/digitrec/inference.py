@@ -255,7 +255,9 @@ class Recognizer:
             digits are normalized and classified in one batch, wide ones are
             also read as a pair of touching digits by the two-digit
             classifier (`digitrec.pairs`; each of the two digits gets its
-            marginal probabilities and its part of the box), and the classifiers'
+            marginal probabilities and its part of the box; a component is
+            cut only where that classifier reads it whole as two digits),
+            and the classifiers'
             probabilities choose the cuts. When a digit is
             rejected or unsure (confidence under `segmentation.DOUBTFUL`),
             the other readings of what is ink (`preprocessing.ink_hypotheses`:
@@ -327,6 +329,9 @@ class Recognizer:
             split: frozenset of component indices (`Number.doubtful`).
             found: the uncut `Candidate`s (`Number.candidates()`): each
                 component is one of them, alone.
+
+        Returns:
+            frozenset, the part of `split` to cut.
         """
         if not split or self._pairs_path is None:
             return split
