@@ -24,8 +24,9 @@ from digitrec.preprocessing import extract_ink, ink_hypotheses, normalize, norma
 from digitrec.segmentation import Number, best_path
 
 N_NUMBERS = {"canvas": 120, "photo": 60}  # per rendering, for each accuracy test
-MIN_SEPARATE, MIN_TOUCHING = 0.8, 0.7  # exact-string accuracy floors, under the measured figures (README: on
-# photos 0.95 and 0.817); the issue asks 0.95 and 0.85: the touching one not reached
+MIN_SEPARATE, MIN_TOUCHING = 0.8, 0.8  # exact-string accuracy floors, under the measured figures (README: on
+# photos 0.933 and 0.867, canvases 0.967 and 0.858) by a margin that no CPU's rounding can cross; the issue asks
+# 0.95 and 0.85: the separate photos' one number short
 
 
 @pytest.fixture(scope="module")
