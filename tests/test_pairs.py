@@ -142,3 +142,19 @@ def test_a_letter_or_scribble_is_not_cut_into_digits_where_the_pair_classifier_s
         refused[name] = sum(set(recognizer.read(p).text) == {"?"} for p in pictures)
     print("non-digits read as nothing but '?':", refused)
     assert refused["with"] >= refused["without"] + 10 and refused["with"] >= 0.55 * len(pictures), refused
+
+
+def test_the_pieces_of_a_cut_pair_take_the_pair_classifiers_view_too():
+    def candidate(first, last, components):
+        return Candidate(first, last, (first, last), np.zeros((4, 4), "float32"), (0, 0, 4, 4), 1.0, 0.5, 1,
+                         frozenset(components))
+
+    pieces = [candidate(0, 1, {0}), candidate(1, 2, {0}), candidate(0, 2, {0})]
+    p = np.full((3, 10), 0.01, "float32")
+    p[0, 4], p[0, 9], p[1, 7], p[1, 1] = 0.5, 0.42, 0.5, 0.42  # the cut read "47", unsure of both
+    q = np.full(101, 1e-4)
+    q[41] = 1 - q.sum() + 1e-4  # the whole read "41"
+    out = Recognizer._with_pair_views([0, 1], pieces, [2], p, q[None])
+    assert out[:2].argmax(axis=1).tolist() == [4, 1] and np.allclose(out[:2].sum(axis=1), 1)
+    apart = [candidate(0, 1, {0}), candidate(1, 2, {1}), candidate(0, 2, {0, 1})]  # two components: not cut
+    assert np.array_equal(Recognizer._with_pair_views([0, 1], apart, [2], p, q[None]), p)
