@@ -129,6 +129,7 @@ class Recognizer:
         runtime: the `runtimes.Runtime` that runs the forward pass.
         pairs: the two-digit classifier's `runtimes.Runtime` (loaded when
             first used), or None.
+        pairs_path: Path of its file, or None.
         min_pair_score: float, its calibrated threshold (`pairs.calibrate`):
             `read` offers no pair reading whose digit score is under it.
         model_path: Path of the model file, or None for a `keras.Model`.
@@ -142,8 +143,8 @@ class Recognizer:
     def __init__(self, model=None, min_digit_score=None, pairs=runs.BUNDLED):
         self.runtime = runtimes.load(model)
         source = runs.bundled_pairs() if str(pairs) == runs.BUNDLED else pairs
-        self._pairs_path, self._pairs = source and runs.model_path(source), None
-        self.min_pair_score = rejection.load_threshold(self._pairs_path) if source else 0.0
+        self.pairs_path, self._pairs = source and runs.model_path(source), None
+        self.min_pair_score = rejection.load_threshold(self.pairs_path) if source else 0.0
         self.model_path = self.runtime.path
         self.min_digit_score = (rejection.load_threshold(self.model_path) if min_digit_score is None
                                 else float(min_digit_score))
@@ -151,9 +152,9 @@ class Recognizer:
 
     @property
     def pairs(self):
-        if self._pairs is None and self._pairs_path is not None:
+        if self._pairs is None and self.pairs_path is not None:
             with self._lock:
-                self._pairs = self._pairs or runtimes.load(self._pairs_path, runtimes.PAIRS)
+                self._pairs = self._pairs or runtimes.load(self.pairs_path, runtimes.PAIRS)
         return self._pairs
 
     def preprocess(self, image):
@@ -281,7 +282,7 @@ class Recognizer:
         """`read`'s `Reading` of one `segmentation.Number`: each candidate read as one digit and, where it may hold
         two touching ones, as a pair (`segmentation.pair_candidates`); `segmentation.best_partition` chooses."""
         n_atoms, found, normalized, probabilities = self.classified_candidates(number)
-        wide = segmentation.pair_candidates(found) if self._pairs_path is not None else []
+        wide = segmentation.pair_candidates(found) if self.pairs_path is not None else []
         pair_inputs = np.stack([pairs.normalize(found[i].image) for i in wide]) if wide else None
         pair_probabilities = self._classify_pairs(pair_inputs)
         spans = [(c.first, c.last) for c in found] + [(found[i].first, found[i].last) for i in wide]
@@ -361,7 +362,7 @@ class Recognizer:
         Returns:
             frozenset, the part of `split` to cut.
         """
-        if not split or self._pairs_path is None:
+        if not split or self.pairs_path is None:
             return split
         order = sorted(split)
         whole = [next(f for f in found if f.components == {c} and f.last - f.first == 1) for c in order]

@@ -152,9 +152,9 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
     pool = None  # the worker processes, started by the first request
 
     # A number is read in the worker processes too where they can load the model without TensorFlow.
-    pairs = recognizer.pairs
+    pairs = recognizer.pairs_path  # the file's suffix names its runtime: not loaded here, the workers load it
     read_in_workers = (workers and recognizer.model_path is not None and recognizer.runtime.kind != "keras"
-                       and (pairs is None or pairs.kind != "keras"))
+                       and (pairs is None or pairs.suffix.lower() != ".keras"))
 
     async def in_workers(function, *args):
         nonlocal pool
@@ -180,7 +180,7 @@ def create_app(model=None, limits=LIMITS, hosts=LOOPBACK_HOSTS, workers=None, ma
             async with decodes:
                 if read_in_workers:
                     return await in_workers(parallel.read_source, data, source, recognizer.model_path,
-                                            recognizer.min_digit_score, pairs and pairs.path)
+                                            recognizer.min_digit_score, pairs)
                 return await anyio.to_thread.run_sync(
                     lambda: recognizer.read(decoding.load_image(data, name=source)))
 
