@@ -544,6 +544,18 @@ def test_blank_file_raises_no_ink_found(tmp_path):
         normalize(path)
 
 
+@pytest.mark.parametrize("shape", [(1, 3000), (3000, 1), (2, 5000), (7, 5000)])
+def test_a_strip_a_few_pixels_wide_and_longer_than_the_search_is_no_ink_not_a_crash(shape):
+    """A blank 1x3000 strip once stopped `normalize` inside OpenCV: its block-averaging factor (3000 // 1024 = 2)
+    was wider than the strip, so the shrunk copy had no pixel ("internal error" from `digitrec predict`)."""
+    strip = np.full(shape, 255, np.uint8)
+    strip[: max(1, shape[0] // 2), : max(1, shape[1] // 3)] = 0
+    with pytest.raises(ImageError, match="no ink found"):
+        normalize(strip)
+    with pytest.raises(ImageError, match="no ink found"):
+        normalize(np.full(shape, 255, np.uint8))
+
+
 def test_blank_page_with_a_lighting_gradient_raises_no_ink_found():
     """Evenly written-on nothing: a photo of empty paper, lit from one side."""
     gradient = np.tile(np.linspace(120, 230, 300), (200, 1)).astype(np.uint8)

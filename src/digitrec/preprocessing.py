@@ -838,7 +838,7 @@ def _reduced(gray, side):
     seeds) then read 3 of 4,000 differently (1 more right, 2 fewer), and
     non-digit photos alike but for 2 fewer blank pages taken for digits.
     """
-    k = max(1, max(gray.shape) // side)
+    k = max(1, min(max(gray.shape) // side, min(gray.shape)))  # a block never wider than a 1-px strip
     h, w = (n - n % k for n in gray.shape)
     if k > 1:
         gray = cv2.resize(gray[:h, :w], (w // k, h // k), interpolation=cv2.INTER_AREA)
