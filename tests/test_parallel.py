@@ -81,6 +81,31 @@ def test_errors_of_find_images_pass_through_in_place(tmp_path, folder):
     assert [r.label for r in recognizer().predict(paths[:2])] == [results[0][1].label, results[2][1].label]
 
 
+def test_a_chunk_of_blank_files_is_errors_and_loads_no_model(tmp_path, folder, expected):
+    """A chunk holding no ink at all once called `choose` on the recognizer's factory (a traceback from
+    `digitrec predict blank.png`); the model is now loaded for the first chunk with an image in it."""
+    blank, good = tmp_path / "blank.png", sorted(folder.iterdir())[0]
+    Image.new("L", (40, 40), 255).save(blank)
+    made = []
+
+    def factory():
+        made.append(1)
+        return recognizer()
+
+    results = list(parallel.predict_files([blank, blank, good], factory, workers=1, chunk=2))
+    assert ["no ink found" in str(outcome) for _, outcome in results] == [True, True, False]
+    assert results[2][1].label == expected[good.name] and made == [1]
+
+
+def test_predict_of_one_blank_file_is_one_error_line_and_exit_1(tmp_path, capsys):
+    from digitrec import cli
+
+    Image.new("L", (1, 3000), 255).save(tmp_path / "strip.png")
+    assert cli.main(["predict", "--workers", "1", str(tmp_path / "strip.png")]) == 1
+    out = capsys.readouterr().out
+    assert "strip.png" in out and "error: no ink found" in out and "Traceback" not in out
+
+
 @pytest.mark.parametrize("args, message", [
     (["--address", "127.0.0.1:6379"], "--address and --output need --engine ray"),
     (["--output", "out"], "--address and --output need --engine ray"),

@@ -157,7 +157,7 @@ def predict_files(files, recognizer, workers=None, chunk=CHUNK):
             images = [image for image, _ in normalized if image is not None]
             if images and not hasattr(recognizer, "classify"):
                 recognizer = recognizer()
-            probabilities = iter(recognizer.choose(images)[1])
+            probabilities = iter(recognizer.choose(images)[1] if images else ())  # a chunk of blank files: no model
             buffer.extend(message or recognizer.to_prediction(next(probabilities)) for _, message in normalized)
         yield path, error or buffer.popleft()
 
