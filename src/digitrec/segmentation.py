@@ -5,7 +5,8 @@ numeral strings (Casey and Lecolinet 1996, "A survey of methods and
 strategies in character segmentation"; LeCun et al. 1998, section V):
 
 1. ink: `preprocessing.extract_ink`, the stage `normalize` uses, then the
-   connected components (8-connectivity) of the kept ink; where what is
+   connected components (8-connectivity) of the kept ink (the `MAX_MARKS`
+   largest: crumbs of a texture or of noise beyond them are specks); where what is
    ink is in doubt, each reading of `preprocessing.ink_hypotheses` is
    segmented (`Number.alternatives`) and `Recognizer.read` keeps the one
    whose digits the classifier likes best;
@@ -60,6 +61,7 @@ WIDE = 1.0  # candidates wider than this many line heights (90 % of digits are u
 WIDE_PENALTY = 2.0  # ... lose this much log-probability per line height of extra width (two digits, likely)
 MAX_WIDTH = 2.0  # widest candidate digit made of several pieces, in line heights (a 2 with a long tail)
 MAX_ATOMS = 16  # most atoms merged into one candidate digit
+MAX_MARKS = 32  # the largest connected components read, the rest are specks (validation numbers: at most 8)
 SHORT = 0.6  # candidates shorter than this share of the line height are penalized ...
 SHORT_PENALTY = 4.0  # ... by this much log-probability
 CUT_PENALTY = 0.7  # log-probability cost of each cut through a connected component (digits rarely touch)
@@ -153,7 +155,7 @@ class Number:
         # Soft ink around the kept pixels belongs to the nearest kept pixel's component.
         _, (iy, ix) = ndimage.distance_transform_edt(~self.mask, return_indices=True)
         self.owner = np.where(self.ink > 0, self.labels[iy, ix], 0)
-        self.specks = {i for i in range(len(self.objects)) if self._isolated_speck(i)}
+        self.specks = self._specks()
         self._pieces = {}
 
     def candidates(self, split=frozenset()):
@@ -235,15 +237,24 @@ class Number:
             self._pieces[c] = (ys, xs, piece, full[iy, ix])
         return self._pieces[c]
 
-    def _isolated_speck(self, index):
-        """True for a component far smaller than the line and far from every other one (noise, a dot)."""
+    def _specks(self):
+        """Components left out of the digits (a set): all but the `MAX_MARKS` largest (by pixels), and among those
+        each isolated speck. Ink crumbs of a texture or of noise can number hundreds, and the candidates, each
+        normalized and classified, grow with them: a marker digit in a shade once took `read` 21 s (416 crumbs)."""
+        area = np.bincount(self.labels.ravel(), minlength=len(self.objects) + 1)[1:]
+        order = np.argsort(-area, kind="stable")
+        kept = order[:MAX_MARKS].tolist()
+        return set(order[MAX_MARKS:].tolist()) | {i for i in kept if self._isolated_speck(i, kept)}
+
+    def _isolated_speck(self, index, among):
+        """True for a component far smaller than the line and far from every other one of `among` (noise, a dot)."""
         sl = self.objects[index]
         if max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) >= 0.25 * self.line:
             return False
         lo, hi = self._span(sl)
         gap = 0.3 * self.line
-        return not any(other != index and self._span(o)[0] - gap <= hi and lo <= self._span(o)[1] + gap
-                       for other, o in enumerate(self.objects))
+        return not any(other != index and self._span(self.objects[other])[0] - gap <= hi
+                       and lo <= self._span(self.objects[other])[1] + gap for other in among)
 
     def _span(self, sl):
         """Deslanted x range of a bounding box."""
