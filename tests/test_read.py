@@ -10,6 +10,7 @@ test another model than the bundled one.
 import dataclasses
 import io
 import os
+import warnings
 
 import cv2
 import numpy as np
@@ -187,6 +188,15 @@ def test_a_single_digit_reads_as_a_one_character_number(recognizer, mnist_test):
 def test_blank_picture_is_an_image_error(recognizer):
     with pytest.raises(ImageError, match="no ink"):
         recognizer.read(np.full((100, 300), 255, np.uint8))
+
+
+def test_a_tiny_gradient_is_no_ink_without_a_numpy_warning(recognizer):
+    """A 26x4 left-to-right gradient (found by fuzzing `read`): the flat-fielded reading's split left one side
+    empty, and NumPy printed "Mean of empty slice" on the way to the right answer."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ImageError, match="no ink"):
+            recognizer.read(np.tile(np.linspace(0, 255, 4).astype(np.uint8), (26, 1)))
 
 
 def test_hundreds_of_ink_crumbs_are_specks_beside_the_largest_marks(recognizer, mnist_test):

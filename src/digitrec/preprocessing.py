@@ -475,7 +475,10 @@ def _flat_reading(gray, strongest):
     t, ((_, width, dark), _), _ = _global_reading(flat)
     if _largest_sharpness(flat, flat < t if dark else flat > t) < SHARP_EDGE:
         return None
-    contrast = abs(float(flat[flat < t].mean()) - float(flat[flat >= t].mean()))
+    below = flat < t
+    if below.all() or not below.any():  # one side empty: no split (and no "Mean of empty slice" warning)
+        return None
+    contrast = abs(float(flat[below].mean()) - float(flat[~below].mean()))
     return (dark, width) if contrast > FAINT * strongest else None
 
 
