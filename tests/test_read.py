@@ -190,6 +190,18 @@ def test_blank_picture_is_an_image_error(recognizer):
         recognizer.read(np.full((100, 300), 255, np.uint8))
 
 
+@pytest.mark.parametrize("side", [1000, 3000])
+def test_a_digit_enlarged_to_fill_a_big_picture_is_read_as_predict_reads_it(recognizer, mnist_test, side):
+    """Test digits resized bicubically to 1000 or 3000 px (soft strokes about 100 px wide that fill the frame) were
+    "no ink found" for `read` (searched at 1024 px) and read by `predict` (searched at 512 px first): `read` now
+    searches at 512 px where 1024 finds nothing."""
+    images, labels = mnist_test
+    for i in range(3):
+        picture = Image.fromarray(255 - images[i]).resize((side, side), Image.BICUBIC)
+        [prediction] = recognizer.predict(picture)
+        assert recognizer.read(picture).text == str(labels[i]) == str(prediction.label)
+
+
 def test_a_tiny_gradient_is_no_ink_without_a_numpy_warning(recognizer):
     """A 26x4 left-to-right gradient (found by fuzzing `read`): the flat-fielded reading's split left one side
     empty, and NumPy printed "Mean of empty slice" on the way to the right answer."""

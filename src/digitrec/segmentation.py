@@ -51,7 +51,8 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.decoding import load_image, to_grayscale
-from digitrec.preprocessing import bbox, extract_ink, ink_hypotheses, rescale, with_margin
+from digitrec.errors import ImageError
+from digitrec.preprocessing import LOCATE_SIDE, bbox, extract_ink, ink_hypotheses, rescale, with_margin
 
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
 CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)
@@ -130,8 +131,14 @@ class Number:
         size = image.info.get("source_size", image.size) if isinstance(image, Image.Image) else np.shape(image)[1::-1]
         gray = to_grayscale(image)  # large images are reduced: boxes are mapped back to `size`
         self.zoom = (size[0] / gray.shape[1], size[1] / gray.shape[0])
-        self.work, self.scale, self.offset = _working_image(gray)
-        self._segment(*extract_ink(self.work))
+        for side in (WORK_SIDE, LOCATE_SIDE):  # soft strokes a hundred pixels wide (an enlarged small digit) are
+            try:  # found only at `normalize`'s first search size: a 1000 px copy of a test digit was "no ink found"
+                self.work, self.scale, self.offset = _working_image(gray, side)
+                self._segment(*extract_ink(self.work))
+                break
+            except ImageError:
+                if side == LOCATE_SIDE or max(gray.shape) <= LOCATE_SIDE:
+                    raise
 
     def alternatives(self):
         """This number as each other reading of what is ink sees it (`preprocessing.ink_hypotheses`): a list."""
@@ -394,23 +401,23 @@ def best_partition(n_atoms, spans, scores):
     return path[::-1]
 
 
-def _working_image(gray):
-    """`gray` at most WORK_SIDE px a side, around its ink; with the map back: source = work / scale + offset.
+def _working_image(gray, side=WORK_SIDE):
+    """`gray` at most `side` px a side, around its ink; with the map back: source = work / scale + offset.
 
     The region covers what every reading of the ink finds (`ink_hypotheses`), as in `normalize`: where the
     first reading is the paper lit beside a shade, the digits lie in the others.
     """
     h, w = gray.shape
-    if max(h, w) <= WORK_SIDE:
+    if max(h, w) <= side:
         return gray, 1.0, (0, 0)
-    scale = WORK_SIDE / max(h, w)
+    scale = side / max(h, w)
     mask = np.any([mask for _, mask in ink_hypotheses(rescale(gray, scale))], axis=0)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     margin = 0.1 * (rows[-1] - rows[0] + 1) + 4
     y0, y1 = int(max(0, (rows[0] - margin) / scale)), int(min(h, (rows[-1] + 1 + margin) / scale))
     x0, x1 = int(max(0, (cols[0] - margin) / scale)), int(min(w, (cols[-1] + 1 + margin) / scale))
     crop = gray[y0:y1, x0:x1]
-    scale = min(1.0, WORK_SIDE / max(crop.shape))
+    scale = min(1.0, side / max(crop.shape))
     return rescale(crop, scale), scale, (x0, y0)
 
 
