@@ -199,7 +199,11 @@ def test_a_digit_enlarged_to_fill_a_big_picture_is_read_as_predict_reads_it(reco
     for i in range(3):
         picture = Image.fromarray(255 - images[i]).resize((side, side), Image.BICUBIC)
         [prediction] = recognizer.predict(picture)
-        assert recognizer.read(picture).text == str(labels[i]) == str(prediction.label)
+        reading = recognizer.read(picture)
+        assert reading.text == str(labels[i]) == str(prediction.label)
+        rows, cols = np.flatnonzero(images[i].max(axis=1) > 30), np.flatnonzero(images[i].max(axis=0) > 30)
+        ink = np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1]) * side / 28  # in the picture's pixels
+        assert synth.iou(reading.digits[0].box, ink) > 0.8, (reading.digits[0].box, ink)
 
 
 def test_a_tiny_gradient_is_no_ink_without_a_numpy_warning(recognizer):
