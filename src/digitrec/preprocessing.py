@@ -745,7 +745,7 @@ def ink_hypotheses(gray, alternatives=True):
     if near:  # the most one-sided thin strokes, though not one-sided enough to count
         _, width, dark, _, _ = max(near, key=lambda r: r[0])
         readings += [] if (dark, width) in readings else [(dark, width)]
-    found = _first_found(lambda reading: _extract(gray, reading), readings, alternatives)
+    found = first_found(lambda reading: _extract(gray, reading), readings, alternatives)
     return [_full_size(ink, mask, gray.shape) for ink, mask in found]
 
 
@@ -771,7 +771,7 @@ def _extract(gray, reading=None):
     """
     _check_contrast(gray)
     if reading is None:
-        return _first_found(lambda r: _extract(gray, r), _reading(gray))[0]
+        return first_found(lambda r: _extract(gray, r), _reading(gray))[0]
     dark, width = reading
     g = gray if dark else 1.0 - gray
     f = STROKE_WORK / width
@@ -810,7 +810,7 @@ def _working_image(gray, locate=LOCATE_SIDE):
     if max(h, w) <= locate:
         return gray, 1
     small, scale = _reduced(gray, locate)
-    found = _first_found(lambda reading: _extract(small, reading), _reading(small), every=True)
+    found = first_found(lambda reading: _extract(small, reading), _reading(small), every=True)
     r0, r1, c0, c1 = np.array([_region(ink, mask, scale * ink.shape[0] / small.shape[0]) for ink, mask in found]).T
     r0, r1, c0, c1 = max(0, r0.min()), min(h, r1.max()), max(0, c0.min()), min(w, c1.max())
     crop = gray[r0:r1, c0:c1]
@@ -1028,7 +1028,7 @@ def normalize_hypotheses(image, alternatives=True):
     # taken for the ink. (Smaller photos keep at least half their stroke width at the first scale; searching them
     # again at full resolution read 41 of 200 blank-paper photos as digits instead of 23.)
     locate = [LOCATE_SIDE] + ([2 * LOCATE_SIDE] if max(gray.shape) > 2 * LOCATE_SIDE else [])
-    return _first_found(lambda side: _hypotheses(*_working_image(gray, side), alternatives), locate)[0]
+    return first_found(lambda side: _hypotheses(*_working_image(gray, side), alternatives), locate)[0]
 
 
 def _hypotheses(work, enlargement, alternatives):
@@ -1036,7 +1036,7 @@ def _hypotheses(work, enlargement, alternatives):
     _check_contrast(work)
     work = lift_page_lines(work)
     readings = _reading(work, finest=enlargement)
-    found = _first_found(lambda reading: _layouts(*_extract(work, reading), alternatives), readings, alternatives)
+    found = first_found(lambda reading: _layouts(*_extract(work, reading), alternatives), readings, alternatives)
     return np.stack([image for layouts in found for image in layouts])
 
 
@@ -1076,7 +1076,7 @@ def _darkest_class(ink, mask):
     return core if (mask & ~near).sum() >= 0.25 * (mask & ~core).sum() else None
 
 
-def _first_found(extract, readings, every=False):
+def first_found(extract, readings, every=False):
     """`[extract(reading)]` for the first of `readings` that finds ink, or for each that does (`every`).
 
     A reading that leaves no ink (the paper between thick strokes taken for

@@ -51,8 +51,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.decoding import load_image, to_grayscale
-from digitrec.errors import ImageError
-from digitrec.preprocessing import LOCATE_SIDE, bbox, extract_ink, ink_hypotheses, rescale, with_margin
+from digitrec.preprocessing import LOCATE_SIDE, bbox, extract_ink, first_found, ink_hypotheses, rescale, with_margin
 
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
 CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)
@@ -131,14 +130,11 @@ class Number:
         size = image.info.get("source_size", image.size) if isinstance(image, Image.Image) else np.shape(image)[1::-1]
         gray = to_grayscale(image)  # large images are reduced: boxes are mapped back to `size`
         self.zoom = (size[0] / gray.shape[1], size[1] / gray.shape[0])
-        for side in (WORK_SIDE, LOCATE_SIDE):  # soft strokes a hundred pixels wide (an enlarged small digit) are
-            try:  # found only at `normalize`'s first search size: a 1000 px copy of a test digit was "no ink found"
-                self.work, self.scale, self.offset = _working_image(gray, side)
-                self._segment(*extract_ink(self.work))
-                break
-            except ImageError:
-                if side == LOCATE_SIDE or max(gray.shape) <= LOCATE_SIDE:
-                    raise
+        # Soft strokes a hundred pixels wide (a small digit enlarged) are found only at `normalize`'s first search
+        # size: a 1000 px copy of a test digit was "no ink found" at 1024 px.
+        sides = [WORK_SIDE] + ([LOCATE_SIDE] if max(gray.shape) > LOCATE_SIDE else [])
+        (self.work, self.scale, self.offset), ink = first_found(lambda side: _searched(gray, side), sides)[0]
+        self._segment(*ink)
 
     def alternatives(self):
         """This number as each other reading of what is ink sees it (`preprocessing.ink_hypotheses`): a list."""
@@ -247,21 +243,20 @@ class Number:
     def _specks(self):
         """Components left out of the digits (a set): all but the `MAX_MARKS` largest (by pixels), and among those
         each isolated speck. Ink crumbs of a texture or of noise can number hundreds, and the candidates, each
-        normalized and classified, grow with them: a marker digit in a shade once took `read` 21 s (416 crumbs)."""
+        normalized and classified, grow with them: a marker digit in a shade once took `read` 21 s (446 crumbs)."""
         area = np.bincount(self.labels.ravel(), minlength=len(self.objects) + 1)[1:]
         order = np.argsort(-area, kind="stable")
-        kept = order[:MAX_MARKS].tolist()
-        return set(order[MAX_MARKS:].tolist()) | {i for i in kept if self._isolated_speck(i, kept)}
+        spans = {i: self._span(self.objects[i]) for i in order[:MAX_MARKS].tolist()}
+        return set(order[MAX_MARKS:].tolist()) | {i for i in spans if self._isolated_speck(i, spans)}
 
-    def _isolated_speck(self, index, among):
-        """True for a component far smaller than the line and far from every other one of `among` (noise, a dot)."""
+    def _isolated_speck(self, index, spans):
+        """True for a component far smaller than the line and far from every other one of `spans` (their deslanted
+        x ranges by component; noise, a dot)."""
         sl = self.objects[index]
         if max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) >= 0.25 * self.line:
             return False
-        lo, hi = self._span(sl)
-        gap = 0.3 * self.line
-        return not any(other != index and self._span(self.objects[other])[0] - gap <= hi
-                       and lo <= self._span(self.objects[other])[1] + gap for other in among)
+        (lo, hi), gap = spans[index], 0.3 * self.line
+        return not any(other != index and a - gap <= hi and lo <= b + gap for other, (a, b) in spans.items())
 
     def _span(self, sl):
         """Deslanted x range of a bounding box."""
@@ -399,6 +394,12 @@ def best_partition(n_atoms, spans, scores):
         path.append(back[end])
         end = spans[back[end]][0]
     return path[::-1]
+
+
+def _searched(gray, side):
+    """`_working_image(gray, side)` and `extract_ink`'s `(ink, mask)` of that image."""
+    work = _working_image(gray, side)
+    return work, extract_ink(work[0])
 
 
 def _working_image(gray, side=WORK_SIDE):
