@@ -53,8 +53,7 @@ def main():
             except ImageError:
                 continue
             _, whole = number.candidates()
-            split = frozenset(c for c in range(len(number.objects)) if c not in number.specks
-                              and number._width(c) > segmentation.SPLIT_WIDTH * number.line)
+            split = frozenset(c for c in range(len(number.objects)) if c not in number.specks and number.is_wide(c))
             _, found = number.candidates(split)
             chosen = [found[i] for i in segmentation.pair_candidates(found)] + [w for w in whole if w.components <= split]
             for c in chosen:

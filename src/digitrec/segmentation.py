@@ -212,7 +212,7 @@ class Number:
         for i in best_path(n_atoms, found, probabilities, min_digit_score):
             candidate = found[i]
             if candidate.width > WIDE or float(np.max(probabilities[i])) < DOUBTFUL:
-                split |= {c for c in candidate.components if self._width(c) > SPLIT_WIDTH * self.line}
+                split |= {c for c in candidate.components if self.is_wide(c)}
         return frozenset(split)
 
     def _xd(self, c):
@@ -220,9 +220,10 @@ class Number:
         ys, xs = ys + self.objects[c][0].start, xs + self.objects[c][1].start
         return xs - self.shear * (ys - self.center)
 
-    def _width(self, c):
+    def is_wide(self, c):
+        """Whether component `c` is wider (deslanted) than `SPLIT_WIDTH` line heights: one that may be cut."""
         xd = self._xd(c)
-        return float(xd.max() - xd.min() + 1)
+        return float(xd.max() - xd.min() + 1) > SPLIT_WIDTH * self.line
 
     def _cut(self, c):
         """Component `c`'s pieces: (rows, cols, piece of each kept pixel, piece of each pixel of the picture)."""
