@@ -93,6 +93,19 @@ def test_cli_prints_json_lines_in_input_order(cluster, folder, local):
     assert [r.get("label") for r in records] == [local[p.name].get("label") for p in small]
 
 
+@pytest.mark.slow
+def test_cli_table_equals_the_local_engines(cluster, folder):
+    """The same header and columns (the digit score was missing from the Ray engine's table), the same rows."""
+    small = [str(p) for p in sorted(folder.iterdir())[95:102]]  # digit_0100.png, broken, among them
+    tables = [subprocess.run([sys.executable, "-m", "digitrec.cli", "predict", *engine, "--model", str(BUNDLED_ONNX),
+                              *small], capture_output=True, text=True, timeout=300)
+              for engine in (["--engine", "ray", "--address", cluster], [])]
+    assert [proc.returncode for proc in tables] == [1, 1], [proc.stderr for proc in tables]
+    ray_lines, local_lines = (proc.stdout.splitlines() for proc in tables)
+    assert "digit score" in ray_lines[0] and len(ray_lines) == len(small) + 1
+    assert ray_lines == local_lines
+
+
 def test_predict_dataset_takes_an_image_column(cluster, mnist_test):
     images = mnist_test[0][:20]  # arrays (28, 28) uint8, light ink on black, as ray.data.read_images gives them
     ds = ray.data.from_items([{"image": image} for image in images])

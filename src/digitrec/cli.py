@@ -232,8 +232,7 @@ def _cmd_predict(args):
 
         progress = keras.utils.Progbar(len(files), unit_name="image")
     failed = 0
-    if not args.json:
-        print(f"{'path':<40} {'label':>5} {'confidence':>10} {'digit score':>11}  top-{args.top_k}")
+    _print_header(args)
     for path, outcome in parallel.predict_files(files, lambda: Recognizer(model), args.workers):
         result = parallel.record(path, outcome, args.top_k, args.min_confidence)
         failed += "error" in result
@@ -241,6 +240,11 @@ def _cmd_predict(args):
         if progress:
             progress.add(1)
     return 1 if failed else 0
+
+
+def _print_header(args):
+    if not args.json:
+        print(f"{'path':<40} {'label':>5} {'confidence':>10} {'digit score':>11}  top-{args.top_k}")
 
 
 def _print_result(result, args):

@@ -144,7 +144,9 @@ def run_cli(args):
     missing = [p for p in args.paths if "://" not in p and not Path(p).exists()]
     if missing:  # found before Ray starts (seconds); object-store paths are Ray's to check
         raise DigitrecError(f"{missing[0]}: file or folder not found")
-    ray.init(address=args.address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    # Ray's own notices (its token authentication, on a local instance) are not the user's business; --verbose
+    ray.init(address=args.address, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.WARNING if args.verbose else logging.ERROR)
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = sys.stderr.isatty()
@@ -158,8 +160,7 @@ def run_cli(args):
             print(f"results: {args.output}")
             return 0
         failed = 0
-        if not args.json:
-            print(f"{'path':<40} {'label':>5} {'confidence':>10}  top-{args.top_k}")
+        cli._print_header(args)
         for row in ds.iter_rows():
             result = as_record(row)
             failed += "error" in result
