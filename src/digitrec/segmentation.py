@@ -5,8 +5,10 @@ numeral strings (Casey and Lecolinet 1996, "A survey of methods and
 strategies in character segmentation"; LeCun et al. 1998, section V):
 
 1. ink: `preprocessing.extract_ink`, the stage `normalize` uses, then the
-   connected components (8-connectivity) of the kept ink (the `MAX_MARKS`
-   largest: crumbs of a texture or of noise beyond them are specks); where what is
+   connected components (8-connectivity) of the kept ink (the largest
+   `MAX_MARKS`, and where those stand in one row the smaller ones beside
+   them, a long number's further digits: crumbs of a texture or of noise
+   are specks); where what is
    ink is in doubt, each reading of `preprocessing.ink_hypotheses` is
    segmented (`Number.alternatives`) and `Recognizer.read` keeps the one
    whose digits the classifier likes best;
@@ -61,7 +63,8 @@ WIDE = 1.0  # candidates wider than this many line heights (90 % of digits are u
 WIDE_PENALTY = 2.0  # ... lose this much log-probability per line height of extra width (two digits, likely)
 MAX_WIDTH = 2.0  # widest candidate digit made of several pieces, in line heights (a 2 with a long tail)
 MAX_ATOMS = 16  # most atoms merged into one candidate digit
-MAX_MARKS = 32  # the largest connected components read, the rest are specks (validation numbers: at most 8)
+MAX_MARKS = 32  # the largest connected components read (validation numbers: at most 8), more if they stand ...
+ROW_HEIGHT = 2.0  # ... in one row: their tops within this many line heights of each other
 SHORT = 0.6  # candidates shorter than this share of the line height are penalized ...
 SHORT_PENALTY = 4.0  # ... by this much log-probability
 CUT_PENALTY = 0.7  # log-probability cost of each cut through a connected component (digits rarely touch)
@@ -244,11 +247,21 @@ class Number:
     def _specks(self):
         """Components left out of the digits (a set): all but the `MAX_MARKS` largest (by pixels), and among those
         each isolated speck. Ink crumbs of a texture or of noise can number hundreds, and the candidates, each
-        normalized and classified, grow with them: a marker digit in a shade once took `read` 21 s (446 crumbs)."""
+        normalized and classified, grow with them: a marker digit in a shade once took `read` 21 s (446 crumbs).
+        Where the largest marks stand in one row (at most `ROW_HEIGHT` line heights from top to bottom, as the
+        digits of a number do, not a cloud of crumbs), the smaller ones beside them in the row are kept too: a
+        number of 40 digits was read as 32."""
         area = np.bincount(self.labels.ravel(), minlength=len(self.objects) + 1)[1:]
-        order = np.argsort(-area, kind="stable")
-        spans = {i: self._span(self.objects[i]) for i in order[:MAX_MARKS].tolist()}
-        return set(order[MAX_MARKS:].tolist()) | {i for i in spans if self._isolated_speck(i, spans)}
+        order = np.argsort(-area, kind="stable").tolist()
+        spans = {i: self._span(self.objects[i]) for i in order}
+        kept = order[:MAX_MARKS]
+        top, bottom = (f(self.objects[k][0].start for k in kept) for f in (min, max))
+        if len(order) > MAX_MARKS and bottom - top <= ROW_HEIGHT * self.line:
+            for i in order[MAX_MARKS:]:
+                if not any(a <= spans[i][1] and spans[i][0] <= b for a, b in (spans[k] for k in kept)):
+                    kept.append(i)
+        spans = {i: spans[i] for i in kept}
+        return set(order) - set(kept) | {i for i in kept if self._isolated_speck(i, spans)}
 
     def _isolated_speck(self, index, spans):
         """True for a component far smaller than the line and far from every other one of `spans` (their deslanted
