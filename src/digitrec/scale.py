@@ -144,7 +144,7 @@ def run_cli(args):
     missing = [p for p in args.paths if "://" not in p and not Path(p).exists()]
     if missing:  # found before Ray starts (seconds); object-store paths are Ray's to check
         raise DigitrecError(f"{missing[0]}: file or folder not found")
-    # Ray's own notices (its token authentication, on a local instance) are not the user's business; --verbose
+    # Ray's own notices (its token authentication, on a local instance) are shown with --verbose only
     ray.init(address=args.address, include_dashboard=False, log_to_driver=False,
              logging_level=logging.WARNING if args.verbose else logging.ERROR)
     try:

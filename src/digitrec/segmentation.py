@@ -245,23 +245,30 @@ class Number:
         return self._pieces[c]
 
     def _specks(self):
-        """Components left out of the digits (a set): all but the `MAX_MARKS` largest (by pixels), and among those
-        each isolated speck. Ink crumbs of a texture or of noise can number hundreds, and the candidates, each
-        normalized and classified, grow with them: a marker digit in a shade once took `read` 21 s (446 crumbs).
-        Where the largest marks stand in one row (at most `ROW_HEIGHT` line heights from top to bottom, as the
-        digits of a number do, not a cloud of crumbs), the smaller ones beside them in the row are kept too: a
-        number of 40 digits was read as 32."""
+        """Components left out of the digits (a set): all but the `MAX_MARKS` largest (by pixels) and
+        `_row_marks`, and among those each isolated speck. Ink crumbs of a texture or of noise can number hundreds,
+        and the candidates, each normalized and classified, grow with them: a marker digit in a shade once took
+        `read` 21 s (446 crumbs)."""
         area = np.bincount(self.labels.ravel(), minlength=len(self.objects) + 1)[1:]
         order = np.argsort(-area, kind="stable").tolist()
-        spans = {i: self._span(self.objects[i]) for i in order}
-        kept = order[:MAX_MARKS]
-        top, bottom = (f(self.objects[k][0].start for k in kept) for f in (min, max))
-        if len(order) > MAX_MARKS and bottom - top <= ROW_HEIGHT * self.line:
-            for i in order[MAX_MARKS:]:
-                if not any(a <= spans[i][1] and spans[i][0] <= b for a, b in (spans[k] for k in kept)):
-                    kept.append(i)
-        spans = {i: spans[i] for i in kept}
-        return set(order) - set(kept) | {i for i in kept if self._isolated_speck(i, spans)}
+        spans = {i: self._span(self.objects[i]) for i in order[:MAX_MARKS]}
+        spans.update(self._row_marks(order[MAX_MARKS:], spans))
+        return set(order) - set(spans) | {i for i in spans if self._isolated_speck(i, spans)}
+
+    def _row_marks(self, smaller, spans):
+        """`{component: deslanted x range}` of the `smaller` components (largest first) that lie beside every
+        component of `spans` and kept before them, where those stand in one row (their tops within `ROW_HEIGHT`
+        line heights of each other, as a number's digits do, not a cloud of crumbs): a number of 40 digits has
+        more than `MAX_MARKS` marks, and was read as 32."""
+        tops = [self.objects[k][0].start for k in spans]
+        if not smaller or max(tops) - min(tops) > ROW_HEIGHT * self.line:
+            return {}
+        kept = dict(spans)
+        for i in smaller:
+            lo, hi = self._span(self.objects[i])
+            if not any(a <= hi and lo <= b for a, b in kept.values()):
+                kept[i] = (lo, hi)
+        return {i: kept[i] for i in kept if i not in spans}
 
     def _isolated_speck(self, index, spans):
         """True for a component far smaller than the line and far from every other one of `spans` (their deslanted
