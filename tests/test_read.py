@@ -236,13 +236,14 @@ def test_salt_noise_is_at_most_max_marks_atoms_and_few_marks_are_all_kept():
 
 
 def test_a_number_of_forty_digits_keeps_every_digit(recognizer, mnist_test):
-    """More marks than `MAX_MARKS` where the ink is wide: a long number (an account or serial number) lost the
+    """More marks than `MAX_MARKS`, standing in one row: a long number (an account or serial number) lost the
     digits beyond the 32 largest marks as specks (40 digits were read as 32)."""
     images, labels = mnist_test
     row = np.concatenate([np.pad(digit[:, 3:25], ((4, 4), (2, 2))) for digit in images[100:140]], axis=1)
-    number = Number(np.pad(255 - row, 20, constant_values=255))
+    picture, truth = np.pad(255 - row, 20, constant_values=255), "".join(map(str, labels[100:140]))
+    number = Number(picture)
     assert len(number.objects) >= 40 and not number.specks
-    text, truth = recognizer.read(np.pad(255 - row, 20, constant_values=255)).text, "".join(map(str, labels[100:140]))
+    text = recognizer.read(picture).text
     assert len(text) == 40 and sum(a == b for a, b in zip(text, truth)) >= 38, (text, truth)
 
 

@@ -256,8 +256,8 @@ class Number:
         return set(order) - set(spans) | {i for i in spans if self._isolated_speck(i, spans)}
 
     def _row_marks(self, smaller, spans):
-        """`{component: deslanted x range}` of the `smaller` components (largest first) that lie beside every
-        component of `spans` and kept before them, where those stand in one row (their tops within `ROW_HEIGHT`
+        """`{component: deslanted x range}` of the `smaller` components (largest first) that overlap in x none of
+        `spans` nor any kept before them, where `spans` stand in one row (their tops within `ROW_HEIGHT`
         line heights of each other, as a number's digits do, not a cloud of crumbs): a number of 40 digits has
         more than `MAX_MARKS` marks, and was read as 32."""
         tops = [self.objects[k][0].start for k in spans]
