@@ -336,6 +336,28 @@ def small_digit_beside_a_wide_band(digit, rng):
     noise = 0.015 * rng.standard_normal((h, w))
     return np.clip(0.85 * (1 - 0.35 * band) * (1 - 0.8 * ink) + noise, 0, 1).astype("float32")
 
+def number_crossed_by_a_band(digits, rng):
+    """Three or more digits (28x28 uint8, light on dark) in a thick marker (120 px tall, 16 px pen, 80 % dark) in a
+    row on paper, crossed through the row's middle at 30-60 degrees by a soft-edged shadow band 40 px wide (2.5
+    strokes) that darkens the paper by 40 %: JPEG bytes (quality 75). Where the band crosses a digit, ink and band
+    form one dark region of two levels."""
+    covers = [renderings.pen(d, 120, 16, rng) for d in digits]
+    h, w = max(c.shape[0] for c in covers) + 120, sum(c.shape[1] + 40 for c in covers) + 80
+    ink, left = np.zeros((h, w), "float32"), 60
+    for cover in covers:
+        top = (h - cover.shape[0]) // 2
+        ink[top : top + cover.shape[0], left : left + cover.shape[1]] = cover
+        left += cover.shape[1] + 40
+    y, x = np.mgrid[:h, :w].astype("float32")
+    angle = np.radians(rng.uniform(30, 60))
+    distance = np.abs((x - w / 2) * np.cos(angle) + (y - h / 2) * np.sin(angle))
+    shade = 1 / (1 + np.exp((distance - 20) / 3))
+    page = np.clip(0.85 * (1 - 0.4 * shade) * (1 - 0.8 * ink) + 0.01 * rng.standard_normal((h, w)), 0, 1)
+    buf = io.BytesIO()
+    Image.fromarray((255 * page).astype(np.uint8)).save(buf, "JPEG", quality=75)
+    return buf.getvalue()
+
+
 def number_in_boxes(digits, rng, touching=False, photo=None):
     """A number written on a form, one digit in each printed box of a row (a comb field, as for an ID or a
     postcode): `(picture, boxes)`, the picture a uint8 `(H, W)` scan or uint8 RGB photo (`photo` True or False;

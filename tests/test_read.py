@@ -123,7 +123,7 @@ def test_thick_marker_in_a_shade_is_read_from_its_strokes(recognizer, mnist_test
     idx = rng.choice(len(labels), 3, replace=False)
     image, _ = synth.number(images[idx], rng)
     picture = synth.number_photo(image, rng)
-    assert len(ink_hypotheses(to_grayscale(picture))) == 2
+    assert len(ink_hypotheses(to_grayscale(picture))) >= 2  # the lit paper, the strokes (and a darkest class)
     assert recognizer.read(picture).text == "".join(map(str, labels[idx])) == "220"
 
 
@@ -141,6 +141,20 @@ def test_a_number_half_in_a_soft_shade_is_read_from_its_strokes(recognizer, mnis
     image, _ = synth.number(images[idx], rng, height=(90, 110))
     for edge in (0.3, 0.5):
         assert recognizer.read(synth.number_half_in_shade(image, rng, edge)).text == "".join(map(str, labels[idx]))
+
+
+@pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
+@pytest.mark.parametrize("seed", [2, 8])
+def test_a_marker_number_crossed_by_a_shadow_band_is_read_from_its_darkest_ink(recognizer, mnist_test, seed):
+    """A pen's shadow band, 2.5 strokes wide, crosses a number in a thick marker: where it meets the middle digit,
+    ink and band are one dark region of two levels, a bar through the digit ("?" for "489" and "649"; found on
+    the marker family as "707"). Each reading of what is ink is offered with its darkest class too, as `normalize`
+    offers it for one digit; the digits' scores choose."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(labels), 3, replace=False)
+    picture = synth.number_crossed_by_a_band(images[idx], rng)
+    assert recognizer.read(picture).text == "".join(map(str, labels[idx]))
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -263,7 +263,8 @@ class Recognizer:
             probabilities choose the cuts. When a digit is
             rejected or unsure (confidence under `segmentation.DOUBTFUL`),
             the other readings of what is ink (`preprocessing.ink_hypotheses`:
-            a shade beside thin strokes, thick strokes that fill the picture)
+            a shade beside thin strokes, thick strokes that fill the picture,
+            the darkest ink alone where a shadow band joins the strokes)
             are segmented too, and the one whose digits look most like digits
             (the highest mean `digit_score`) is kept, as `choose` does for one
             digit.

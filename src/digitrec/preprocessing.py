@@ -727,11 +727,15 @@ def ink_hypotheses(gray, alternatives=True):
 
     The readings are `_reading`'s, as for `normalize_hypotheses`, and, where
     the first is a region rather than strokes, the most one-sided thin
-    strokes that were not one-sided enough to count (`NEAR_ASYMMETRY`); a caller that can judge the results (reading a
-    number, by how much its digits look like digits) chooses among them.
+    strokes that were not one-sided enough to count (`NEAR_ASYMMETRY`);
+    each reading whose ink has a second, darker level (a shadow band joined
+    to the strokes: `_darkest_class`) is offered with that level alone too,
+    as `normalize_hypotheses` offers it for one digit. A caller that can
+    judge the results (reading a number, by how much its digits look like
+    digits) chooses among them.
 
     Returns:
-        list of `(ink, mask)` as `extract_ink` returns them, 1 to 4 of them;
+        list of `(ink, mask)` as `extract_ink` returns them, 1 to 8 of them;
         `[0]` is `extract_ink(gray)`. Only the first with `alternatives=False`.
 
     Raises:
@@ -746,6 +750,8 @@ def ink_hypotheses(gray, alternatives=True):
         _, width, dark, _, _ = max(near, key=lambda r: r[0])
         readings += [] if (dark, width) in readings else [(dark, width)]
     found = first_found(lambda reading: _extract(gray, reading), readings, alternatives)
+    if alternatives:  # each reading's darkest class too, where its ink has two levels (a shadow band joined to it)
+        found += [(ink * core, core) for ink, mask in found if (core := _darkest_class(ink, mask)) is not None]
     return [_full_size(ink, mask, gray.shape) for ink, mask in found]
 
 
