@@ -277,6 +277,24 @@ def marker_page(digit, rng, band=True):
 
 
 
+def thin_pen_crossed_by_a_hard_band(digit, rng, band=True):
+    """A digit 120 px tall in a 3 px pen (70 % dark) on 240x240 paper, crossed near its centre at a random angle by
+    a shadow band 50 px wide, 30 % darker, whose edges are hard (a logistic of scale 1 px, as direct light casts a
+    pen's or a ruler's shadow): JPEG bytes (quality 75). The band's sharp edges make it a region as readable as the
+    digit: a bar, a confident "1". `band=False`: the same page without it."""
+    cover = renderings.pen(digit, 120, 3, rng)
+    ink = np.zeros((240, 240), "float32")
+    top, left = (240 - cover.shape[0]) // 2, (240 - cover.shape[1]) // 2
+    ink[top : top + cover.shape[0], left : left + cover.shape[1]] = cover
+    y, x = np.mgrid[:240, :240].astype("float32")
+    angle, offset = rng.uniform(0, 2 * np.pi), rng.uniform(-20, 20)
+    shade = 1 / (1 + np.exp(np.abs((x - 120 - offset) * np.cos(angle) + (y - 120) * np.sin(angle)) - 25)) * band
+    page = np.clip(0.88 * (1 - 0.3 * shade) * (1 - 0.7 * ink) + 0.015 * rng.standard_normal((240, 240)), 0, 1)
+    buf = io.BytesIO()
+    Image.fromarray((255 * page).astype(np.uint8)).save(buf, "JPEG", quality=75)
+    return buf.getvalue()
+
+
 def thick_marker_beside_a_band(digit, rng):
     """A digit 260 px tall in a 38 px marker on 560x400 paper lit from the left, a pen's soft shadow band (50 px,
     35 % darker) passing its right side at a slant (float32): too thick for the local windows of a 400 px
