@@ -19,6 +19,7 @@ import io
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+from scipy import ndimage
 
 from digitrec import renderings
 
@@ -292,6 +293,26 @@ def thin_pen_crossed_by_a_hard_band(digit, rng, band=True):
     page = np.clip(0.88 * (1 - 0.3 * shade) * (1 - 0.7 * ink) + 0.015 * rng.standard_normal((240, 240)), 0, 1)
     buf = io.BytesIO()
     Image.fromarray((255 * page).astype(np.uint8)).save(buf, "JPEG", quality=75)
+    return buf.getvalue()
+
+
+def motion_blurred(digit, rng, length=12):
+    """A digit 120 px tall in a 4 px pen (75 % dark) on 300x300 paper, photographed by a shaking hand: blurred along
+    a line `length` px long at a random angle (a linear motion kernel), JPEG bytes (quality 80). Strokes along
+    the motion stay dark; strokes across it are smeared several times lighter: the ink has two levels."""
+    cover = renderings.pen(digit, 120, 4, rng)
+    ink = np.zeros((300, 300), "float32")
+    top, left = (300 - cover.shape[0]) // 2, (300 - cover.shape[1]) // 2
+    ink[top : top + cover.shape[0], left : left + cover.shape[1]] = cover
+    line = Image.new("L", (length, length))
+    angle, c = rng.uniform(0, np.pi), (length - 1) / 2
+    dx, dy = c * np.cos(angle), c * np.sin(angle)
+    ImageDraw.Draw(line).line([(c - dx, c - dy), (c + dx, c + dy)], fill=1)
+    kernel = np.asarray(line, "float32")
+    blurred = ndimage.convolve(0.85 * (1 - 0.75 * ink), kernel / kernel.sum(), mode="nearest")
+    blurred = (255 * np.clip(blurred + 0.01 * rng.standard_normal(blurred.shape), 0, 1)).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(blurred).save(buf, "JPEG", quality=80)
     return buf.getvalue()
 
 

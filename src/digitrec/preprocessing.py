@@ -253,7 +253,7 @@ CORE_CONTRAST = 2.0
 # A reading of what is ink is a shade, not ink, where one of its polarity this many times thinner finds ink this
 # many times darker (median contrasts; `_extracted`): a pen is darker than any shadow it lies in. Set a priori, the
 # width ratio as `_reading`'s "three times thicker" and the contrast "half again as dark"; checked on the validation
-# split: 300 digits beside a hard-edged band 286 -> 293 of 300 (`scripts/shadow_validation.py`), 300 of each family
+# split: 300 digits beside a hard-edged band 286 -> 293 of 300 (`scripts/distortion_validation.py band`), 300 of each family
 # read digit for digit as before.
 SHADOW_WIDTH, SHADOW_CONTRAST = 3.0, 1.5
 # The share of a thin local reading lying within a thicker one of the other polarity (closed and filled) that makes
@@ -1070,10 +1070,12 @@ def _darkest_class(ink, mask):
     the page); a pen's ink is darker than any shadow, and darker still inside
     one. Where Otsu's split of the strength within `mask` leaves a darker
     class at least `CORE_CONTRAST` times as strong on average as the lighter,
-    each with at least a tenth of the pixels, and at least a quarter of the
-    lighter class lies more than a stroke width from the darker (a band
-    crossing the page, not the soft edges of the strokes themselves), the
-    darker class is returned (Otsu applied again to the darker side, as
+    each with at least a tenth of the pixels, the lighter class reaches the
+    picture's border and at least a quarter of it lies more than a stroke
+    width from the darker (a band crossing the page, not the soft edges of
+    the strokes themselves, nor the strokes that a shaking hand smeared
+    lighter across the direction of its motion, which stay within the
+    digit), the darker class is returned (Otsu applied again to the darker side, as
     Cheriet, Said and Suen 1998, "A recursive thresholding technique for
     image segmentation", IEEE TIP 7, extract the darkest object of a
     cheque); else None. The classifier decides between the two
@@ -1087,8 +1089,11 @@ def _darkest_class(ink, mask):
         return None
     core = np.zeros_like(mask)
     core[mask] = darker
+    lighter = mask & ~core
+    if not (lighter[[0, -1]].any() or lighter[:, [0, -1]].any()):  # no band crossing the picture (motion blur)
+        return None
     near = cv2.dilate(core.astype(np.uint8), _disk(2 * float(np.median(_ridge_widths(core))) + 1)).astype(bool)
-    return core if (mask & ~near).sum() >= 0.25 * (mask & ~core).sum() else None
+    return core if (lighter & ~near).sum() >= 0.25 * lighter.sum() else None
 
 
 def _extracted(gray, readings, alternatives):
