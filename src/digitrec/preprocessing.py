@@ -26,9 +26,9 @@ handwriting well only when that handwriting is prepared the same way, so
    contrast; threshold at max(Otsu 1979, 4 robust noise sigmas, 10 %);
    where the ink then has two levels, a shadow band narrow enough to pass
    the closing and the darker pen, the darker level alone is a reading too;
-   a reading whose ink is a shade (a hard-edged shadow band, a tinted
-   field: ink at most two thirds as dark as strokes a third as wide) gives
-   way to those strokes (`_extracted`);
+   a reading whose ink is a shade (a hard-edged shadow band: ink at most
+   two thirds as dark as strokes a third as wide) gives way to those
+   strokes (`_extracted`);
 4. clean-up: the lines of squared or ruled paper are lifted from the page
    before the reading (`digitrec.pagelines`); specks, printed boxes and ruled
    lines, and marks away from the digit's own cluster of strokes are
@@ -253,8 +253,8 @@ CORE_CONTRAST = 2.0
 # A reading of what is ink is a shade, not ink, where one of its polarity this many times thinner finds ink this
 # many times darker (median contrasts; `_extracted`): a pen is darker than any shadow it lies in. Set a priori, the
 # width ratio as `_reading`'s "three times thicker" and the contrast "half again as dark"; checked on the validation
-# split: 300 digits beside a hard-edged band 286 -> 293 of 300 (`scripts/distortion_validation.py band`), 300 of each family
-# read digit for digit as before.
+# split: 300 digits beside a hard-edged band 286 -> 293 of 300 (`scripts/distortion_validation.py band`), and 300
+# of each family read digit for digit as before.
 SHADOW_WIDTH, SHADOW_CONTRAST = 3.0, 1.5
 # The share of a thin local reading lying within a thicker one of the other polarity (closed and filled) that makes
 # it the paper between its strokes (`_between_strokes`). Chosen on validation renderings: 0.75 gave marker 96.25 ->
@@ -1075,8 +1075,8 @@ def _darkest_class(ink, mask):
     width from the darker (a band crossing the page, not the soft edges of
     the strokes themselves, nor the strokes that a shaking hand smeared
     lighter across the direction of its motion, which stay within the
-    digit), the darker class is returned (Otsu applied again to the darker side, as
-    Cheriet, Said and Suen 1998, "A recursive thresholding technique for
+    digit), the darker class is returned (Otsu applied again to the darker
+    side, as Cheriet, Said and Suen 1998, "A recursive thresholding technique for
     image segmentation", IEEE TIP 7, extract the darkest object of a
     cheque); else None. The classifier decides between the two
     (`Recognizer.choose`).
@@ -1101,10 +1101,10 @@ def _extracted(gray, readings, alternatives):
     each shade replaced by the ink it was read instead of.
 
     A pen's ink is darker than any shadow it lies in or beside: a reading
-    is a shade (a hard-edged shadow band read as a bar, a "1"; a tinted
-    form field) where a reading of its polarity at least `SHADOW_WIDTH`
-    times thinner finds ink `SHADOW_CONTRAST` times its median contrast;
-    the darkest such reading takes its place (once). Where the first
+    is a shade (a hard-edged shadow band, read as a bar: a "1") where a
+    reading of its polarity at least `SHADOW_WIDTH` times thinner finds ink
+    `SHADOW_CONTRAST` times its median contrast; the darkest such reading
+    takes its place (once). Where the first
     reading that finds ink is that much wider than others of its polarity,
     they are extracted too, alternatives or not, so that `extract_ink` and
     `normalize` read what their alternatives' first is.
