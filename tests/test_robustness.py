@@ -10,7 +10,6 @@ The failure classes (issue 10), reproduced from MNIST itself:
 
 import io
 import json
-import os
 
 import cv2
 import numpy as np
@@ -19,7 +18,6 @@ from PIL import Image, ImageFilter
 
 import synth
 from digitrec import cli, renderings, robustness
-from digitrec.inference import Recognizer
 from digitrec.preprocessing import normalize, normalize_hypotheses
 
 SIZES = {"clean": {(28, 28)}, "inverted": {(28, 28)}, "tight16": {(16, 16)}, "stretched16": {(16, 16)},
@@ -152,38 +150,6 @@ def test_a_narrow_shadow_band_across_a_marker_digit_is_not_ink(mnist_test):
         clean = normalize(synth.marker_page(images[i], np.random.default_rng(i), band=False))
         readings = normalize_hypotheses(synth.marker_page(images[i], np.random.default_rng(i)))
         assert max(similarity(h, clean) for h in readings) > 0.75, i
-
-
-@pytest.fixture(scope="module")
-def recognizer():
-    return Recognizer(os.environ.get("DIGITREC_TEST_MODEL") or None)
-
-
-@pytest.mark.parametrize("index", [184, 249])
-def test_a_hard_edged_shadow_band_beside_a_thin_pen_digit_is_not_the_digit(recognizer, mnist_test, index):
-    """A shadow band 50 px wide with hard edges beside or across a digit in a 3 px pen: its sharp edges make it a
-    region read first, a bar the classifier takes for a confident "1" (the 8 and the 2 here; 9 of the first 300
-    test digits so drawn were read "1"). A pen's ink is darker than any shadow it lies in: a reading of the same
-    polarity with strokes a third as wide or less and ink half again as dark makes the wider one a shade, dropped
-    from the readings, by `normalize` as by `predict` and `read`."""
-    images, labels = mnist_test
-    picture = synth.thin_pen_crossed_by_a_hard_band(images[index], np.random.default_rng(index))
-    assert recognizer.predict([picture])[0].label == labels[index]
-    assert np.array_equal(normalize(picture), normalize_hypotheses(picture)[0])
-    assert recognizer.read(picture).text == str(labels[index])
-
-
-@pytest.mark.parametrize("index", [41, 48, 125])
-def test_a_motion_blurred_digit_is_not_read_from_its_darkest_strokes(recognizer, mnist_test, index):
-    """A shaking hand blurs the photo along one direction: strokes along it stay dark, strokes across it are
-    smeared lighter, so the ink has two levels, as where a shadow band joins the strokes. The darker level alone
-    (the 7's or the 4's or the 9's upright) was offered as a reading and the classifier took it for a confident
-    "1" (7 of the first 150 test digits so photographed). A shadow band crosses the picture; the lighter level
-    of a blurred digit does not reach its border, and the darker level is then no reading of its own."""
-    images, labels = mnist_test
-    picture = synth.motion_blurred(images[index], np.random.default_rng(index))
-    assert recognizer.predict([picture])[0].label == labels[index]
-    assert len(normalize_hypotheses(picture)) == 1
 
 
 # The bench (docs/robustness.json, 500 digits a family) reads every family at issue 10's floor or above but
