@@ -254,7 +254,7 @@ CORE_CONTRAST = 2.0
 # many times darker (median contrasts; `_extracted`): a pen is darker than any shadow it lies in. Set a priori, the
 # width ratio as `_reading`'s "three times thicker" and the contrast "half again as dark"; checked on the validation
 # split: 300 digits beside a hard-edged band 286 -> 293 of 300 (`scripts/distortion_validation.py band`), and 300
-# of each family read digit for digit as before.
+# of each family read digit for digit as before (`scripts/family_validation.py 5 300`).
 SHADOW_WIDTH, SHADOW_CONTRAST = 3.0, 1.5
 # The share of a thin local reading lying within a thicker one of the other polarity (closed and filled) that makes
 # it the paper between its strokes (`_between_strokes`). Chosen on validation renderings: 0.75 gave marker 96.25 ->
@@ -1104,10 +1104,10 @@ def _extracted(gray, readings, alternatives):
     is a shade (a hard-edged shadow band, read as a bar: a "1") where a
     reading of its polarity at least `SHADOW_WIDTH` times thinner finds ink
     `SHADOW_CONTRAST` times its median contrast; the darkest such reading
-    takes its place (once). Where the first
-    reading that finds ink is that much wider than others of its polarity,
-    they are extracted too, alternatives or not, so that `extract_ink` and
-    `normalize` read what their alternatives' first is.
+    takes its place (once). Where the first reading that finds ink is that
+    much wider than others of its polarity, they are extracted too,
+    alternatives or not, so that `extract_ink` and `normalize` read what
+    their alternatives' first is.
 
     Raises:
         ImageError: no reading finds ink (the first one's error).
@@ -1115,19 +1115,17 @@ def _extracted(gray, readings, alternatives):
     def extract(reading):
         return (reading, *_extract(gray, reading))
 
-    found = first_found(extract, readings, alternatives)
-    (dark, width), *_ = found[0]
-    thinner = [r for r in readings if r[0] == dark and SHADOW_WIDTH * r[1] <= width and not alternatives]
-    with contextlib.suppress(ImageError):  # thinner readings that find no ink are no evidence
-        found += first_found(extract, thinner, every=True) if thinner else []
-    def replacement(f):  # the darkest reading that shows `f` up as a shade, or `f` itself
-        (dark, width), _, _, contrast = f
-        darker = [o for o in found if o[0][0] == dark and SHADOW_WIDTH * o[0][1] <= width
-                  and o[3] >= SHADOW_CONTRAST * contrast]
-        return max(darker, key=lambda o: o[3], default=f)
+    def thinner(reading, than):  # of the same polarity, at least SHADOW_WIDTH times thinner
+        return reading[0] == than[0] and SHADOW_WIDTH * reading[1] <= than[1]
 
+    found = first_found(extract, readings, alternatives)
+    narrower = [] if alternatives else [r for r in readings if thinner(r, found[0][0])]
+    with contextlib.suppress(ImageError):  # thinner readings that find no ink are no evidence
+        found += first_found(extract, narrower, every=True) if narrower else []
     kept = {}  # reading: (ink, mask), in the order of the readings they stand for
-    for reading, ink, mask, _ in map(replacement, found):
+    for f in found:  # each replaced by the darkest reading that shows it up as a shade, if any
+        darker = [o for o in found if thinner(o[0], f[0]) and o[3] >= SHADOW_CONTRAST * f[3]]
+        reading, ink, mask, _ = max(darker, key=lambda o: o[3], default=f)
         kept.setdefault(reading, (ink, mask))
     return list(kept.values())[: None if alternatives else 1]
 
