@@ -186,3 +186,12 @@ def test_server_reads_the_tricky_modes_and_refuses_crafted_files(base_url, tmp_p
         assert r.status_code == 413
         assert r.json()["detail"] == ("file 'big.png': image too large: 5000x3201 is 16.0 megapixels; "
                                       "the limit is 16,000,000 pixels")
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32", "bool"])
+@pytest.mark.parametrize("shape", [(2, 10, 10), (10, 10, 5), (2, 3, 4, 5)])
+def test_an_array_of_an_unsupported_shape_is_refused_by_its_shape_whatever_its_dtype(shape, dtype):
+    # a stack of two uint8 images was refused as "unsupported array dtype uint8; use uint8, ..."
+    with pytest.raises(ImageError, match=r"^unsupported image shape \(") as info:
+        to_grayscale(np.zeros(shape, dtype))
+    assert str(shape) in str(info.value)

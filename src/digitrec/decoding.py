@@ -153,7 +153,9 @@ def to_grayscale(image):
             return gray
         return _composite(gray, np.asarray(image.getchannel("A"), dtype="float32") / 255.0)
     arr = np.asarray(image)
-    if arr.dtype == np.bool_:
+    if arr.dtype == np.uint8:  # only shapes that the fast path above does not take reach here
+        arr = arr.astype("float32") / 255.0
+    elif arr.dtype == np.bool_:
         arr = arr.astype("float32")
     elif arr.dtype == np.uint16:
         arr = arr.astype("float32") / 65535.0
