@@ -1,7 +1,7 @@
 """Exact-string accuracy and time of `Recognizer.read` on numbers composed from MNIST *validation* digits.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/read_validation.py SEED [--n 150] [--model M]
-        [--pairs P|none] [--pair-penalty X] [--non-digits K] [-v]
+        [--pairs P|none] [--pair-penalty X] [--non-digits K] [--on-a-line K] [-v]
 
 The digits are the validation split of the training set (10 %, `data.stratified_split` seed 0), never
 test digits; the numbers are composed as the slow tests compose theirs (`tests/synth.py`'s `numbers`:
@@ -11,7 +11,8 @@ model as `Recognizer()` loads it, or `--model`, a model file with its rejection 
 bundled two-digit classifier, or `--pairs`, or none, with `segmentation.PAIR_PENALTY` or `--pair-penalty`);
 `--non-digits K` also reads K validation non-digits
 (letters in held-out fonts, scribbles, shapes; seed SEED, never the tests' seeds) and prints the share read
-as nothing but "?"; `-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
+as nothing but "?"; `--on-a-line K`, K numbers on a form's printed answer line (`synth.number_on_a_line`, seed
+SEED) and the share read exactly; `-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
 `PYTHONPATH`, and models by `--model`.
 """
 
@@ -38,6 +39,7 @@ def main():
     parser.add_argument("--pairs", default="bundled", help="the two-digit classifier, or none")
     parser.add_argument("--pair-penalty", type=float, help="instead of segmentation.PAIR_PENALTY")
     parser.add_argument("--non-digits", type=int, default=0, help="non-digits to read too")
+    parser.add_argument("--on-a-line", type=int, default=0, help="numbers on a printed answer line to read too")
     parser.add_argument("-v", action="store_true", help="list the misreads")
     args = parser.parse_args()
     if args.pair_penalty is not None:
@@ -51,7 +53,13 @@ def main():
         print("non-digits read as nothing but '?':", np.mean([set(t) == {"?"} for t in texts]), flush=True)
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
-    for touching in (False, True):
+    if args.on_a_line:
+        rng, right = np.random.default_rng(args.seed), 0
+        for _ in range(args.on_a_line):
+            idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
+            right += recognizer.read(synth.number_on_a_line(x[idx], rng)).text == "".join(map(str, y[idx]))
+        print("on a printed answer line:", round(right / args.on_a_line, 3), flush=True)
+    for touching in (False, True) if args.n else ():  # --n 0: the other measures only
         right, total, misread, start = {}, {}, [], time.perf_counter()
         for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + touching, args.n, touching):
             try:

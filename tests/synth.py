@@ -460,6 +460,46 @@ def numbers(digits, seed, n, touching):
         yield "".join(map(str, labels[idx])), picture, boxes, kind
 
 
+def digit_on_a_line(digit, rng, printed=True, line=True):
+    """A digit 90-150 px tall in a 3-6 px pen (75 % dark) on 300x300 paper, on a line a little wider than it:
+    JPEG bytes (quality 80). `printed`: a form's answer line 1-2 px thick, as dark as the ink, its top 0-5 px above
+    the digit's foot, reaching 5-60 px beyond the digit at each end; else a line the writer drew under the digit
+    with the same pen, 0-10 px below its foot and 10 px beyond it at each end, tilted by up to 5 px.
+    `line=False`: the same page without the line."""
+    width = rng.uniform(3, 6)
+    cover = renderings.pen(digit, rng.uniform(90, 150), width, rng)
+    ink = np.zeros((300, 300), "float32")
+    top, left = (300 - cover.shape[0]) // 2, (300 - cover.shape[1]) // 2
+    ink[top : top + cover.shape[0], left : left + cover.shape[1]] = cover
+    foot, right = top + cover.shape[0] - int(width / 2 + 2), left + cover.shape[1]  # within the pen's margin
+    drawn = Image.new("L", (300, 300))
+    if printed:
+        y, a, b = foot - int(rng.integers(0, 6)), left - int(rng.integers(5, 60)), right + int(rng.integers(5, 60))
+        ImageDraw.Draw(drawn).rectangle([a, y, b, y + int(rng.integers(0, 2))], fill=255)
+    else:
+        y = foot + int(rng.integers(0, 10))
+        ImageDraw.Draw(drawn).line([(left - 10, y), (right + 10, y + int(rng.integers(-5, 6)))], fill=255,
+                                   width=round(width))
+    ink = np.maximum(ink, np.asarray(drawn, "float32") / 255 * line)
+    page = (255 * np.clip(0.85 * (1 - 0.75 * ink) + 0.01 * rng.standard_normal(ink.shape), 0, 1)).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(page).save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def number_on_a_line(digits, rng):
+    """A number of `digits` (`number`) drawn on a white canvas with 30 px of margin, on a form's printed answer
+    line 1-2 px thick (dark grey) whose top is 0-3 px above the digits' median foot, reaching 5-30 px beyond the
+    number at each end: uint8 `(H, W)`, dark on white. Digits lower than the median cross it."""
+    image, boxes = number(digits, rng)
+    page = np.pad(canvas(image), 30, constant_values=255)
+    y = int(np.median([b[3] for b in boxes])) + 30 - int(rng.integers(0, 4))
+    x0 = min(box[0] for box in boxes) + 30 - int(rng.integers(5, 30))
+    x1 = max(box[2] for box in boxes) + 30 + int(rng.integers(5, 30))
+    page[y : y + int(rng.integers(1, 3)), max(0, x0) : x1] = 40
+    return page
+
+
 if __name__ == "__main__":
     import os
     import sys

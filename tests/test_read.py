@@ -157,6 +157,21 @@ def test_a_marker_number_crossed_by_a_shadow_band_is_read_from_its_darkest_ink(r
     assert recognizer.read(picture).text == "".join(map(str, labels[idx]))
 
 
+@pytest.mark.slow  # several seconds: 80 photos, or 12 numbers
+def test_a_number_on_a_printed_answer_line_is_read_without_the_line(recognizer, mnist_test):
+    """Numbers written on a form's answer line 1-2 px thick that reaches a little beyond them
+    (`synth.number_on_a_line`): the line joined the digits into one mark, read as "?" and pieces (6 of these 12
+    read exactly, "1456" as "?76"). A line under the ink, under half its stroke width thick and reaching at least
+    as far at both ends, is a printed line and goes."""
+    images, labels = mnist_test
+    right = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(labels), int(rng.integers(3, 7)), replace=False)
+        right += recognizer.read(synth.number_on_a_line(images[idx], rng)).text == "".join(map(str, labels[idx]))
+    assert right >= 11
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_thin_one_beside_bold_digits_is_not_a_speck(recognizer, mnist_test, seed):
     """Three digits in a bold pen, then a 1 drawn as a thin line as tall as they are: it holds under 8 % of the

@@ -630,8 +630,10 @@ def _drop_form_lines(mask, width, strength):
     line structuring elements (the usual way to find form lines). A group of
     runs is dropped when it is a frame around the rest of the ink (a box), or
     when it crosses at least 90 % of the image and reaches beyond the rest of
-    the ink at both ends (a ruled line). A 7's bar or a 2's base, which end
-    where the digit does, stays. Strokes a removed line crossed are bridged.
+    the ink at both ends (a ruled line); a horizontal run is dropped too where
+    it is a shorter line under the ink (`_underlines`: a form's answer line, an
+    underline). A 7's bar or a 2's base, which end where the digit does,
+    stays. Strokes a removed line crossed are bridged.
     A box must frame the rest of the ink without its specks (`_drop_specks`
     on `strength`, float32 like `mask`); a ruled line must reach beyond all
     of it, specks too (the straight edge of a shadow band is no such line
@@ -642,11 +644,17 @@ def _drop_form_lines(mask, width, strength):
     h, w = mask.shape
     length = int(max(6 * width, 8))
     m8 = mask.astype(np.uint8)
-    lines = np.zeros_like(mask)
-    for shape in ((1, length), (length, 1)):
-        lines |= cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
+    across, down = (cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
+                    for shape in ((1, length), (length, 1)))
+    lines = across | down
+    labels, (top, bottom, _, _) = _components(across)[0], bbox(mask)
+    low = [i for i, (rows, _) in enumerate(ndimage.find_objects(labels), 1)  # flat, through the lowest quarter or under
+           if rows.stop - rows.start <= 3 * width and rows.start + rows.stop >= 2 * top + 1.5 * (bottom - top)
+           and rows.start > width]  # (with ink above it: OpenCV would crash on labelling an empty array)
+    under = [i for i in low if _underlines(labels == i, mask, width)]
+    kept = mask & ~np.isin(labels, under) if under else mask.copy()
     labels, areas = _components(lines)
-    kept, rest = mask.copy(), None
+    rest = None
     for label in range(1, len(areas) + 1):
         group = labels == label
         r0, r1, c0, c1 = bbox(group)
@@ -670,6 +678,33 @@ def _drop_form_lines(mask, width, strength):
     for shape in ((int(2 * width + 3), 1), (1, int(2 * width + 3))):
         kept |= mask & cv2.morphologyEx(kept.astype(np.uint8), cv2.MORPH_CLOSE, np.ones(shape, np.uint8)).astype(bool)
     return kept
+
+
+def _underlines(group, mask, width):
+    """Whether `group`, a flat straight horizontal run in `mask` through the ink's lowest quarter or under it
+    (`_drop_form_lines` chooses: a digit sitting on it, a 4's or a 9's stem through it), is a line the ink is
+    written on or underlined with, not a digit's stroke.
+
+    It is where it reaches beyond the ink above it at both ends by two
+    stroke widths (a hand-drawn underline, whose pen is the digit's), or at
+    least as far where it is at most half the stroke width thick (a printed
+    answer line; its median thickness over its columns, twice the largest
+    distance to its edge in each). The ink above it is the connected
+    components above its top row that rise more than a stroke width above
+    it: not a tilted line's rim, which the opening leaves; but a 2's
+    diagonal down to its base, which then stays.
+    """
+    r0, r1, c0, c1 = bbox(group)
+    above = ndimage.find_objects(_components(mask[:r0] & ~group[:r0])[0])
+    above = [box for box in above if box[0].start < r0 - width]  # a tilted line's rim, which the opening leaves, is not
+    if not above:
+        return False
+    p0, p1 = min(cols.start for _, cols in above), max(cols.stop for _, cols in above)
+    margin = int(2 * width) + 1
+    top = max(0, r0 - margin)
+    dist = cv2.distanceTransform(_pad(mask[top : r1 + margin, c0:c1]), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    thickness = 2 * float(np.median(dist[r0 - top : r1 - top].max(axis=0)))  # where digits cross it, it is thicker
+    return (c0 < p0 - 2 * width and c1 > p1 + 2 * width) or (thickness <= 0.5 * width and c0 <= p0 and c1 >= p1)
 
 
 def _main_cluster(mask, strength):
