@@ -11,8 +11,8 @@ model as `Recognizer()` loads it, or `--model`, a model file with its rejection 
 bundled two-digit classifier, or `--pairs`, or none, with `segmentation.PAIR_PENALTY` or `--pair-penalty`);
 `--non-digits K` also reads K validation non-digits
 (letters in held-out fonts, scribbles, shapes; seed SEED, never the tests' seeds) and prints the share read
-as nothing but "?"; `--on-a-line K`, K numbers on a form's printed answer line (`synth.number_on_a_line`, seed
-SEED) and the share read exactly; `-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
+as nothing but "?"; `--on-a-line K`, K numbers on a line a little wider than they are (`synth.number_on_a_line`,
+seed SEED: a printed line on a canvas, and a line under a photographed number) and the shares read exactly; `-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
 `PYTHONPATH`, and models by `--model`.
 """
 
@@ -53,12 +53,13 @@ def main():
         print("non-digits read as nothing but '?':", np.mean([set(t) == {"?"} for t in texts]), flush=True)
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
-    if args.on_a_line:
+    for photo in (False, True) if args.on_a_line else ():
         rng, right = np.random.default_rng(args.seed), 0
         for _ in range(args.on_a_line):
             idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
-            right += recognizer.read(synth.number_on_a_line(x[idx], rng)).text == "".join(map(str, y[idx]))
-        print("on a printed answer line:", round(right / args.on_a_line, 3), flush=True)
+            picture = synth.number_on_a_line(x[idx], rng, photo=photo)
+            right += recognizer.read(picture).text == "".join(map(str, y[idx]))
+        print("on a line", "(photo)" if photo else "(canvas)", round(right / args.on_a_line, 3), flush=True)
     for touching in (False, True) if args.n else ():  # --n 0: the other measures only
         right, total, misread, start = {}, {}, [], time.perf_counter()
         for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + touching, args.n, touching):

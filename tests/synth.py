@@ -487,11 +487,23 @@ def digit_on_a_line(digit, rng, printed=True, line=True):
     return buf.getvalue()
 
 
-def number_on_a_line(digits, rng):
-    """A number of `digits` (`number`) drawn on a white canvas with 30 px of margin, on a form's printed answer
-    line 1-2 px thick (dark grey) whose top is 0-3 px above the digits' median foot, reaching 5-30 px beyond the
-    number at each end: uint8 `(H, W)`, dark on white. Digits lower than the median cross it."""
+def number_on_a_line(digits, rng, photo=False):
+    """A number of `digits` (`number`) on a line that reaches a little beyond it, dark on light.
+
+    Without `photo`: drawn on a white canvas with 30 px of margin, on a form's printed answer line 1-2 px thick
+    (dark grey) whose top is 0-3 px above the digits' median foot, reaching 5-30 px beyond the number at each end
+    (digits lower than the median cross it): uint8 `(H, W)`. With `photo`: underlined 2-12 px under its lowest
+    digit by a line 3 px thick reaching 10-30 px beyond it at each end, then photographed (`number_photo`, which
+    draws the digits' strokes thicker than the line): uint8 RGB.
+    """
     image, boxes = number(digits, rng)
+    if photo:
+        page = np.pad(image, ((0, 30), (30, 30)))
+        y = max(box[3] for box in boxes) + int(rng.integers(2, 12))
+        x0 = min(box[0] for box in boxes) + 30 - int(rng.integers(10, 30))
+        x1 = max(box[2] for box in boxes) + 30 + int(rng.integers(10, 30))
+        page[y : y + 3, x0:x1] = 255
+        return number_photo(page, rng)
     page = np.pad(canvas(image), 30, constant_values=255)
     y = int(np.median([b[3] for b in boxes])) + 30 - int(rng.integers(0, 4))
     x0 = min(box[0] for box in boxes) + 30 - int(rng.integers(5, 30))

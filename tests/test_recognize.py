@@ -232,7 +232,7 @@ def test_a_motion_blurred_digit_is_not_read_from_its_darkest_strokes(recognizer,
     assert len(normalize_hypotheses(picture)) == 1
 
 
-@pytest.mark.slow  # several seconds: 80 photos, or 12 numbers
+@pytest.mark.slow  # several seconds: 80 photos
 @pytest.mark.parametrize("printed", [True, False])
 def test_a_digit_on_a_line_a_little_wider_than_it_is_read_without_the_line(recognizer, mnist_test, printed):
     """A digit on a form's printed answer line, or underlined by its writer, the line reaching a little beyond it

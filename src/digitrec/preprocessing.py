@@ -145,6 +145,12 @@ def _components(mask, strength=None):
     return labels, areas, np.bincount(on, weights=strength[mask], minlength=n)[1:]
 
 
+def _boxes(mask):
+    """OpenCV's 8-connected components of a bool mask with their statistics: `(n, labels, stats, centroids)`;
+    `stats[i]` is `(left, top, width, height, area)` in pixels, row 0 the background's."""
+    return cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+
+
 def _drop_specks(mask, strength, tall=False):
     """Keep the components with at least 8 % of the strongest one's ink (sum of `strength`) and 2 px, and with
     `tall`, those at least half its extent too (the longer side of the bounding box): a thin 1 beside a
@@ -161,7 +167,7 @@ def _drop_specks(mask, strength, tall=False):
     strongest = int(mass.argmax())
     maybe = ~keep[1:] & (areas >= np.sqrt(areas[strongest]) / 2)  # a side half the strongest's needs this many px
     if tall and maybe.any():  # the labels are connectedComponents' (the same algorithm)
-        stats = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)[2][1:]
+        stats = _boxes(mask)[2][1:]
         extents = stats[:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]].max(axis=1)
         keep[1:] |= maybe & (extents >= 0.5 * extents[strongest])
     if not keep.any():
@@ -284,8 +290,10 @@ def _local_readings(gray, finest=0.0, one_sided=LOCAL_ASYMMETRY, scales=LOCAL_SC
     no wider than `finest` pixels are not read: their structures would be
     thinner. Windows of `SHARP_SCALE` px or more read strokes only where
     their largest piece has a pen's sharp edges (`_largest_sharpness`): a
-    shadow band that wide has a penumbra. `scales`: increasing odd window
-    sides, pixels.
+    shadow band that wide has a penumbra. Where a form's line (`_drop_form_lines`)
+    joins strokes of another width, the strokes are measured without it; a
+    reading whose largest piece is one flat bar is such a line, not writing
+    (`_one_bar`). `scales`: increasing odd window sides, pixels.
     """
     sides = [side for side in scales if side <= min(gray.shape) // 2]
     hats = _hats(gray, sides)
@@ -301,6 +309,7 @@ def _local_readings(gray, finest=0.0, one_sided=LOCAL_ASYMMETRY, scales=LOCAL_SC
             found = [reading for reading in found if _largest_sharpness(gray, reading[3]) >= SHARP_EDGE]
         if len(found) == 1:  # both sides at once: the jagged edges of thicker strokes, not strokes
             readings += found
+    readings = [r for r in readings if not _one_bar(r[3], r[1])]
     strongest = max((r[4] for r in readings), default=0.0)
     return [r for r in readings if FAINT * r[4] >= strongest]
 
@@ -345,6 +354,10 @@ def _local_reading(hat, other, wider, floor, side, dark, one_sided):
         return None
     mask = hat > max(_otsu(hat), floor)
     cv, width, length = _stroke_reading(mask, hat)
+    if cv > STROKE_CV and width and _has_a_line(mask, width):  # consistent strokes once a form's thinner line goes?
+        lined, mask = mask, _drop_form_lines(mask, width, hat)
+        if mask is not lined:
+            cv, width, length = _stroke_reading(mask, hat)
     if not (cv <= STROKE_CV and width < side and length >= STROKE_LENGTH * width):
         return None
     around = cv2.dilate(mask.astype(np.uint8), _disk(width)).astype(bool)  # the strokes and their edges
@@ -353,6 +366,29 @@ def _local_reading(hat, other, wider, floor, side, dark, one_sided):
     if not (asymmetry >= one_sided and wider[around].sum() <= 1.5 * response):
         return None
     return asymmetry, width, dark, mask, float(np.median(hat[mask]))
+
+
+def _line_length(width):
+    """The shortest straight run that `_drop_form_lines` takes for a form's line, among strokes `width` px wide."""
+    return int(max(6 * width, 8))
+
+
+def _has_a_line(mask, width):
+    """Whether the lowest quarter of `mask`'s ink holds a horizontal straight run of `_line_length(width)` pixels or
+    more (one erosion), as a line under the ink (`_underlines`) does."""
+    top, bottom = bbox(mask)[:2]
+    low = mask[max(0, int(top + 0.75 * (bottom - top) - 1.5 * width)) : bottom]
+    return bool(cv2.erode(low.view(np.uint8), np.ones((1, _line_length(width)), np.uint8)).any())
+
+
+def _one_bar(mask, width):
+    """Whether the largest connected component of `mask` (strokes `width` px wide) is a flat horizontal bar: a
+    printed line, not writing."""
+    labels, areas = _components(mask)
+    if not len(areas):
+        return False
+    r0, r1, c0, c1 = bbox(labels == int(areas.argmax()) + 1)
+    return r1 - r0 <= 3 * width and c1 - c0 >= 6 * width
 
 
 def _edge_sharpness(gray, mask, edge=None):
@@ -642,23 +678,28 @@ def _drop_form_lines(mask, width, strength):
     in one of them.
     """
     h, w = mask.shape
-    length = int(max(6 * width, 8))
+    length = _line_length(width)
     m8 = mask.astype(np.uint8)
     across, down = (cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
                     for shape in ((1, length), (length, 1)))
     lines = across | down
-    labels, (top, bottom, _, _) = _components(across)[0], bbox(mask)
-    low = [i for i, (rows, _) in enumerate(ndimage.find_objects(labels), 1)  # flat, through the lowest quarter or under
-           if rows.stop - rows.start <= 3 * width and rows.start + rows.stop >= 2 * top + 1.5 * (bottom - top)
-           and rows.start > width]  # (with ink above it: OpenCV would crash on labelling an empty array)
+    if not lines.any():
+        return mask
+    (_, labels, boxes, _), (top, bottom, _, _) = _boxes(across), bbox(mask)
+    low = [i for i, (_, r0, _, height) in enumerate(boxes[1:, :4], 1)  # flat, through the lowest quarter or under
+           if height <= 3 * width and 2 * r0 + height >= 2 * top + 1.5 * (bottom - top)
+           and r0 > width]  # (with ink above it: OpenCV would crash on labelling an empty array)
     under = [i for i in low if _underlines(labels == i, mask, width)]
     kept = mask & ~np.isin(labels, under) if under else mask.copy()
-    labels, areas = _components(lines)
+    _, labels, boxes, _ = _boxes(lines)
     rest = None
-    for label in range(1, len(areas) + 1):
+    for label, (c0, r0, box_w, box_h, area) in enumerate(boxes[1:], 1):
+        r1, c1 = r0 + box_h, c0 + box_w
+        hollow = area < 0.5 * box_h * box_w
+        if not (hollow or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h):  # (before any whole-image work: texture)
+            continue
         group = labels == label
-        r0, r1, c0, c1 = bbox(group)
-        boxlike = areas[label - 1] < 0.5 * (r1 - r0) * (c1 - c0) and _closes_its_box(group, width)
+        boxlike = hollow and _closes_its_box(group, width)
         if not (boxlike or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h) or not (mask & ~group).any():
             continue
         o0, o1, p0, p1 = bbox(mask & ~group)  # a ruled line reaches beyond all the rest, noise too
@@ -695,11 +736,11 @@ def _underlines(group, mask, width):
     diagonal down to its base, which then stays.
     """
     r0, r1, c0, c1 = bbox(group)
-    above = ndimage.find_objects(_components(mask[:r0] & ~group[:r0])[0])
-    above = [box for box in above if box[0].start < r0 - width]  # a tilted line's rim, which the opening leaves, is not
-    if not above:
+    above = _boxes(mask[:r0] & ~group[:r0])[2][1:]
+    above = above[above[:, cv2.CC_STAT_TOP] < r0 - width]  # a tilted line's rim, which the opening leaves, is not
+    if not len(above):
         return False
-    p0, p1 = min(cols.start for _, cols in above), max(cols.stop for _, cols in above)
+    p0, p1 = above[:, cv2.CC_STAT_LEFT].min(), (above[:, cv2.CC_STAT_LEFT] + above[:, cv2.CC_STAT_WIDTH]).max()
     margin = int(2 * width) + 1
     top = max(0, r0 - margin)
     dist = cv2.distanceTransform(_pad(mask[top : r1 + margin, c0:c1]), cv2.DIST_L2, 3)[1:-1, 1:-1]
