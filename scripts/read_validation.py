@@ -12,7 +12,8 @@ bundled two-digit classifier, or `--pairs`, or none, with `segmentation.PAIR_PEN
 `--non-digits K` also reads K validation non-digits
 (letters in held-out fonts, scribbles, shapes; seed SEED, never the tests' seeds) and prints the share read
 as nothing but "?"; `--on-a-line K`, K numbers on a line a little wider than they are (`synth.number_on_a_line`,
-seed SEED: a printed line on a canvas, and a line under a photographed number) and the shares read exactly; `-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
+seed SEED: a printed line on a canvas, and a line under a photographed number) and the shares read exactly;
+`-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
 `PYTHONPATH`, and models by `--model`.
 """
 
@@ -39,7 +40,7 @@ def main():
     parser.add_argument("--pairs", default="bundled", help="the two-digit classifier, or none")
     parser.add_argument("--pair-penalty", type=float, help="instead of segmentation.PAIR_PENALTY")
     parser.add_argument("--non-digits", type=int, default=0, help="non-digits to read too")
-    parser.add_argument("--on-a-line", type=int, default=0, help="numbers on a printed answer line to read too")
+    parser.add_argument("--on-a-line", type=int, default=0, help="numbers on a line (canvas and photo) to read too")
     parser.add_argument("-v", action="store_true", help="list the misreads")
     args = parser.parse_args()
     if args.pair_penalty is not None:

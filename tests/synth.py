@@ -505,7 +505,7 @@ def number_on_a_line(digits, rng, photo=False):
         page[y : y + 3, x0:x1] = 255
         return number_photo(page, rng)
     page = np.pad(canvas(image), 30, constant_values=255)
-    y = int(np.median([b[3] for b in boxes])) + 30 - int(rng.integers(0, 4))
+    y = int(np.median([box[3] for box in boxes])) + 30 - int(rng.integers(0, 4))
     x0 = min(box[0] for box in boxes) + 30 - int(rng.integers(5, 30))
     x1 = max(box[2] for box in boxes) + 30 + int(rng.integers(5, 30))
     page[y : y + int(rng.integers(1, 3)), max(0, x0) : x1] = 40
