@@ -6,7 +6,8 @@
 `band`: `tests/synth.py`'s `thin_pen_crossed_by_a_hard_band` (a 3 px pen beside or across a shadow band 50 px
 wide, 30 % darker, with 1 px edges); `motion`: its `motion_blurred` (a 4 px pen, blurred 12 px along a line);
 `answer-line` and `underline`: its `digit_on_a_line` (a form's printed line 1-2 px thick under a 3-6 px pen digit,
-reaching 5-60 px beyond it, or a line the writer drew under it with the same pen).
+reaching 5-60 px beyond it, or a line the writer drew under it with the same pen); `skip`: its `skipping_pen`
+(a 3-6 px ballpoint that skips, 10-25 % of the ink left out in gaps across the strokes).
 The digits are `--n` of the validation split (10 %, `data.stratified_split` seed 0), never test digits; the same
 pages without the distortion are the baseline. Prints the digits read right each way and how many were read
 "1" with it. Compare code by running it with each on `PYTHONPATH`.
@@ -30,6 +31,7 @@ PAGES = {  # distortion: (the page with it, the page without it)
     "answer-line": (synth.digit_on_a_line, lambda digit, rng: synth.digit_on_a_line(digit, rng, line=False)),
     "underline": (lambda digit, rng: synth.digit_on_a_line(digit, rng, printed=False),
                   lambda digit, rng: synth.digit_on_a_line(digit, rng, printed=False, line=False)),
+    "skip": (synth.skipping_pen, lambda digit, rng: synth.skipping_pen(digit, rng, skip=False)),
 }
 
 

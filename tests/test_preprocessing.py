@@ -398,6 +398,27 @@ def test_a_four_drawn_with_straight_strokes_is_not_a_printed_box():
     assert ink.sum(axis=1).max() >= 12, "the bar is gone"
 
 
+def test_a_ring_whose_pen_skipped_twice_is_normalized_closed():
+    """A 0 drawn 10 px wide whose ballpoint skipped at two places (gaps of about 1.5 and 2.5 stroke widths): its
+    arcs point at each other across each gap and are joined, so the normalized 0 is one closed ring. Before, the
+    arcs stayed apart (two pieces, the hole open to the outside)."""
+    canvas = np.full((300, 300), 255, np.uint8)
+    cv2.ellipse(canvas, (150, 150), (40, 60), 0, 10, 166, 0, 10, cv2.LINE_AA)
+    cv2.ellipse(canvas, (150, 150), (40, 60), 0, 190, 337, 0, 10, cv2.LINE_AA)
+    ink = normalize(canvas) > 0.3
+    assert ndimage.label(ink, np.ones((3, 3)))[1] == 1, "the gaps are open"
+    assert ndimage.label(~ink)[1] == 2, "the ring does not enclose its hole"
+
+
+def test_a_dot_beyond_a_strokes_end_stays_apart():
+    """A dot 2.5 stroke widths beyond the end of a bar, where the bar points: a dot has no stroke direction, so it
+    is no broken stroke, and it is not joined (nor is a detached 5's flag whose end points away)."""
+    canvas = np.full((300, 300), 255, np.uint8)
+    cv2.line(canvas, (150, 60), (150, 200), 0, 10)
+    cv2.circle(canvas, (150, 240), 10, 0, -1)  # a fifth of the bar's ink: no speck
+    assert ndimage.label(normalize(canvas) > 0.3, np.ones((3, 3)))[1] == 2
+
+
 @pytest.mark.parametrize("grey", [0, 120])
 def test_a_thick_digit_in_a_thin_printed_box_keeps_its_strokes(mnist_test, grey):
     """A form box printed one pixel wide around a digit written with a thick pen: the box's long thin lines once

@@ -53,6 +53,7 @@ import functools
 import cv2
 import numpy as np
 from scipy import ndimage
+from skimage.morphology import skeletonize
 
 from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError
@@ -64,6 +65,9 @@ MNIST_CENTER = (14.0, 14.0)  # mean intensity centre of mass of MNIST digits, (r
 # Stroke width of MNIST training digits at the 20 px scale, as `_stroke_width` measures it,
 # pixels: median and 5th-95th percentiles (every 30th training image).
 MNIST_STROKE, MNIST_STROKE_RANGE = 2.7, (2.1, 3.9)
+GAP_BRIDGE = 4.0  # broken strokes' ends this many stroke widths apart or nearer may be joined (`_bridged`)
+JOIN_ANGLE = 45  # if each points at the other within this many degrees
+SKIP_REACH = 2.0  # ink this many stroke widths from a stroke or nearer is no speck (a skipping pen's dashes)
 LOCATE_SIDE = 512  # a larger image is searched for ink at this longest side first, pixels
 MIN_SIDE = 64  # a smaller image is enlarged to at least this longest side before any filtering, pixels
 STROKE_CV = 0.5  # the most a consistent pen stroke's width varies (coefficient of variation)
@@ -151,10 +155,12 @@ def _boxes(mask):
     return cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
 
 
-def _drop_specks(mask, strength, tall=False):
+def _drop_specks(mask, strength, tall=False, reach=0):
     """Keep the components with at least 8 % of the strongest one's ink (sum of `strength`) and 2 px, and with
     `tall`, those at least half its extent too (the longer side of the bounding box): a thin 1 beside a
-    number's bold digits has little ink, but is as tall as they are.
+    number's bold digits has little ink, but is as tall as they are. With `reach` (pixels), the pieces of stroke
+    that gaps of up to `reach` link to the kept ink are kept too (`_near_strokes`): the dashes of a stroke that the
+    pen skipped.
 
     Returns the kept mask and the kept components' areas `(n,)`.
     """
@@ -162,6 +168,8 @@ def _drop_specks(mask, strength, tall=False):
     if len(areas) <= 1:
         return mask, areas
     keep = np.concatenate([[False], (mass >= 0.08 * mass.max()) & (areas >= 2)])
+    if reach and keep[1:].any() and not keep[1:].all():
+        keep = _near_strokes(keep, labels, areas, mask, strength, reach)
     if keep[1:].all():
         return mask, areas
     strongest = int(mass.argmax())
@@ -173,6 +181,27 @@ def _drop_specks(mask, strength, tall=False):
     if not keep.any():
         keep[strongest + 1] = True
     return np.take(keep, labels), areas[keep[1:]]  # take: twice as fast as indexing here
+
+
+def _near_strokes(keep, labels, areas, mask, strength, reach):
+    """`keep` (bool `(n + 1,)` over `labels`, [0] the background) and every piece of stroke linked to a kept
+    component by pieces of stroke with gaps up to `reach` px (joined by a dilation): the dashes of a stroke that
+    the pen skipped. A piece of stroke is at least half as thick as a stroke (`reach` / `SKIP_REACH` px), as large
+    as half a square of its side, and half as strong as the kept ink (mean `strength`); salt noise, a line's
+    remnants and faint texture beside the strokes are not, and texture away from the strokes is linked to none.
+    """
+    index, width = np.arange(1, len(keep)), reach / SKIP_REACH
+    dist = cv2.distanceTransform(_pad(mask), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    mean = ndimage.mean(strength, labels, index)
+    thick = np.concatenate([[False], (ndimage.maximum(dist, labels, index) >= width / 4) & (areas >= width**2 / 2)
+                            & (mean >= 0.5 * np.median(mean[keep[1:]]))])
+    pieces = np.take(keep | thick, labels) & mask
+    groups = _components(cv2.dilate(pieces.view(np.uint8), _disk(reach)) > 0)[0]
+    seeded = np.zeros(groups.max() + 1, bool)
+    seeded[groups[np.take(keep, labels) & mask]] = True
+    group_of = np.zeros(len(keep), np.int64)
+    group_of[labels[pieces]] = groups[pieces]
+    return keep | (thick & seeded[group_of])
 
 
 def _pad(mask):
@@ -763,9 +792,10 @@ def _main_cluster(mask, strength):
     return mask & (labels == int(mass[1:].argmax()) + 1)
 
 
-def _separate(g, width):
+def _separate(g, width, dashes=True):
     """Ink and mask of dark ink `g` (float32, dark on light) drawn `width` px wide (see `extract_ink`), and the ink's
-    median contrast (darkness relative to the paper, in [0, 1])."""
+    median contrast (darkness relative to the paper, in [0, 1]). `dashes=False` drops a skipping pen's dashes as
+    specks too (`_near_strokes`): in a number's candidate digit, the specks are its neighbours' cut-off slivers."""
     paper = cv2.morphologyEx(g, cv2.MORPH_CLOSE, _disk(3 * width + 1))
     contrast = np.clip((paper - g) / np.maximum(paper, 0.05), 0.0, 1.0)
     otsu = _otsu(contrast)
@@ -774,7 +804,7 @@ def _separate(g, width):
     mask = contrast > threshold
     if not mask.any():
         raise ImageError("no ink found: nothing stands out from the background")
-    mask = _drop_specks(_drop_form_lines(mask, width, contrast), contrast, tall=True)[0]
+    mask = _drop_specks(_drop_form_lines(mask, width, contrast), contrast, tall=True, reach=SKIP_REACH * width * dashes)[0]
     level = float(np.percentile(contrast[mask], 90))
     low = 0.5 * threshold
     ink = np.clip((contrast - low) / max(level - low, 1e-6), 0.0, 1.0)
@@ -794,7 +824,8 @@ def extract_ink(gray):
     edges, which are wider or are steps. Ink contrast is the darkness
     relative to that paper (a flat field), so ink in a shadow keeps its
     contrast; it is thresholded at max(Otsu, 4 robust noise sigmas of the
-    paper); specks and form lines (`_drop_form_lines`) are dropped.
+    paper); specks and form lines (`_drop_form_lines`) are dropped, but not
+    the dashes of a skipping pen near the strokes (`_near_strokes`).
 
     Args:
         gray: float32 `(H, W)` in [0, 1], either polarity.
@@ -856,9 +887,9 @@ def _check_contrast(gray):
         raise ImageError("no ink found: the image is blank or has too little contrast")
 
 
-def _extract(gray, reading):
+def _extract(gray, reading, dashes=True):
     """`extract_ink`'s ink and mask, on the copy where thick strokes are `STROKE_WORK` px wide, and the ink's median
-    contrast (`_separate`).
+    contrast (`_separate`, which takes `dashes`).
 
     `reading` is `(dark, width)`, one of `_reading`'s.
     """
@@ -867,8 +898,8 @@ def _extract(gray, reading):
     g = gray if dark else 1.0 - gray
     f = STROKE_WORK / width
     if f > 0.75:
-        return _separate(g, width)
-    return _separate(rescale(g, f), STROKE_WORK)
+        return _separate(g, width, dashes)
+    return _separate(rescale(g, f), STROKE_WORK, dashes)
 
 
 def bbox(mask):
@@ -947,7 +978,8 @@ def _stroke_width(mask):
 
 
 def _mnist_layout(ink, mask, halfway=False):
-    """Crop to the ink, bring the stroke width into MNIST's range, fit into 20 px and centre by mass in 28x28.
+    """Keep the main cluster of ink, join its broken strokes (`_bridged`), crop to it, bring the stroke width into
+    MNIST's range, fit into 20 px and centre by mass in 28x28.
 
     Returns a list of float32 `(28, 28)` images: the layout, and with
     `halfway`, where a bold digit's strokes were thinned, its layout thinned
@@ -956,7 +988,8 @@ def _mnist_layout(ink, mask, halfway=False):
     classifier chooses, `Recognizer.choose`).
     """
     mask = _main_cluster(mask, ink)
-    ink = ink * cv2.dilate(mask.astype(np.uint8), _disk(float(np.median(_ridge_widths(mask))) / 2))
+    stroke = float(np.median(_ridge_widths(mask)))
+    ink, mask = _bridged(ink * cv2.dilate(mask.astype(np.uint8), _disk(stroke / 2)), mask, stroke)
     r0, r1, c0, c1 = bbox(mask)
     ink, mask = ink[r0:r1, c0:c1], mask[r0:r1, c0:c1]
     scale = BOX / max(ink.shape)
@@ -972,6 +1005,68 @@ def _mnist_layout(ink, mask, halfway=False):
             halves = [round(radius / 2)] if halfway and radius >= 2 else []  # a radius of 0 or 1 erodes alike
             inks = [cv2.erode(ink, _disk(2 * r + 1)) for r in [radius, *halves]]
     return [_centred(i) for i in inks]
+
+
+def _bridged(ink, mask, width):
+    """A digit in pieces (a ballpoint skipping on glossy paper, a broken thin stroke) with its broken strokes'
+    ends joined.
+
+    Two ends of the skeletons (Zhang and Suen 1984, scikit-image's
+    `skeletonize`) of different pieces are joined by a straight stroke
+    `width` px wide where they are at most `GAP_BRIDGE` stroke widths apart
+    and each points at the other: within `JOIN_ANGLE` of the join, the
+    stroke's direction taken over its last 2 widths of skeleton. This is
+    good continuation, the rule by which aligned pieces of a contour are
+    seen as one (the "association field" of Field, Hayes and Hess 1993,
+    Vision Research 33). Each end is joined once, nearest pairs first. A
+    dot, a speck or a detached flag whose end points elsewhere stays apart.
+
+    Args:
+        ink: float32 `(H, W)`, light ink on 0; mask: bool `(H, W)`, its
+            pixels; width: the strokes' width, pixels.
+
+    Returns:
+        `(ink, mask)` with the joins drawn in (at the ink's median strength),
+        or the inputs themselves where nothing is joined.
+    """
+    labels, areas = _components(mask)
+    if len(areas) <= 1:
+        return ink, mask
+    ends = _stroke_ends(skeletonize(mask), labels, width)
+    pairs = sorted((float(np.hypot(*(q - p))), i, j) for i, (p, u, a) in enumerate(ends)
+                   for j, (q, v, b) in enumerate(ends[:i]) if a != b and _point_at(p, u, q) and _point_at(q, v, p))
+    used, joins = set(), []
+    for gap, i, j in pairs:
+        if gap <= GAP_BRIDGE * width and not {i, j} & used:
+            used |= {i, j}
+            joins.append((ends[i][0], ends[j][0]))
+    if not joins:
+        return ink, mask
+    ink, joined, value = ink.copy(), mask.view(np.uint8).copy(), float(np.median(ink[mask]))
+    for p, q in joins:
+        for image, level in ((joined, 1), (ink, value)):
+            cv2.line(image, (int(p[1]), int(p[0])), (int(q[1]), int(q[0])), level, max(1, int(round(width))))
+    return ink, joined.astype(bool)
+
+
+def _stroke_ends(skeleton, labels, width):
+    """`[(end, direction, piece)]`: the skeleton's end points (one neighbour; `(row, col)`), the direction the stroke
+    runs out along (from the mean of its skeleton within 2 `width` of the end), and the label of their piece; pieces
+    whose skeleton is shorter than 2 `width` (dots) have none."""
+    neighbours = cv2.filter2D(skeleton.view(np.uint8), -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT)
+    track, pieces = np.argwhere(skeleton), labels[skeleton]
+    ends = []
+    for end in np.argwhere(skeleton & (neighbours == 2)):
+        piece = labels[tuple(end)]
+        own = track[pieces == piece]
+        if len(own) >= 2 * width:
+            ends.append((end, end - own[np.hypot(*(own - end).T) <= 2 * width].mean(axis=0), piece))
+    return ends
+
+
+def _point_at(p, direction, q):
+    """Whether a stroke ending at `p` and running out along `direction` points at `q`: within `JOIN_ANGLE`."""
+    return float((q - p) @ direction) >= np.cos(np.radians(JOIN_ANGLE)) * np.hypot(*(q - p)) * np.hypot(*direction)
 
 
 def _centred(ink):
@@ -1078,7 +1173,7 @@ def normalize_ink(ink):
     _, width, _ = _stroke_reading(work > _otsu(work), work)  # the light side of `_global_reading`'s split
     if not width:  # no strokes of a consistent width on the light side: read it as any picture
         return normalize(ink)
-    return _mnist_layout(*_extract(work, (False, width))[:2])[0]
+    return _mnist_layout(*_extract(work, (False, width), dashes=False)[:2])[0]
 
 
 def with_margin(ink):
