@@ -193,15 +193,15 @@ def _near_strokes(keep, labels, areas, mask, strength, reach):
     index, width = np.arange(1, len(keep)), reach / SKIP_REACH
     dist = cv2.distanceTransform(_pad(mask), cv2.DIST_L2, 3)[1:-1, 1:-1]
     mean = ndimage.mean(strength, labels, index)
-    thick = np.concatenate([[False], (ndimage.maximum(dist, labels, index) >= width / 4) & (areas >= width**2 / 2)
-                            & (mean >= 0.5 * np.median(mean[keep[1:]]))])
-    pieces = np.take(keep | thick, labels) & mask
+    stroke = np.concatenate([[False], (ndimage.maximum(dist, labels, index) >= width / 4) & (areas >= width**2 / 2)
+                             & (mean >= 0.5 * np.median(mean[keep[1:]]))])
+    pieces = np.take(keep | stroke, labels) & mask
     groups = _components(cv2.dilate(pieces.view(np.uint8), _disk(reach)) > 0)[0]
     seeded = np.zeros(groups.max() + 1, bool)
     seeded[groups[np.take(keep, labels) & mask]] = True
     group_of = np.zeros(len(keep), np.int64)
     group_of[labels[pieces]] = groups[pieces]
-    return keep | (thick & seeded[group_of])
+    return keep | (stroke & seeded[group_of])
 
 
 def _pad(mask):
