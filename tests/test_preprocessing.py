@@ -21,7 +21,7 @@ from scipy import ndimage
 from digitrec import data, decoding, pagelines, renderings
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
-from digitrec.preprocessing import normalize, normalize_hypotheses
+from digitrec.preprocessing import normalize
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
 
@@ -408,17 +408,6 @@ def test_a_ring_whose_pen_skipped_twice_is_normalized_closed():
     ink = normalize(canvas) > 0.3
     assert ndimage.label(ink, np.ones((3, 3)))[1] == 1, "the gaps are open"
     assert ndimage.label(~ink)[1] == 2, "the ring does not enclose its hole"
-
-
-def test_a_joined_digit_is_offered_as_written_too():
-    """Joining broken strokes cannot know where the writer left a gap (a 6 whose stem stands apart from its loop,
-    which the join closes into an 8 or a 0): the layout without the joins is offered to the classifier too."""
-    canvas = np.full((300, 300), 255, np.uint8)
-    cv2.ellipse(canvas, (150, 150), (40, 60), 0, 10, 166, 0, 10, cv2.LINE_AA)
-    cv2.ellipse(canvas, (150, 150), (40, 60), 0, 190, 337, 0, 10, cv2.LINE_AA)
-    layouts = normalize_hypotheses(canvas)
-    pieces = [ndimage.label(layout > 0.3, np.ones((3, 3)))[1] for layout in layouts]
-    assert pieces[0] == 1 and 2 in pieces[1:]
 
 
 def test_a_dot_beyond_a_strokes_end_stays_apart():

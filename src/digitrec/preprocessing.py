@@ -984,21 +984,12 @@ def _mnist_layout(ink, mask, halfway=False):
     Returns a list of float32 `(28, 28)` images: the layout, and with
     `halfway`, where a bold digit's strokes were thinned, its layout thinned
     half as much too (thinning strokes a fifth of the digit's size or more
-    can turn a blob into a wiggle or open what a person reads as closed),
-    and where strokes were joined, the layout without the joins (a 6 whose
-    writer left the loop apart from the stem); the classifier chooses,
-    `Recognizer.choose`.
+    can turn a blob into a wiggle or open what a person reads as closed; the
+    classifier chooses, `Recognizer.choose`).
     """
     mask = _main_cluster(mask, ink)
     stroke = float(np.median(_ridge_widths(mask)))
-    ink = ink * cv2.dilate(mask.astype(np.uint8), _disk(stroke / 2))
-    joined = _bridged(ink, mask, stroke)
-    apart = _fitted(ink, mask) if halfway and joined[1] is not mask else []
-    return _fitted(*joined, halfway) + apart
-
-
-def _fitted(ink, mask, halfway=False):
-    """`_mnist_layout` of the digit's ink and mask once its pieces are chosen and joined: from the crop on."""
+    ink, mask = _bridged(ink * cv2.dilate(mask.astype(np.uint8), _disk(stroke / 2)), mask, stroke)
     r0, r1, c0, c1 = bbox(mask)
     ink, mask = ink[r0:r1, c0:c1], mask[r0:r1, c0:c1]
     scale = BOX / max(ink.shape)
@@ -1201,16 +1192,15 @@ def normalize_hypotheses(image, alternatives=True):
     `Recognizer.choose` keeps the one that looks most like a digit. Each
     reading whose ink has a second, darker level (a narrow shadow band
     joined to the strokes: `_darkest_class`) is offered without its lighter
-    level too, each bold digit, whose strokes are thinned towards MNIST's
-    pen, thinned half as much too, and each digit whose broken strokes were
-    joined, without the joins too (`_mnist_layout`).
+    level too, and each bold digit, whose strokes are thinned towards
+    MNIST's pen, thinned half as much too (`_mnist_layout`).
 
     Args:
         image: as for `normalize`.
         alternatives: False returns the first image only (`normalize`).
 
     Returns:
-        float32 `(k, 28, 28)` in [0, 1], k = 1 to 12; `[0]` is `normalize(image)`.
+        float32 `(k, 28, 28)` in [0, 1], k = 1 to 9; `[0]` is `normalize(image)`.
 
     Raises:
         ImageError: as for `normalize`.
