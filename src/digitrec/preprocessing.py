@@ -53,7 +53,6 @@ import functools
 import cv2
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import skeletonize
 
 from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError
@@ -1032,6 +1031,8 @@ def _bridged(ink, mask, width):
     labels, areas = _components(mask)
     if len(areas) <= 1:
         return ink, mask
+    from skimage.morphology import skeletonize  # here: 0.1 s at start-up otherwise, for broken digits only
+
     ends = _stroke_ends(skeletonize(mask), labels, width)
     pairs = sorted((float(np.hypot(*(q - p))), i, j) for i, (p, u, a) in enumerate(ends)
                    for j, (q, v, b) in enumerate(ends[:i]) if a != b and _point_at(p, u, q) and _point_at(q, v, p))
