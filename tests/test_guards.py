@@ -168,9 +168,8 @@ def test_an_idle_connection_is_dropped(strict_url):
 
 
 def test_a_client_that_trickles_its_body_gets_a_408(strict_url):
-    """A byte every 0.2 s for the first 0.4 s of the 1 s body timeout, then nothing: the server answers 408 when the
-    time is up. The client stops sending well before then: a byte arriving after the server has answered and
-    closed would draw a TCP reset, which may discard the answer before it is read (on a loaded machine it did)."""
+    """A byte every 0.2 s for the first 0.4 s of the 1 s body timeout, then nothing (a stalled client): the server
+    answers 408 when the time is up. (One that sends on: `test_a_client_still_sending_its_body_reads_the_408`.)"""
     with connect(strict_url) as sock:
         sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 1000\r\n\r\n{")
@@ -186,6 +185,47 @@ def test_a_client_that_trickles_its_body_gets_a_408(strict_url):
     status, _, rest = response.partition(b"\r\n")
     assert status == b"HTTP/1.1 408 Request Timeout", response[:200]
     assert json.loads(rest.split(b"\r\n\r\n", 1)[1]) == {"detail": "request body not received within 1 s"}
+
+
+def slow_body(seconds, step=0.05, chunk=b" " * 100):
+    """A request body sent over `seconds`: `chunk` every `step` seconds."""
+    for _ in range(round(seconds / step)):
+        time.sleep(step)
+        yield chunk
+
+
+def test_a_client_still_sending_its_body_reads_the_408(strict_url):
+    """urllib sends the whole body before it reads: the server answers 408 after 1 s, reads on and discards the
+    rest (a lingering close), so that the client's sends do not fail with a broken pipe and it reads the 408."""
+    for _ in range(3):
+        request = urllib.request.Request(f"{strict_url}/api/predict", data=slow_body(2.0),
+                                         headers={"Content-Type": "application/json", "Content-Length": "4000"})
+        with pytest.raises(urllib.error.HTTPError) as e:  # not URLError(BrokenPipeError) / ConnectionResetError
+            urllib.request.urlopen(request, timeout=30)
+        assert e.value.code == 408
+        assert json.loads(e.value.read()) == {"detail": "request body not received within 1 s"}
+
+
+def test_a_lingering_close_ends(strict_url, monkeypatch):
+    """After the 408 the server shuts its side (the client reads the end of the stream) but reads on what the client
+    sends; it closes (a send then fails) `LINGERING_TIME` after the answer for a client that sends on, and
+    `LINGERING_TIMEOUT` after it for one that falls silent."""
+    monkeypatch.setattr(guards, "LINGERING_TIME", 3.0)
+    monkeypatch.setattr(guards, "LINGERING_TIMEOUT", 0.5)
+    for client in ("sends on", "silent"):
+        with connect(strict_url) as sock:
+            sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n{")
+            response = read_until_closed(sock)  # the server's side ends after its answer
+            answered = time.monotonic()
+            if client == "silent":
+                time.sleep(1.0)
+            with pytest.raises(OSError):  # a reset (or a broken pipe) once the server has closed
+                while time.monotonic() - answered < 30:
+                    sock.send(b" " * 100)
+                    time.sleep(0.05)
+            waited = time.monotonic() - answered
+        assert response.startswith(b"HTTP/1.1 408 "), client
+        assert (waited >= 2.9) if client == "sends on" else (waited < 2.9), (client, waited)
 
 
 def test_connections_over_the_limit_get_503():

@@ -14,13 +14,19 @@ them); the rest applies them:
   no framing and no referrer on every response;
 - `HeadTimeoutProtocol`: uvicorn's h11 protocol plus a deadline for the
   request head (uvicorn has none: a client sending a header byte a second
-  would hold its connection forever);
+  would hold its connection forever), and a lingering close where an answer
+  (a 408, a 413) comes before the whole request body: the client may still
+  be sending, and a socket closed with bytes still arriving answers them
+  with a TCP reset, which a client sending its body sees as a broken pipe
+  instead of the answer;
 - `uvicorn_settings`: uvicorn's settings for the above, plus uvicorn's own
   keep-alive timeout, connection limit and head size limit.
 
 The limits follow the defaults of common servers: Apache's mod_reqtimeout
 drops a client that has not sent its headers within 20 s, nginx waits 60 s
-for a request body, and h11 (uvicorn) allows a 16 KiB request head.
+for a request body, and h11 (uvicorn) allows a 16 KiB request head; the
+lingering close is nginx's (`lingering_close`, `lingering_time` 30 s,
+`lingering_timeout` 5 s).
 """
 
 import dataclasses
@@ -65,6 +71,10 @@ class Limits:
     decodes: int = 2
 
 
+# nginx's lingering close: after an answer that leaves part of the request body unread, the server shuts its side
+# down and reads on, discarding, until the client closes, for at most LINGERING_TIME seconds in all and
+# LINGERING_TIMEOUT seconds without data (nginx's defaults).
+LINGERING_TIME, LINGERING_TIMEOUT = 30.0, 5.0
 LIMITS = Limits()  # the defaults, as `digitrec serve` applies them
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")  # names a browser uses for this machine
 
@@ -183,19 +193,25 @@ class SecurityHeaders:
 
 
 class HeadTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol, plus a deadline of `head_timeout` seconds for each request head.
+    """uvicorn's h11 protocol, plus a deadline of `head_timeout` seconds for each request head and a lingering close.
 
     The clock starts when the connection opens and again after each
     response; if the client has not sent a complete request line and headers
-    by then, the connection is closed.
+    by then, the connection is closed. Where the connection is closed after
+    an answer that came before the whole request body (a 408, a 413 for a
+    body declared too large), the server's side is shut down (the client
+    reads the answer, then the end of the stream) and what the client still
+    sends is read and discarded until it closes, `LINGERING_TIMEOUT` seconds
+    pass without data, or `LINGERING_TIME` in all (`_LingeringTransport`).
     """
 
     def __init__(self, *args, head_timeout, **kwargs):
         super().__init__(*args, **kwargs)
         self.head_timeout, self.head_timer = head_timeout, None
+        self.lingering, self.linger_end, self.linger_timer = False, 0.0, None
 
     def connection_made(self, transport):
-        super().connection_made(transport)
+        super().connection_made(_LingeringTransport(transport, self))
         self._expect_head()
 
     def on_response_complete(self):
@@ -203,9 +219,28 @@ class HeadTimeoutProtocol(H11Protocol):
         self._expect_head()
 
     def connection_lost(self, exc):
-        if self.head_timer is not None:
-            self.head_timer.cancel()
+        for timer in (self.head_timer, self.linger_timer):
+            if timer is not None:
+                timer.cancel()
         super().connection_lost(exc)
+
+    def data_received(self, data):
+        if self.lingering:  # the answer is sent: the rest of the body is discarded
+            self._linger()
+        else:
+            super().data_received(data)
+
+    def eof_received(self):
+        if self.lingering:  # the client has read the answer and closed its side
+            self.transport.close()
+        return super().eof_received()
+
+    def _linger(self):
+        """(Re)start the wait for the client's end of the stream: close when it is overdue."""
+        if self.linger_timer is not None:
+            self.linger_timer.cancel()
+        wait = min(LINGERING_TIMEOUT, self.linger_end - self.loop.time())
+        self.linger_timer = self.loop.call_later(max(wait, 0.0), self.transport.close)
 
     def _expect_head(self):
         if self.head_timer is not None:
@@ -216,6 +251,31 @@ class HeadTimeoutProtocol(H11Protocol):
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self.logger.info("closing a connection that sent no complete request head within %g s", self.head_timeout)
             self.transport.close()
+
+
+class _LingeringTransport:
+    """A connection's asyncio transport whose first `close()`, while the client is still sending its request
+    body (h11's `SEND_BODY`), is a lingering close (`HeadTimeoutProtocol`), during which it is closing (to
+    uvicorn: no keep-alive, no next request); every other call is the transport's."""
+
+    def __init__(self, transport, protocol):
+        self._transport, self._protocol = transport, protocol
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+    def is_closing(self):
+        return self._protocol.lingering or self._transport.is_closing()
+
+    def close(self):
+        protocol, transport = self._protocol, self._transport
+        sending = protocol.conn.their_state is h11.SEND_BODY
+        if protocol.lingering or not sending or transport.is_closing() or not transport.can_write_eof():
+            return transport.close()
+        protocol.lingering, protocol.linger_end = True, protocol.loop.time() + LINGERING_TIME
+        transport.write_eof()  # after the answer still buffered
+        transport.resume_reading()
+        protocol._linger()
 
 
 def uvicorn_settings(limits):
