@@ -419,6 +419,25 @@ def test_a_dot_beyond_a_strokes_end_stays_apart():
     assert ndimage.label(normalize(canvas) > 0.3, np.ones((3, 3)))[1] == 2
 
 
+@pytest.mark.parametrize("width", [4.0, 6.0])
+def test_ink_bolder_than_its_reading_is_not_hollowed(width):
+    """An 8 drawn 12 px wide with a filled crossing 34 px across, separated from its paper as if its strokes were
+    `width` px wide (a photo's local reading, a number's thinner digits): the rolling ball is sized from the ink
+    found, so the strokes and the blob are ink through their middle. Before, a ball three readings wide (13 or 19
+    px) fitted inside them: the paper estimate there was the ink itself, and 4 px kept a fifth of the ink, 6 px
+    all but the blob, the 8 read as a 0 with a bar."""
+    from digitrec.preprocessing import _separate
+
+    page = np.full((240, 200), 255, np.uint8)
+    cv2.ellipse(page, (100, 75), (30, 34), 0, 0, 360, 0, 12, cv2.LINE_AA)
+    cv2.ellipse(page, (100, 160), (38, 45), 0, 0, 360, 0, 12, cv2.LINE_AA)
+    cv2.circle(page, (100, 114), 17, 0, -1, cv2.LINE_AA)
+    _, mask, _ = _separate(page.astype(np.float32) / 255, width)
+    drawn = page < 128
+    assert mask[114, 100] and mask[75, 70], "the blob's or a stroke's middle is taken for paper"
+    assert (mask & drawn).sum() >= 0.95 * drawn.sum()
+
+
 @pytest.mark.parametrize("grey", [0, 120])
 def test_a_thick_digit_in_a_thin_printed_box_keeps_its_strokes(mnist_test, grey):
     """A form box printed one pixel wide around a digit written with a thick pen: the box's long thin lines once
