@@ -819,7 +819,8 @@ def _separate(g, width, dashes=True):
     contrast, threshold, mask = _ink_mask(g, width, width, dashes)
     bold = float(np.percentile(_ridge_widths(mask), 95))
     if bold > BOLD * width:
-        contrast, threshold, mask = _ink_mask(g, width, bold, dashes)
+        with contextlib.suppress(ImageError):  # the wider ball finds no ink beyond its noise floor: the first stands
+            contrast, threshold, mask = _ink_mask(g, width, bold, dashes)
     level = float(np.percentile(contrast[mask], 90))
     low = 0.5 * threshold
     ink = np.clip((contrast - low) / max(level - low, 1e-6), 0.0, 1.0)
