@@ -272,12 +272,13 @@ SHARP_EDGE = 0.1  # edge sharpness (1/pixels) under which a two-level split is l
 STROKE_WORK = 6.0  # thicker strokes are separated from the paper on a copy where they are this wide, pixels
 # A rolling ball must be wider than the ink it rolls under (Sternberg 1983): where it is not, the paper estimate
 # there is the ink itself, and the middle of a bold stroke or of a filled blob is taken for paper (a marker's 8 with
-# a filled crossing reads "0" or "3"). `_reading`'s width may be the pen's by another reading than the ink's (a
-# photo's local reading of the edges, the thinner digits of a number beside a bold one); where the ink found is
-# more than BOLD times as wide (95th percentile of its ridge widths), the paper is estimated again with a ball three
-# times that wide. Set a priori; validation (photos of numbers of MNIST validation digits, seeds 7 and 11, 150 of
-# each kind): separate photos 96 -> 100 of 100, one touching pair 93 -> 98 of 100, canvases the same; 15 families
-# x 300 digits 81 -> 80 wrong (form +1), read of non-digits 222 -> 223 of 300 nothing but "?".
+# a filled crossing reads "0" or "3"). `_reading`'s width may come from another reading than the ink's (a photo's
+# local reading of the edges, the thinner digits of a number beside a bold one); where the ink found is more than
+# BOLD times as wide (95th percentile of its ridge widths), the paper is estimated again with a ball three times
+# that wide. Set a priori; validation (`scripts/read_validation.py`, numbers of MNIST validation digits, 150 of each
+# kind): seeds 7 and 11, separate photos 96 -> 100 of 100, one touching pair 93 -> 98 of 100, canvases the same;
+# held-out seed 21 the same to the number; 15 families x 300 digits 81 -> 80 wrong (form +1); non-digits read as
+# nothing but "?" +1 of 300 at seeds 11 and 21.
 BOLD = 1.5
 INK_CONTRAST = 0.03  # response above which a thin structure counts when reading polarity and width
 # The least ratio of a local reading's side's response to the other's around its strokes (JPEG ringing and grain
@@ -841,7 +842,6 @@ def _ink_mask(g, width, ball, dashes):
         raise ImageError("no ink found: nothing stands out from the background")
     mask = _drop_specks(_drop_form_lines(mask, width, contrast), contrast, tall=True, reach=SKIP_REACH * width * dashes)[0]
     return contrast, threshold, mask
-
 
 
 def extract_ink(gray):
