@@ -410,6 +410,31 @@ def test_a_ring_whose_pen_skipped_twice_is_normalized_closed():
     assert ndimage.label(~ink)[1] == 2, "the ring does not enclose its hole"
 
 
+def test_broken_strokes_are_joined_nearest_pairs_first_each_end_once():
+    """`_joins` (tested in bulk with a k-d tree) against its definition checked pair by pair: 600 random stroke ends
+    of 40 pieces, as a blotchy marker digit's skeleton has them (one such page took 52 s when every pair was tested
+    in Python, 0.35 s now)."""
+    from digitrec.preprocessing import JOIN_ANGLE, _joins
+
+    rng = np.random.default_rng(0)
+    points = rng.integers(0, 300, (600, 2))
+    directions, pieces = rng.normal(size=(600, 2)), rng.integers(0, 40, 600)
+
+    def points_at(p, u, q):
+        return (q - p) @ u >= np.cos(np.radians(JOIN_ANGLE)) * np.hypot(*(q - p)) * np.hypot(*u)
+
+    pairs = sorted((float(np.hypot(*(points[j] - points[i]))), i, j) for i in range(600) for j in range(i)
+                   if pieces[i] != pieces[j] and points_at(points[i], directions[i], points[j])
+                   and points_at(points[j], directions[j], points[i]))
+    used, expected = set(), []
+    for gap, i, j in pairs:
+        if gap <= 20.0 and not {i, j} & used:
+            used |= {i, j}
+            expected.append((tuple(points[i]), tuple(points[j])))
+    joined = [(tuple(p), tuple(q)) for p, q in _joins(points, directions, pieces, 20.0)]
+    assert joined == expected and len(expected) > 20
+
+
 def test_a_dot_beyond_a_strokes_end_stays_apart():
     """A dot 2.5 stroke widths beyond the end of a bar, where the bar points: a dot has no stroke direction, so it
     is no broken stroke, and it is not joined (nor is a detached 5's flag whose end points away)."""

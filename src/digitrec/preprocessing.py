@@ -53,6 +53,7 @@ import functools
 import cv2
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError
@@ -1067,14 +1068,7 @@ def _bridged(ink, mask, width):
         return ink, mask
     from skimage.morphology import skeletonize  # here: 0.1 s at start-up otherwise, for broken digits only
 
-    ends = _stroke_ends(skeletonize(mask), labels, width)
-    pairs = sorted((float(np.hypot(*(q - p))), i, j) for i, (p, u, a) in enumerate(ends)
-                   for j, (q, v, b) in enumerate(ends[:i]) if a != b and _point_at(p, u, q) and _point_at(q, v, p))
-    used, joins = set(), []
-    for gap, i, j in pairs:
-        if gap <= GAP_BRIDGE * width and not {i, j} & used:
-            used |= {i, j}
-            joins.append((ends[i][0], ends[j][0]))
+    joins = _joins(*_stroke_ends(skeletonize(mask), labels, width), GAP_BRIDGE * width)
     if not joins:
         return ink, mask
     ink, joined, value = ink.copy(), mask.view(np.uint8).copy(), float(np.median(ink[mask]))
@@ -1085,23 +1079,43 @@ def _bridged(ink, mask, width):
 
 
 def _stroke_ends(skeleton, labels, width):
-    """`[(end, direction, piece)]`: the skeleton's end points (one neighbour; `(row, col)`), the direction the stroke
-    runs out along (from the mean of its skeleton within 2 `width` of the end), and the label of their piece; pieces
-    whose skeleton is shorter than 2 `width` (dots) have none."""
+    """The skeleton's end points (one neighbour; int `(n, 2)` of `(row, col)`), the directions the strokes run out
+    along (float `(n, 2)`, from the mean of their skeleton within 2 `width` of the end) and the labels of their
+    pieces `(n,)`; pieces whose skeleton is shorter than 2 `width` (dots) have none."""
     neighbours = cv2.filter2D(skeleton.view(np.uint8), -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT)
     track, pieces = np.argwhere(skeleton), labels[skeleton]
-    ends = []
-    for end in np.argwhere(skeleton & (neighbours == 2)):
-        piece = labels[tuple(end)]
-        own = track[pieces == piece]
-        if len(own) >= 2 * width:
-            ends.append((end, end - own[np.hypot(*(own - end).T) <= 2 * width].mean(axis=0), piece))
-    return ends
+    own = {piece: track[pieces == piece] for piece in np.unique(pieces)}
+    ends = [(end, end - own[piece][np.hypot(*(own[piece] - end).T) <= 2 * width].mean(axis=0), piece)
+            for end in np.argwhere(skeleton & (neighbours == 2))
+            for piece in [labels[tuple(end)]] if len(own[piece]) >= 2 * width]
+    points, directions, labels = (np.array([e[k] for e in ends]) for k in range(3))
+    return points.reshape(-1, 2), directions.reshape(-1, 2), labels
+
+
+def _joins(points, directions, pieces, reach):
+    """`[(p, q)]`: the pairs of stroke ends (`_stroke_ends`) of different pieces, at most `reach` px apart, that
+    point at each other (`_point_at`), nearest first, each end once. Pairs are looked up in a k-d tree (SciPy's)
+    and tested together, not one by one: a blotchy marker digit's skeleton has hundreds of spurs."""
+    if len(points) < 2:
+        return []
+    later, first = cKDTree(points).query_pairs(reach * (1 + 1e-9), output_type="ndarray").T.reshape(2, -1)[::-1]
+    gap = np.hypot(*(points[first] - points[later]).T)
+    ok = ((gap <= reach) & (pieces[later] != pieces[first]) & _point_at(points[later], directions[later], points[first])
+          & _point_at(points[first], directions[first], points[later]))
+    used, joins = set(), []
+    for k in np.flatnonzero(ok)[np.lexsort((first[ok], later[ok], gap[ok]))]:
+        if not {later[k], first[k]} & used:
+            used |= {later[k], first[k]}
+            joins.append((points[later[k]], points[first[k]]))
+    return joins
 
 
 def _point_at(p, direction, q):
-    """Whether a stroke ending at `p` and running out along `direction` points at `q`: within `JOIN_ANGLE`."""
-    return float((q - p) @ direction) >= np.cos(np.radians(JOIN_ANGLE)) * np.hypot(*(q - p)) * np.hypot(*direction)
+    """Whether strokes ending at `p` (`(n, 2)`) and running out along `direction` point at `q`: within `JOIN_ANGLE`
+    (bool `(n,)`)."""
+    d = (q - p).astype(np.float64)
+    dot = d[:, 0] * direction[:, 0] + d[:, 1] * direction[:, 1]
+    return dot >= np.cos(np.radians(JOIN_ANGLE)) * np.hypot(*d.T) * np.hypot(*direction.T)
 
 
 def _centred(ink):
