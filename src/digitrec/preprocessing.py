@@ -1080,16 +1080,19 @@ def _bridged(ink, mask, width):
 
 def _stroke_ends(skeleton, labels, width):
     """The skeleton's end points (one neighbour; int `(n, 2)` of `(row, col)`), the directions the strokes run out
-    along (float `(n, 2)`, from the mean of their skeleton within 2 `width` of the end) and the labels of their
-    pieces `(n,)`; pieces whose skeleton is shorter than 2 `width` (dots) have none."""
+    along (float `(n, 2)`, from the mean of their skeleton within 2 `width` of the end, found with a k-d tree) and
+    the labels of their pieces `(n,)`; pieces whose skeleton is shorter than 2 `width` (dots) have none."""
     neighbours = cv2.filter2D(skeleton.view(np.uint8), -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT)
     track, pieces = np.argwhere(skeleton), labels[skeleton]
-    own = {piece: track[pieces == piece] for piece in np.unique(pieces)}
-    ends = [(end, end - own[piece][np.hypot(*(own[piece] - end).T) <= 2 * width].mean(axis=0), piece)
-            for end in np.argwhere(skeleton & (neighbours == 2))
-            for piece in [labels[tuple(end)]] if len(own[piece]) >= 2 * width]
-    points, directions, labels = (np.array([e[k] for e in ends]) for k in range(3))
-    return points.reshape(-1, 2), directions.reshape(-1, 2), labels
+    points = np.argwhere(skeleton & (neighbours == 2))
+    points = points[np.bincount(pieces)[labels[tuple(points.T)]] >= 2 * width]  # not the ends of dots
+    near = cKDTree(track).query_ball_point(points, 2 * width * (1 + 1e-9)) if len(points) else []
+    directions = np.zeros((len(points), 2))
+    for k, (end, found) in enumerate(zip(points, near)):  # the skeleton of its own piece within 2 widths
+        found = np.sort(found)  # in the track's order, as the mean was taken before the k-d tree
+        own = track[found][(pieces[found] == labels[tuple(end)]) & (np.hypot(*(track[found] - end).T) <= 2 * width)]
+        directions[k] = end - own.mean(axis=0)
+    return points, directions, labels[tuple(points.T)]
 
 
 def _joins(points, directions, pieces, reach):
