@@ -512,6 +512,24 @@ def number_on_a_line(digits, rng, photo=False):
     return page
 
 
+def skipping_pen(digit, rng, skip=True):
+    """A digit 80-150 px tall in a 3-6 px ballpoint that skips, as on glossy paper: 10-25 % of its ink left out in
+    gaps across the strokes (where smooth noise with blobs 1.5-3 pen widths across is lowest), dark on white
+    300x300 paper, slightly blurred: PNG bytes. `skip=False`: the same page without the gaps."""
+    width = rng.uniform(3, 6)
+    cover = renderings.pen(digit, rng.uniform(80, 150), width, rng)
+    page = np.zeros((300, 300), "float32")
+    top, left = (int(rng.integers(0, 301 - n)) for n in cover.shape)
+    page[top : top + cover.shape[0], left : left + cover.shape[1]] = cover
+    noise = _smooth_noise(page.shape, rng.uniform(1.5, 3.0) * width, rng)
+    gaps = np.clip((noise - np.quantile(noise[page > 0.5], rng.uniform(0.1, 0.25))) / 0.05, 0, 1)
+    page = 1 - rng.uniform(0.7, 0.9) * page * (gaps if skip else 1)
+    blurred = Image.fromarray((255 * page).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6))
+    buf = io.BytesIO()
+    blurred.save(buf, "PNG")
+    return buf.getvalue()
+
+
 if __name__ == "__main__":
     import os
     import sys
@@ -531,20 +549,3 @@ if __name__ == "__main__":
         Image.fromarray(img).save(out / f"synth_{i:02d}_label{labels[i]}.png")
         print(i, labels[i], info)
 
-
-def skipping_pen(digit, rng, skip=True):
-    """A digit 80-150 px tall in a 3-6 px ballpoint that skips, as on glossy paper: 10-25 % of its ink left out in
-    gaps across the strokes (where smooth noise with blobs 1.5-3 pen widths across is lowest), dark on white
-    300x300 paper, slightly blurred: PNG bytes. `skip=False`: the same page without the gaps."""
-    width = rng.uniform(3, 6)
-    cover = renderings.pen(digit, rng.uniform(80, 150), width, rng)
-    page = np.zeros((300, 300), "float32")
-    top, left = (int(rng.integers(0, 301 - n)) for n in cover.shape)
-    page[top : top + cover.shape[0], left : left + cover.shape[1]] = cover
-    noise = _smooth_noise(page.shape, rng.uniform(1.5, 3.0) * width, rng)
-    gaps = np.clip((noise - np.quantile(noise[page > 0.5], rng.uniform(0.1, 0.25))) / 0.05, 0, 1)
-    page = 1 - rng.uniform(0.7, 0.9) * page * (gaps if skip else 1)
-    blurred = Image.fromarray((255 * page).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6))
-    buf = io.BytesIO()
-    blurred.save(buf, "PNG")
-    return buf.getvalue()

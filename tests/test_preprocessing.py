@@ -413,7 +413,7 @@ def test_a_ring_whose_pen_skipped_twice_is_normalized_closed():
 def test_broken_strokes_are_joined_nearest_pairs_first_each_end_once():
     """`_joins` (tested in bulk with a k-d tree) against its definition checked pair by pair: 600 random stroke ends
     of 40 pieces, as a blotchy marker digit's skeleton has them (one such page took 52 s when every pair was tested
-    in Python, 0.35 s now)."""
+    in Python, about 0.2 s now)."""
     from digitrec.preprocessing import JOIN_ANGLE, _joins
 
     rng = np.random.default_rng(0)

@@ -53,7 +53,6 @@ import functools
 import cv2
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError
@@ -1082,26 +1081,31 @@ def _stroke_ends(skeleton, labels, width):
     """The skeleton's end points (one neighbour; int `(n, 2)` of `(row, col)`), the directions the strokes run out
     along (float `(n, 2)`, from the mean of their skeleton within 2 `width` of the end, found with a k-d tree) and
     the labels of their pieces `(n,)`; pieces whose skeleton is shorter than 2 `width` (dots) have none."""
+    from scipy.spatial import cKDTree  # here, as `_bridged`'s skeletonize: 70 ms more at every start-up otherwise
+
     neighbours = cv2.filter2D(skeleton.view(np.uint8), -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT)
     track, pieces = np.argwhere(skeleton), labels[skeleton]
     points = np.argwhere(skeleton & (neighbours == 2))
     points = points[np.bincount(pieces)[labels[tuple(points.T)]] >= 2 * width]  # not the ends of dots
+    own_piece = labels[tuple(points.T)]
     near = cKDTree(track).query_ball_point(points, 2 * width * (1 + 1e-9)) if len(points) else []
     directions = np.zeros((len(points), 2))
     for k, (end, found) in enumerate(zip(points, near)):  # the skeleton of its own piece within 2 widths
         found = np.sort(found)  # in the track's order, as the mean was taken before the k-d tree
-        own = track[found][(pieces[found] == labels[tuple(end)]) & (np.hypot(*(track[found] - end).T) <= 2 * width)]
+        own = track[found][(pieces[found] == own_piece[k]) & (np.hypot(*(track[found] - end).T) <= 2 * width)]
         directions[k] = end - own.mean(axis=0)
-    return points, directions, labels[tuple(points.T)]
+    return points, directions, own_piece
 
 
 def _joins(points, directions, pieces, reach):
     """`[(p, q)]`: the pairs of stroke ends (`_stroke_ends`) of different pieces, at most `reach` px apart, that
     point at each other (`_point_at`), nearest first, each end once. Pairs are looked up in a k-d tree (SciPy's)
     and tested together, not one by one: a blotchy marker digit's skeleton has hundreds of spurs."""
+    from scipy.spatial import cKDTree
+
     if len(points) < 2:
         return []
-    later, first = cKDTree(points).query_pairs(reach * (1 + 1e-9), output_type="ndarray").T.reshape(2, -1)[::-1]
+    first, later = cKDTree(points).query_pairs(reach * (1 + 1e-9), output_type="ndarray").T  # first < later
     gap = np.hypot(*(points[first] - points[later]).T)
     ok = ((gap <= reach) & (pieces[later] != pieces[first]) & _point_at(points[later], directions[later], points[first])
           & _point_at(points[first], directions[first], points[later]))
