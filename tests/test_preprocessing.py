@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, features
 from scipy import ndimage
 
-from digitrec import data, decoding, pagelines, renderings
+from digitrec import data, decoding, pagelines, preprocessing, renderings
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
 from digitrec.preprocessing import normalize
@@ -78,6 +78,26 @@ def test_mnist_digits_pass_through_unchanged(mnist_test):
         assert np.allclose(normalize(d), d / 255.0, atol=1e-6)
         assert np.allclose(normalize(255 - d), d / 255.0, atol=1e-6)
         assert np.allclose(normalize(normalize(d)), d / 255.0, atol=1e-6)  # idempotent
+
+
+def test_a_picture_enlarged_by_pixel_repetition_is_read_as_its_source(mnist_test):
+    """A tiny scan enlarged by repeating pixels (a viewer's nearest-neighbour zoom, saved as PNG) is read as the
+    scan itself: an MNIST digit shown 10x passes through as MNIST, and a 16x16 binary scan zoomed 8x reads as the
+    scan. A smooth (bicubic) enlargement, or a repetition with one pixel changed, is read as the picture it is."""
+    images, _ = mnist_test
+
+    def zoom(a, k):
+        return np.asarray(Image.fromarray(a).resize((a.shape[1] * k, a.shape[0] * k), Image.NEAREST))
+
+    for d in images[:5]:
+        assert np.array_equal(normalize(zoom(d, 10)), normalize(d))  # d / 255: MNIST's layout, as it is
+        smooth = np.asarray(Image.fromarray(d).resize((280, 280), Image.BICUBIC))
+        assert not np.array_equal(normalize(smooth), normalize(d))
+    scan = np.asarray(Image.open(io.BytesIO(renderings.render("binary16", images[0], np.random.default_rng(1)))))
+    assert np.array_equal(normalize(zoom(scan, 8)), normalize(scan))
+    touched = zoom(scan, 8).copy()
+    touched[40, 40] = 255 - touched[40, 40]
+    assert preprocessing._source_resolution(to_grayscale(touched)).shape == touched.shape
 
 
 def test_moved_mnist_digits_keep_their_shape(mnist_test):

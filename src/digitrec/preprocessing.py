@@ -1165,6 +1165,32 @@ def _whole_erosion(mask, radius):
     return radius
 
 
+def _source_resolution(gray):
+    """`gray` (float32 `(H, W)`) as it was before it was enlarged by repeating each pixel k x k times (k >= 2), or
+    `gray` itself.
+
+    Viewers, pixel editors and plotting tools enlarge tiny scans that way
+    (nearest-neighbour): such a picture is read as the tiny scan it shows,
+    so that what is read of tiny images (their enlargement, a stretched
+    digit's aspect) holds for it too. k is the greatest common divisor of
+    the runs of identical rows and columns, and the repetition must be exact
+    (a photo or an anti-aliased drawing fails at its first two rows, which
+    costs nothing to check). Pictures over `2 * LOCATE_SIDE` px a side are
+    not searched (a big scan's blank margins would cost a full pass).
+    """
+    h, w = gray.shape
+    if not 2 <= min(h, w) <= max(h, w) <= 2 * LOCATE_SIDE or np.gcd(h, w) < 2 or not (
+            np.array_equal(gray[0], gray[1]) and np.array_equal(gray[:, 0], gray[:, 1])):
+        return gray
+    runs = [np.diff(np.flatnonzero(np.concatenate([[True], (np.diff(a, axis=axis) != 0).any(axis=1 - axis), [True]])))
+            for a, axis in ((gray, 0), (gray, 1))]
+    k = int(np.gcd.reduce(np.concatenate(runs)))
+    small = gray[::k, ::k]
+    if k < 2 or not np.array_equal(np.repeat(np.repeat(small, k, axis=0), k, axis=1), gray):
+        return gray
+    return small
+
+
 def _in_mnist_layout(gray):
     """`gray` as light ink on black if it already has MNIST's layout, else None.
 
@@ -1261,6 +1287,8 @@ def normalize_hypotheses(image, alternatives=True):
     A tiny image whose ink reaches all four borders (a digit stretched to
     fill its frame) is read at `STRETCHED_ASPECT` of its width too: the
     stretch lost its aspect ratio.
+    A picture enlarged by pixel repetition is read as the tiny one it
+    shows (`_source_resolution`).
 
     Args:
         image: as for `normalize`.
@@ -1272,7 +1300,7 @@ def normalize_hypotheses(image, alternatives=True):
     Raises:
         ImageError: as for `normalize`.
     """
-    gray = to_grayscale(image)
+    gray = _source_resolution(to_grayscale(image))
     same = _in_mnist_layout(gray)
     if same is not None:
         return same[None]
