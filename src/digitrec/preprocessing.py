@@ -1182,8 +1182,8 @@ def _source_resolution(gray):
     if not 2 <= min(h, w) <= max(h, w) <= 2 * LOCATE_SIDE or np.gcd(h, w) < 2 or not (
             np.array_equal(gray[0], gray[1]) and np.array_equal(gray[:, 0], gray[:, 1])):
         return gray
-    runs = [np.diff(np.flatnonzero(np.concatenate([[True], (np.diff(a, axis=axis) != 0).any(axis=1 - axis), [True]])))
-            for a, axis in ((gray, 0), (gray, 1))]
+    changes = [(np.diff(gray, axis=axis) != 0).any(axis=1 - axis) for axis in (0, 1)]  # between rows, columns
+    runs = [np.diff(np.flatnonzero(np.concatenate([[True], c, [True]]))) for c in changes]
     k = int(np.gcd.reduce(np.concatenate(runs)))
     small = gray[::k, ::k]
     if k < 2 or not np.array_equal(np.repeat(np.repeat(small, k, axis=0), k, axis=1), gray):
