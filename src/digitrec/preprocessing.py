@@ -77,6 +77,11 @@ MIN_SIDE = 64  # a smaller image is enlarged to at least this longest side befor
 # pass as 1s (refused 84 -> 31 %). Validation digits (`scripts/family_validation.py 5 600`): stretched16 588 -> 591,
 # binary16 592 -> 593, tight16 and binary32 unchanged.
 STRETCHED_ASPECT = 0.5
+# A picture that a reduction to under `MIN_SIDE` px and back reproduces within this (anywhere, in [0, 1] levels) is a
+# tiny scan enlarged smoothly, read at that size (`_smooth_source`). Set a priori between what was measured on
+# validation renderings: binary16 scans enlarged 2-16 times (bicubic) differ by at most 0.06, the families' photos,
+# canvases, forms and the non-digit pictures by at least 0.2.
+SMOOTH_ERROR = 0.1
 STROKE_CV = 0.5  # the most a consistent pen stroke's width varies (coefficient of variation)
 # Polarity readings closer than this are both classified (`_reading`); chosen on the validation split's
 # binary16 renderings (1,000 digits: 96.8 % -> 98.1 %; 0.15: 97.9 %, 0.5: 98.1 % with twice the cost).
@@ -1191,6 +1196,25 @@ def _source_resolution(gray):
     return small
 
 
+def _smooth_source(gray):
+    """`gray` (float32 `(H, W)`) reduced to a tiny picture (under `MIN_SIDE`) where it holds no finer detail:
+    a tiny scan enlarged smoothly (bicubic, bilinear), whose edges are ramps many pixels wide and read as a
+    shadow's; else `gray` itself.
+
+    The test: an area reduction to `MIN_SIDE - 1` px on the longest side,
+    enlarged back (bicubic), differs from `gray` by under `SMOOTH_ERROR`
+    anywhere. Pictures under `MIN_SIDE` px, or over `2 * LOCATE_SIDE`,
+    are left as they are.
+    """
+    h, w = gray.shape
+    if not MIN_SIDE <= max(h, w) <= 2 * LOCATE_SIDE:
+        return gray
+    scale = (MIN_SIDE - 1) / max(h, w)
+    small = _resize(gray, max(1, round(w * scale)), max(1, round(h * scale)))
+    back = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return small if cv2.norm(back, gray, cv2.NORM_INF) < SMOOTH_ERROR else gray
+
+
 def _in_mnist_layout(gray):
     """`gray` as light ink on black if it already has MNIST's layout, else None.
 
@@ -1287,8 +1311,8 @@ def normalize_hypotheses(image, alternatives=True):
     A tiny image whose ink reaches all four borders (a digit stretched to
     fill its frame) is read at `STRETCHED_ASPECT` of its width too: the
     stretch lost its aspect ratio.
-    A picture enlarged by pixel repetition is read as the tiny one it
-    shows (`_source_resolution`).
+    A picture enlarged by pixel repetition, or smoothly from a tiny one, is
+    read as the tiny one it shows (`_source_resolution`, `_smooth_source`).
 
     Args:
         image: as for `normalize`.
@@ -1300,7 +1324,7 @@ def normalize_hypotheses(image, alternatives=True):
     Raises:
         ImageError: as for `normalize`.
     """
-    gray = _source_resolution(to_grayscale(image))
+    gray = _smooth_source(_source_resolution(to_grayscale(image)))
     same = _in_mnist_layout(gray)
     if same is not None:
         return same[None]
