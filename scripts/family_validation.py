@@ -1,41 +1,71 @@
 """`predict` (the whole path: every reading, the classifier choosing) on validation digits rendered by the families.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/family_validation.py SEED N [FAMILY ...]
+        [--zoom K] [--resample nearest|linear|cubic]
 
 For each family of `renderings.FAMILIES` (or those named), N digits of the validation split (10 %,
 `data.stratified_split` seed 0; never test digits), drawn with `(SEED, the family's index)`, each rendered with
 `(SEED, the family's index, the digit's index)`. Prints the digits read right, the mean milliseconds of `predict`
 and the misreads as (label, answer), "no ink" where normalization found none. Compare code, digit for digit, by
-running it with each on `PYTHONPATH`.
+running it with each on `PYTHONPATH`. `--zoom K` enlarges every picture K times first (`--resample nearest`: by
+repeating pixels, as a viewer zooms; `linear`, `cubic`: smoothly), as a user who enlarged a tiny scan gives it.
 """
 
-import sys
+import argparse
+import io
 import time
 
+import cv2
 import numpy as np
+from PIL import Image
 
 from digitrec import renderings
 from digitrec.data import load_split, stratified_split
 from digitrec.errors import ImageError
 from digitrec.inference import Recognizer
 
+RESAMPLE = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+
+
+def zoomed(picture, k, resample):
+    """An image file's bytes (or a uint8 array) enlarged `k` times by `resample` (a key of `RESAMPLE`): a uint8 array,
+    or the picture itself for `k` 1."""
+    if k == 1:
+        return picture
+    array = np.asarray(Image.open(io.BytesIO(picture))) if isinstance(picture, bytes) else picture
+    return cv2.resize(array, None, fx=k, fy=k, interpolation=RESAMPLE[resample])
+
+
+def answers(recognizer, pictures):
+    """Each picture's label from `recognizer.predict`, None where refused, "no ink" where normalization found none."""
+    out = []
+    for picture in pictures:
+        try:
+            out.append(recognizer.predict([picture])[0].label)
+        except ImageError:
+            out.append("no ink")
+    return out
+
 
 def main():
-    seed, n, families = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:] or list(renderings.FAMILIES)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("seed", type=int)
+    parser.add_argument("n", type=int)
+    parser.add_argument("families", nargs="*", default=list(renderings.FAMILIES))
+    parser.add_argument("--zoom", type=int, default=1)
+    parser.add_argument("--resample", choices=RESAMPLE, default="nearest")
+    args = parser.parse_args()
+    seed, n = args.seed, args.n
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
     recognizer, wrong = Recognizer(), 0
-    for family in families:
+    for family in args.families:
         f = list(renderings.FAMILIES).index(family)
         chosen = np.random.default_rng([seed, f]).choice(val, n, replace=False)
-        pictures = [renderings.render(family, x[i], np.random.default_rng([seed, f, int(i)])) for i in chosen]
-        start, answers = time.perf_counter(), []
-        for picture in pictures:
-            try:
-                answers.append(recognizer.predict([picture])[0].label)
-            except ImageError:
-                answers.append("no ink")
-        misread = [(int(y[i]), a) for i, a in zip(chosen, answers) if a != y[i]]
+        pictures = [zoomed(renderings.render(family, x[i], np.random.default_rng([seed, f, int(i)])), args.zoom,
+                           args.resample) for i in chosen]
+        start = time.perf_counter()
+        misread = [(int(y[i]), a) for i, a in zip(chosen, answers(recognizer, pictures)) if a != y[i]]
         wrong += len(misread)
         print(f"{family}: {n - len(misread)}/{n} ({(time.perf_counter() - start) / n * 1000:.0f} ms)", misread,
               flush=True)

@@ -1,7 +1,7 @@
 """`predict` on real digits scanned the way USPS and Semeion scan theirs: cropped to the ink and stretched to 16x16.
 
     DIGITREC_DEV_DIR=../shared/data/realworld-dev .venv/bin/python scripts/stretched_dev.py [--npz NPZ]
-        [--non-digits K] [--seed S]
+        [--non-digits K] [--seed S] [--zoom K] [--resample nearest|linear|cubic]
 
 Each digit of realworld-dev (`optdigits_dev.npz`, or NPZ: an `images` array, light ink on black, and `labels`)
 is cropped to its ink box and resized to 16x16 by area averaging (grey), and that thresholded at half
@@ -9,7 +9,7 @@ is cropped to its ink box and resized to 16x16 by area averaging (grey), and tha
 check on real handwriting that issue 10 measured from outside (16x16 scans stretched to fill the frame),
 never a set to choose settings on. `--non-digits K` does the same with K validation non-digits (letters in
 held-out fonts, scribbles and shapes in turn, seed S, never the tests'; dark on white) and prints how many
-are refused.
+are refused. `--zoom K` enlarges every 16x16 picture K times (`family_validation.zoomed`) before it is read.
 """
 
 import argparse
@@ -17,9 +17,9 @@ import os
 
 import cv2
 import numpy as np
+from family_validation import RESAMPLE, answers, zoomed
 
 from digitrec import outliers
-from digitrec.errors import ImageError
 from digitrec.inference import Recognizer
 
 
@@ -34,34 +34,25 @@ def both(grey):
     return ("grey", grey), ("binary", [np.where(g >= 128, 255, 0).astype(np.uint8) for g in grey])
 
 
-def answers(recognizer, images):
-    """Each image's label, None where refused, "no ink" where normalization found none."""
-    out = []
-    for image in images:
-        try:
-            out.append(recognizer.predict(image)[0].label)
-        except ImageError:
-            out.append("no ink")
-    return out
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--npz", default=os.path.join(os.environ.get("DIGITREC_DEV_DIR", ""), "optdigits_dev.npz"))
     parser.add_argument("--non-digits", type=int, default=0)
     parser.add_argument("--seed", type=int, default=77)
+    parser.add_argument("--zoom", type=int, default=1)
+    parser.add_argument("--resample", choices=RESAMPLE, default="nearest")
     args = parser.parse_args()
     recognizer, data = Recognizer(), np.load(args.npz)
     for name, images in both([stretched(image) for image in data["images"]]):
-        found = answers(recognizer, images)
+        found = answers(recognizer, [zoomed(image, args.zoom, args.resample) for image in images])
         right = np.mean([a == label for a, label in zip(found, data["labels"])])
         print(f"16x16 {name}: {right:.2%} right, {found.count(None)} refused, {found.count('no ink')} no ink,"
               f" of {len(found)}", flush=True)
     rng, families = np.random.default_rng(args.seed), ["letters", "scribbles", "shapes"]
     pictures = [outliers.render(families[k % 3], rng, fonts=outliers.held_out_fonts()) for k in range(args.non_digits)]
     light = [np.round(255 * p).astype(np.uint8) for p in pictures if (p > 0.3).any()]
-    for name, images in both([stretched(np.where(p > 0.3 * 255, p, 0)) for p in light] if light else []):
-        found = answers(recognizer, [255 - image for image in images])
+    for name, images in both([stretched(np.where(p > 0.3 * 255, p, 0)) for p in light]) if light else ():
+        found = answers(recognizer, [zoomed(255 - image, args.zoom, args.resample) for image in images])
         print(f"16x16 non-digits, {name}: {found.count(None)} refused, {found.count('no ink')} no ink,"
               f" of {len(found)}", flush=True)
 

@@ -1211,8 +1211,7 @@ def _smooth_source(gray):
         return gray
     scale = (MIN_SIDE - 1) / max(h, w)
     small = _resize(gray, max(1, round(w * scale)), max(1, round(h * scale)))
-    back = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    return small if cv2.norm(back, gray, cv2.NORM_INF) < SMOOTH_ERROR else gray
+    return small if cv2.norm(_resize(small, w, h), gray, cv2.NORM_INF) < SMOOTH_ERROR else gray
 
 
 def _in_mnist_layout(gray):
