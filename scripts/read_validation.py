@@ -1,7 +1,7 @@
 """Exact-string accuracy and time of `Recognizer.read` on numbers composed from MNIST *validation* digits.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/read_validation.py SEED [--n 150] [--model M]
-        [--pairs P|none] [--pair-penalty X] [--non-digits K] [--on-a-line K] [-v]
+        [--pairs P|none] [--pair-penalty X] [--non-digits K] [--on-a-line K] [--two-digits K] [-v]
 
 The digits are the validation split of the training set (10 %, `data.stratified_split` seed 0), never
 test digits; the numbers are composed as the slow tests compose theirs (`tests/synth.py`'s `numbers`:
@@ -13,6 +13,8 @@ bundled two-digit classifier, or `--pairs`, or none, with `segmentation.PAIR_PEN
 (letters in held-out fonts, scribbles, shapes; seed SEED, never the tests' seeds) and prints the share read
 as nothing but "?"; `--on-a-line K`, K numbers on a line a little wider than they are (`synth.number_on_a_line`,
 seed SEED: a printed line on a canvas, and a line under a photographed number) and the shares read exactly;
+`--two-digits K`, K two-digit numbers whose digits touch (one connected mark; `synth.number`, two canvases to one
+photo, seed SEED + 2) and the shares read exactly;
 `-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
 `PYTHONPATH`, and models by `--model`.
 """
@@ -41,6 +43,7 @@ def main():
     parser.add_argument("--pair-penalty", type=float, help="instead of segmentation.PAIR_PENALTY")
     parser.add_argument("--non-digits", type=int, default=0, help="non-digits to read too")
     parser.add_argument("--on-a-line", type=int, default=0, help="numbers on a line (canvas and photo) to read too")
+    parser.add_argument("--two-digits", type=int, default=0, help="two-digit touching numbers to read too")
     parser.add_argument("-v", action="store_true", help="list the misreads")
     args = parser.parse_args()
     if args.pair_penalty is not None:
@@ -61,6 +64,16 @@ def main():
             picture = synth.number_on_a_line(x[idx], rng, photo=photo)
             right += recognizer.read(picture).text == "".join(map(str, y[idx]))
         print("on a line", "(photo)" if photo else "(canvas)", round(right / args.on_a_line, 3), flush=True)
+    if args.two_digits:
+        rng, right = np.random.default_rng(args.seed + 2), {"canvas": 0, "photo": 0}
+        for i in range(args.two_digits):
+            idx = rng.choice(val, 2, replace=False)
+            image, _ = synth.number(x[idx], rng, touching=0)
+            kind = "canvas" if i % 3 else "photo"
+            picture = synth.canvas(image) if i % 3 else synth.number_photo(image, rng)
+            right[kind] += recognizer.read(picture).text == "".join(map(str, y[idx]))
+        print("two digits touching", right, "of", {"canvas": args.two_digits - len(range(0, args.two_digits, 3)),
+                                                   "photo": len(range(0, args.two_digits, 3))}, flush=True)
     for touching in (False, True) if args.n else ():  # --n 0: the other measures only
         right, total, misread, start = {}, {}, [], time.perf_counter()
         for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + touching, args.n, touching):

@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ import synth
 from digitrec import outliers, pairs, rejection, runs, runtimes
 from digitrec.errors import ModelError
 from digitrec.inference import Recognizer
-from digitrec.segmentation import CUT_PENALTY, PAIR_PENALTY, Candidate, pair_scores
+from digitrec.segmentation import CUT_PENALTY, PAIR_PENALTY, Candidate, Number, pair_scores
 
 N_PAIRS = 40  # two-digit numbers of touching MNIST test digits, for the reading test
 MIN_WITH = 0.7  # read exactly with the pair classifier: measured 33 of 40 (without it 31)
@@ -61,7 +62,21 @@ def test_a_pair_reading_is_scored_by_its_probability_and_refused_under_the_thres
 def test_the_bundled_pair_classifier_has_its_calibrated_threshold():
     saved = json.loads(rejection.threshold_path(runs.BUNDLED_PAIRS).read_text())
     assert 0 < Recognizer().min_pair_score == saved["threshold"] < 1 and saved["rejected"] <= 0.003
-    assert Recognizer(pairs=None).min_pair_score == 0.0
+    assert Recognizer().min_pair_score < Recognizer().min_isolated_pair_score == saved["isolated_threshold"] < 1
+    assert saved["isolated_rejected"] <= pairs.ISOLATED_REJECT == saved["isolated_reject_target"]
+    assert Recognizer(pairs=None).min_pair_score == Recognizer(pairs=None).min_isolated_pair_score == 0.0
+
+
+def test_a_picture_of_one_mark_is_read_as_a_pair_only_above_the_stricter_threshold():
+    page = np.full((120, 300), 255, np.uint8)
+    cv2.ellipse(page, (70, 60), (30, 40), 0, 0, 360, 0, 8)  # a 0
+    cv2.circle(page, (280, 10), 2, 0, -1)  # a speck far from it: not a mark
+    recognizer, one = Recognizer(), Number(page)
+    cv2.line(page, (160, 20), (160, 100), 0, 8)  # a 1 beside it
+    two = Number(page)
+    assert (one.marks, two.marks) == (1, 2)
+    assert recognizer._min_pair_score(one) == recognizer.min_isolated_pair_score
+    assert recognizer._min_pair_score(two) == recognizer.min_pair_score
 
 
 def test_wide_non_digits_get_no_pair_reading():
@@ -132,16 +147,21 @@ def test_touching_digits_read_whole_are_read_better_and_each_gets_its_box(touchi
 def test_a_letter_or_scribble_is_not_cut_into_digits_where_the_pair_classifier_sees_no_two():
     """The pair classifier decides which components hold two digits (`Recognizer._cuttable`): without it, `read`
     cut 60 % of these non-digits into digit-like strokes ("111", "41"); measured 25 -> 42 of 60 read as nothing but
-    "?" (letters in held-out fonts, scribbles, shapes; seed 2027, not the rejection tests' seed)."""
+    "?" (letters in held-out fonts, scribbles, shapes; seed 2027, not the rejection tests' seed), and 42 -> 46 since
+    a picture of one mark is cut only above the stricter threshold (`min_isolated_pair_score`)."""
     rng = np.random.default_rng(2027)
     pictures = [outliers.letters(rng, outliers.held_out_fonts()) for _ in range(20)]
     pictures += [outliers.scribbles(rng) for _ in range(20)] + [outliers.shapes(rng) for _ in range(20)]
     pictures = [np.round(255 * (1 - p)).astype(np.uint8) for p in pictures]
     refused = {}
-    for name, recognizer in (("with", Recognizer()), ("without", Recognizer(pairs=None))):
+    one_threshold = Recognizer()
+    one_threshold.min_isolated_pair_score = one_threshold.min_pair_score
+    for name, recognizer in (("with", Recognizer()), ("one threshold", one_threshold),
+                             ("without", Recognizer(pairs=None))):
         refused[name] = sum(set(recognizer.read(p).text) == {"?"} for p in pictures)
     print("non-digits read as nothing but '?':", refused)
     assert refused["with"] >= refused["without"] + 10 and refused["with"] >= 0.55 * len(pictures), refused
+    assert refused["with"] >= refused["one threshold"] + 2, refused
 
 
 def test_the_pieces_of_a_cut_pair_take_the_pair_classifiers_view_too():

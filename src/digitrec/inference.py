@@ -132,6 +132,8 @@ class Recognizer:
         pairs_path: Path of its file, or None.
         min_pair_score: float, its calibrated threshold (`pairs.calibrate`):
             `read` offers no pair reading whose digit score is under it.
+        min_isolated_pair_score: float, the stricter one for a picture
+            whose ink is one connected mark (`pairs.calibrate`).
         model_path: Path of the model file, or None for a `keras.Model`.
         min_digit_score: float, the rejection threshold in use.
 
@@ -145,6 +147,8 @@ class Recognizer:
         source = runs.bundled_pairs() if str(pairs) == runs.BUNDLED else pairs
         self.pairs_path, self._pairs = source and runs.model_path(source), None
         self.min_pair_score = rejection.load_threshold(self.pairs_path) if source else 0.0
+        self.min_isolated_pair_score = (rejection.load_threshold(self.pairs_path, "isolated_threshold",
+                                                                 self.min_pair_score) if source else 0.0)
         self.model_path = self.runtime.path
         self.min_digit_score = (rejection.load_threshold(self.model_path) if min_digit_score is None
                                 else float(min_digit_score))
@@ -289,7 +293,7 @@ class Recognizer:
         spans = [(c.first, c.last) for c in found] + [(found[i].first, found[i].last) for i in wide]
         scores = np.concatenate([segmentation.candidate_scores(found, probabilities, self.min_digit_score),
                                  segmentation.pair_scores([found[i] for i in wide], pair_probabilities,
-                                                          self.min_pair_score)])
+                                                          self._min_pair_score(number))])
         path = segmentation.best_partition(n_atoms, spans, scores)
         probabilities = self._with_pair_views(path, found, wide, probabilities, pair_probabilities)
         digits = []
@@ -342,7 +346,7 @@ class Recognizer:
         with self._lock:
             return np.asarray(model.predict(pair_inputs[..., None]), "float32")
 
-    def _cuttable(self, split, found):
+    def _cuttable(self, split, found, min_pair_score):
         """The components of `split` that the two-digit classifier reads, whole, as two digits.
 
         The pair classifier serves as the length classifier of Hochuli et al.
@@ -359,6 +363,8 @@ class Recognizer:
             split: frozenset of component indices (`Number.doubtful`).
             found: the uncut `Candidate`s (`Number.candidates()`): each
                 component is one of them, alone.
+            min_pair_score: the pair classifier's threshold for this number
+                (`_min_pair_score`).
 
         Returns:
             frozenset, the part of `split` to cut.
@@ -368,8 +374,12 @@ class Recognizer:
         order = sorted(split)
         whole = [next(f for f in found if f.components == {c} and f.last - f.first == 1) for c in order]
         q = self._classify_pairs(np.stack([pairs.normalize(f.image) for f in whole]))
-        two = (q.argmax(axis=1) < pairs.SINGLE) & (rejection.digit_score(q) >= self.min_pair_score)
+        two = (q.argmax(axis=1) < pairs.SINGLE) & (rejection.digit_score(q) >= min_pair_score)
         return frozenset(c for c, keep in zip(order, two) if keep)
+
+    def _min_pair_score(self, number):
+        """The pair threshold for a `segmentation.Number`: `min_isolated_pair_score` where its ink is one mark."""
+        return self.min_isolated_pair_score if number.marks == 1 else self.min_pair_score
 
     def classified_candidates(self, number):
         """A `segmentation.Number`'s candidate digits, its doubtful components cut (those the pair classifier
@@ -381,7 +391,8 @@ class Recognizer:
         """
         n_atoms, found = number.candidates()
         normalized, probabilities = self._classify_candidates(found)
-        split = self._cuttable(number.doubtful(found, probabilities, self.min_digit_score), found)
+        split = self._cuttable(number.doubtful(found, probabilities, self.min_digit_score), found,
+                               self._min_pair_score(number))
         if split:  # cut the components whose digit is unsure or too wide; reuse the answers for the rest
             known = {c.key: (x, p) for c, x, p in zip(found, normalized, probabilities)}
             n_atoms, found = number.candidates(split)

@@ -30,6 +30,7 @@ SHAPE = (28, 56)  # the input, pixels: the ink's box 20 px high (as MNIST's digi
 SINGLE = 100  # the class "one digit"
 TRAIN_PAIRS, EPOCHS, BATCH_SIZE, LEARNING_RATE = 120_000, 4, 128, 2e-3  # about 25 minutes on 2 cores
 SINGLE_SHARE, OUTLIER_SHARE = 0.2, 0.15  # shares of single digits and of non-digits in the training data
+ISOLATED_REJECT = 0.01  # share of validation pairs not read as two digits where the pair is a picture's only mark
 
 
 def normalize(ink):
@@ -175,7 +176,13 @@ def calibrate(model_path, data_dir=None):
     The threshold is the `rejection.REJECT_DIGITS` quantile of the digit
     scores (`rejection.digit_score` of the 101 probabilities) of 6,000
     pairs of held-out validation digits (as `train` validates): `read`
-    offers no pair reading under it. Returns the calibration dict.
+    offers no pair reading under it. A picture whose ink is one connected
+    mark is read as a pair only above a stricter threshold, the
+    `ISOLATED_REJECT` quantile (`isolated_threshold`): a mark alone is far
+    more often one digit, or a letter or a doodle, than a two-digit number
+    written in one stroke, so its reading as two needs more evidence
+    (the prior odds of the alternatives, not the pair's likelihood, change).
+    Returns the calibration dict.
     """
     from digitrec import rejection, runtimes
 
@@ -183,8 +190,12 @@ def calibrate(model_path, data_dir=None):
     _, val_idx = data.stratified_split(y, 0.1, 0)
     xv, yv = dataset(x[val_idx], y[val_idx], 6000, 2, outlier_share=0.0)
     p = runtimes.load(model_path, runtimes.PAIRS).predict(xv[yv[:, SINGLE] == 0])
-    calibration = rejection.calibrate(rejection.digit_score(p))
-    rejection.write_threshold(model_path, calibration, measured_on="pairs of MNIST validation digits")
+    scores = rejection.digit_score(p)
+    calibration = rejection.calibrate(scores)
+    isolated = rejection.calibrate(scores, ISOLATED_REJECT)
+    rejection.write_threshold(model_path, calibration, measured_on="pairs of MNIST validation digits",
+                              isolated_threshold=isolated["threshold"], isolated_reject_target=ISOLATED_REJECT,
+                              isolated_rejected=isolated["rejected"])
     return calibration
 
 

@@ -45,12 +45,15 @@ def threshold_path(model_path):
     return path.with_name(f"{path.stem}.rejection.json")
 
 
-def load_threshold(model_path):
+def load_threshold(model_path, key="threshold", default=None):
     """The calibrated digit-score threshold of a model file, or 0.0 when it has none.
+
+    `key` names another threshold of the same file (`pairs.calibrate`
+    writes two); where the file lacks it, `default` is returned if given.
 
     Raises:
         ModelError: the JSON file exists but cannot be read or has no
-            `threshold` in [0, 1].
+            number `key` in [0, 1].
     """
     from digitrec.runs import read_json
 
@@ -58,9 +61,10 @@ def load_threshold(model_path):
     if path is None or not path.is_file():
         return 0.0
     try:
-        threshold = float(read_json(path)["threshold"])
+        saved = read_json(path)
+        threshold = float(saved[key] if default is None or key in saved else default)
     except (KeyError, TypeError, ValueError) as e:
-        raise ModelError(f"{path}: cannot read the rejection threshold (no number 'threshold': {e})") from None
+        raise ModelError(f"{path}: cannot read the rejection threshold (no number {key!r}: {e})") from None
     if not 0.0 <= threshold <= 1.0:
         raise ModelError(f"{path}: threshold {threshold} is outside [0, 1]")
     return threshold

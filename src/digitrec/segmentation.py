@@ -162,6 +162,7 @@ class Number:
         _, (iy, ix) = ndimage.distance_transform_edt(~self.mask, return_indices=True)
         self.owner = np.where(self.ink > 0, self.labels[iy, ix], 0)
         self.specks = self._specks()
+        self.marks = len(self.objects) - len(self.specks)  # connected components read (not specks)
         self._pieces = {}
 
     def candidates(self, split=frozenset()):
