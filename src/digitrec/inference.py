@@ -240,13 +240,15 @@ class Recognizer:
 
     def _classify_candidates(self, found):
         """Normalized images `(len(found), 28, 28)` of the candidate digits and their probabilities `(len(found),
-        10)`, classified in one batch."""
-        normalized, ok = np.zeros((len(found), 28, 28), "float32"), np.zeros(len(found), bool)
+        10)`, classified in one batch; of a candidate's `preprocessing.normalize_ink_hypotheses`, the one that
+        looks most like a digit (`choose`)."""
+        hypotheses, ok = [], np.zeros(len(found), bool)
         for i, candidate in enumerate(found):
             with contextlib.suppress(ImageError):  # too faint once cut out: a uniform answer, never chosen
-                normalized[i], ok[i] = preprocessing.normalize_ink(candidate.image), True
-        probabilities = np.full((len(found), 10), 0.1, "float32")
-        probabilities[ok] = self.classify(normalized[ok])
+                hypotheses.append(preprocessing.normalize_ink_hypotheses(candidate.image))
+                ok[i] = True
+        normalized, probabilities = np.zeros((len(found), 28, 28), "float32"), np.full((len(found), 10), 0.1, "float32")
+        normalized[ok], probabilities[ok] = self.choose(hypotheses)
         return normalized, probabilities
 
     def read(self, image):

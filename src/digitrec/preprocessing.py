@@ -1278,6 +1278,26 @@ def normalize_ink(ink):
     Raises:
         ImageError: no ink found.
     """
+    return normalize_ink_hypotheses(ink, alternatives=False)[0]
+
+
+def normalize_ink_hypotheses(ink, alternatives=True):
+    """`normalize_ink`'s image and, for a bold digit whose strokes it thinned, that digit thinned half as much.
+
+    Thinning a bold digit's strokes to MNIST's pen can erode a blotted 8
+    into a fragment; the classifier chooses (`Recognizer.choose`), as it
+    does for `normalize_hypotheses`' readings of a picture.
+
+    Args:
+        ink: as for `normalize_ink`.
+        alternatives: False returns the first image only (`normalize_ink`).
+
+    Returns:
+        float32 `(k, 28, 28)` in [0, 1], k = 1 or 2; `[0]` is `normalize_ink(ink)`.
+
+    Raises:
+        ImageError: no ink found.
+    """
     ink = np.asarray(ink, "float32")
     if ink[[0, -1]].any() or ink[:, [0, -1]].any():
         ink = with_margin(ink)
@@ -1285,8 +1305,8 @@ def normalize_ink(ink):
     _check_contrast(work)
     _, width, _ = _stroke_reading(work > _otsu(work), work)  # the light side of `_global_reading`'s split
     if not width:  # no strokes of a consistent width on the light side: read it as any picture
-        return normalize(ink)
-    return _mnist_layout(*_extract(work, (False, width), dashes=False)[:2])[0]
+        return normalize(ink)[None]
+    return np.stack(_mnist_layout(*_extract(work, (False, width), dashes=False)[:2], halfway=alternatives))
 
 
 def with_margin(ink):
