@@ -13,13 +13,14 @@ bundled two-digit classifier, or `--pairs`, or none, with `segmentation.PAIR_PEN
 (letters in held-out fonts, scribbles, shapes; seed SEED, never the tests' seeds) and prints the share read
 as nothing but "?"; `--on-a-line K`, K numbers on a line a little wider than they are (`synth.number_on_a_line`,
 seed SEED: a printed line on a canvas, and a line under a photographed number) and the shares read exactly;
-`--two-digits K`, K two-digit numbers whose digits touch (one connected mark; `synth.number`, two canvases to one
-photo, seed SEED + 2) and the shares read exactly;
+`--two-digits K`, K two-digit numbers whose digits touch (one connected mark; `synth.numbers`, two canvases to one
+photo, seed SEED + 2) and how many are read exactly;
 `-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
 `PYTHONPATH`, and models by `--model`.
 """
 
 import argparse
+import collections
 import sys
 import time
 from pathlib import Path
@@ -65,15 +66,11 @@ def main():
             right += recognizer.read(picture).text == "".join(map(str, y[idx]))
         print("on a line", "(photo)" if photo else "(canvas)", round(right / args.on_a_line, 3), flush=True)
     if args.two_digits:
-        rng, right = np.random.default_rng(args.seed + 2), {"canvas": 0, "photo": 0}
-        for i in range(args.two_digits):
-            idx = rng.choice(val, 2, replace=False)
-            image, _ = synth.number(x[idx], rng, touching=0)
-            kind = "canvas" if i % 3 else "photo"
-            picture = synth.canvas(image) if i % 3 else synth.number_photo(image, rng)
-            right[kind] += recognizer.read(picture).text == "".join(map(str, y[idx]))
-        print("two digits touching", right, "of", {"canvas": args.two_digits - len(range(0, args.two_digits, 3)),
-                                                   "photo": len(range(0, args.two_digits, 3))}, flush=True)
+        right, total = collections.Counter(), collections.Counter()
+        for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + 2, args.two_digits, True, (2, 2)):
+            right[kind] += recognizer.read(picture).text == truth
+            total[kind] += 1
+        print("two digits touching", {k: f"{right[k]} of {total[k]}" for k in total}, flush=True)
     for touching in (False, True) if args.n else ():  # --n 0: the other measures only
         right, total, misread, start = {}, {}, [], time.perf_counter()
         for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + touching, args.n, touching):

@@ -446,13 +446,13 @@ def iou(a, b):
     return w * h / union
 
 
-def numbers(digits, seed, n, touching):
-    """`n` (truth, picture, boxes, rendering) of 3-6 of `digits` (`(images, labels)`, MNIST-like) composed into
-    numbers: two canvases to one photo, with one touching pair when `touching`."""
+def numbers(digits, seed, n, touching, lengths=(3, 6)):
+    """`n` (truth, picture, boxes, rendering) of `lengths[0]` to `lengths[1]` of `digits` (`(images, labels)`,
+    MNIST-like) composed into numbers: two canvases to one photo, with one touching pair when `touching`."""
     images, labels = digits
     rng = np.random.default_rng(seed)
     for i in range(n):
-        k = int(rng.integers(3, 7))
+        k = int(rng.integers(lengths[0], lengths[1] + 1))
         idx = rng.choice(len(labels), k, replace=False)
         image, boxes = number(images[idx], rng, touching=int(rng.integers(k - 1)) if touching else None)
         kind = "canvas" if i % 3 else "photo"
