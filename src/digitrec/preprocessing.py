@@ -735,7 +735,8 @@ def _drop_form_lines(mask, width, strength):
     of it, specks too (the straight edge of a shadow band is no such line
     where bits of the band lie beyond the digit). It runs before speck
     removal: a row of printed boxes may hold ten times the ink of a thin 1
-    in one of them.
+    in one of them. Where all that would be left is the removed lines' rims
+    (`_only_rims`), nothing is removed: the box is the ink.
     """
     h, w = mask.shape
     length = _line_length(width)
@@ -774,11 +775,24 @@ def _drop_form_lines(mask, width, strength):
                 frame = r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
         if frame or ruled:
             kept &= ~group
-    if kept.sum() == mask.sum() or not kept.any():
+    if kept.sum() == mask.sum() or _only_rims(kept, mask & ~kept):  # nothing in the box: the box is the ink
         return mask
     for shape in ((int(2 * width + 3), 1), (1, int(2 * width + 3))):
         kept |= mask & cv2.morphologyEx(kept.astype(np.uint8), cv2.MORPH_CLOSE, np.ones(shape, np.uint8)).astype(bool)
     return kept
+
+
+def _only_rims(kept, removed):
+    """Whether every pixel of `kept` lies within half a line's thickness of the `removed` lines (the median of
+    `_ridge_widths(removed)`, pixels): what is left is their rims, and there was nothing in the box.
+
+    The line openings of `_drop_form_lines` take a drawn or slightly turned
+    line's straight core and leave slivers along its edges and corners; an
+    empty box drawn by hand was dropped as the frame of its own slivers,
+    which were read as 1s ("11", "?11"). A pen's stroke reaches farther.
+    """
+    reach = max(1.0, float(np.median(_ridge_widths(removed))) / 2)
+    return not (kept & (cv2.distanceTransform((~removed).view(np.uint8), cv2.DIST_L2, 3) > reach)).any()
 
 
 def _underlines(group, mask, width):
