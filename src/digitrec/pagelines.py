@@ -21,7 +21,7 @@ PAGE_SKEW = 6.0  # the most a page's lines are tilted in the picture, degrees
 PAGE_TILE = 0.6  # the side of the tiles searched again for lines that perspective turned, in the page's sides
 
 
-def _turned(a, degrees):
+def turned(a, degrees):
     """`a` turned by `degrees` about its centre onto a canvas that holds all of it (zero outside).
 
     Returns `(turned, inside, matrix)`: float32, the bool mask of the
@@ -38,24 +38,31 @@ def _turned(a, degrees):
     return turned, inside, m
 
 
-def _skew(points, shape):
+def skew(points, shape, gain=False):
     """The angle (degrees) that turns the lines through `points` onto rows: the sharpest projection profile.
 
     Postl (1986)'s criterion, the variance of the row sums of the turned
     image, searched over +-`PAGE_SKEW` in 1 degree steps, then 0.25;
     `points` are `(rows, columns, weights)` of pixels in an image of `shape`.
+    With `gain`, `(angle, that variance over the variance unturned)`: how
+    much sharper the turn makes the profile.
     """
     y, x, weight = points
     (h, w), length = shape, 2 * sum(shape)
     y, x = (y - h / 2).astype(np.float32), (x - w / 2).astype(np.float32)
 
-    def sharpness(angle):
-        t = np.radians(angle)
-        rows = (y * np.float32(np.cos(t)) - x * np.float32(np.sin(t)) + (length / 2 + 0.5)).astype(np.int32)
-        return float(np.var(np.bincount(rows, weight, minlength=length)))
+    def sharpness(angles):  # all angles in one bincount: row r of angle k counts at k * length + r
+        t = np.radians(np.asarray(angles, np.float64))[:, None]
+        cos, sin = np.cos(t).astype(np.float32), np.sin(t).astype(np.float32)
+        rows = (y * cos - x * sin + (length / 2 + 0.5)).astype(np.int32) + length * np.arange(len(t))[:, None]
+        counts = np.bincount(rows.ravel(), np.tile(weight, len(t)), minlength=len(t) * length)
+        return counts.reshape(len(t), length).var(axis=1)
 
-    coarse = max(np.arange(-PAGE_SKEW, PAGE_SKEW + 0.01, 1.0), key=sharpness)
-    return max(coarse + np.arange(-0.75, 0.76, 0.25), key=sharpness)
+    coarse = np.arange(-PAGE_SKEW, PAGE_SKEW + 0.01, 1.0)
+    fine = coarse[np.argmax(sharpness(coarse))] + np.arange(-0.75, 0.76, 0.25)
+    scores = sharpness(np.append(fine, 0.0))
+    angle = float(fine[np.argmax(scores[:-1])])
+    return (angle, float(scores[:-1].max() / max(scores[-1], 1e-12))) if gain else angle
 
 
 def _line_rows(level, floor):
@@ -90,32 +97,32 @@ def _along(rows, window):
 def _one_family(response, points):
     """The darkness (contrast) of the lines of `response` that run along its rows, give or take `PAGE_SKEW`.
 
-    `points`: a sample of its responding pixels, as `_skew` takes them.
+    `points`: a sample of its responding pixels, as `skew` takes them.
     Returns float32, the shape of `response`: over a band a few pixels
     wide around each line, the line's darkness there; 0 elsewhere.
     """
-    angle = _skew(points, response.shape)
-    turned, inside, matrix = _turned(response, angle)
-    band = cv2.dilate(turned, np.ones((5, 1), np.uint8))  # a line may drift a pixel or two across a row
+    angle = skew(points, response.shape)
+    upright, inside, matrix = turned(response, angle)
+    band = cv2.dilate(upright, np.ones((5, 1), np.uint8))  # a line may drift a pixel or two across a row
     paper = float(np.percentile(band[::4, ::4][inside[::4, ::4]], 25))  # the response of the paper's grain
     floor = max(2 * paper, paper + 0.03)
     length = inside.sum(axis=1)
-    level = np.zeros(len(turned), np.float32)
+    level = np.zeros(len(upright), np.float32)
     busy = (band.sum(axis=1) > floor * length) & (length >= min(response.shape) / 2)  # no row is a line without it
     ordered = np.sort(np.where(inside[busy], band[busy], np.inf), axis=1)
     level[busy] = ordered[np.arange(len(ordered)), length[busy] // 4]  # a line crosses most of its row; strokes don't
     runs = _line_rows(level, floor)
     if not runs:
         return np.zeros_like(response)
-    darkness = np.zeros_like(turned)
+    darkness = np.zeros_like(upright)
     # a stroke darker than the darkest line keeps the rest (graph paper's major lines are darker than its minor ones)
     cap = 1.5 * float(np.max([level[a:b].max() for a, b in runs]))
-    window = int(min(turned.shape[1], 3 * np.median(np.diff([a for a, _ in runs]))))
-    mean = turned.sum(axis=1) / np.maximum(length, 1)
+    window = int(min(upright.shape[1], 3 * np.median(np.diff([a for a, _ in runs]))))
+    mean = upright.sum(axis=1) / np.maximum(length, 1)
     for a, b in runs:
         core = a + np.flatnonzero(mean[a:b] > 0.3 * mean[a:b].max())  # the line itself, where it drifts included
         if core.size:  # none when the run's rows respond only through `band`'s spread from a neighbour
-            a, b = max(0, core[0] - 1), min(len(turned), core[-1] + 2)
+            a, b = max(0, core[0] - 1), min(len(upright), core[-1] + 2)
         darkness[a:b] = np.minimum(_along(band[a:b], window).max(axis=0), cap)
     h, w = response.shape
     return cv2.warpAffine(darkness, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
@@ -126,7 +133,7 @@ def lift_page_lines(gray):
 
     The lines are found by projection profiles of a thin-line response (a
     black-hat `PAGE_LINE` px wide, relative to the paper): the page is turned so that
-    one family of lines runs along the rows (`_skew`, Postl 1986), and a
+    one family of lines runs along the rows (`skew`, Postl 1986), and a
     row is a line where three quarters of it are at least as dark as the
     paper's grain allows (`_one_family`). At least three evenly spaced lines
     make a family (ruled paper has one, squared paper two); a digit, a
