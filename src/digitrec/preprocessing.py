@@ -94,8 +94,15 @@ MAX_INK_SHARE = 0.8
 # MIN_SKEW degrees and turning sharpens its row profile at least MIN_SKEW_GAIN times (lines put their pixels in a
 # few rows; a digit's strokes do not). Measured on the readings' masks: 40 validation digits of each of the 15
 # families gain 1.04-1.76 (at most 1.43 but for the two photo families); rows of printed boxes turned 1, 2 and 3
-# degrees, 1.64, 2.90 and 2.94 at the median (the masks under it are readings that hold no line).
-MIN_SKEW, MIN_SKEW_GAIN = 0.5, 1.5
+# degrees, 1.64, 2.90 and 2.94 at the median (the masks under it are readings that hold no line). A box around
+# one digit gains too little for that (1.0-1.3, turned 1-3 degrees: the digit fills the rows too), so masks of
+# at most SKEW_ALWAYS pixels, a digit's crop, are searched turned whatever they gain (the gate saves the cost of
+# the search on a photo's big masks); validation digits of the `form` family turned 1-3 degrees: 270 -> 290 of
+# 300. Under 1 degree a line a pixel thick still has runs of 57 px along the rows, as long as a form's line for
+# strokes 9 px wide, and the search in the picture's own frame finds it (at 0.5 degrees, the digit's own skew
+# turned one unturned `form` digit's search, and a stroke touching its box went with the box).
+MIN_SKEW, MIN_SKEW_GAIN = 1.0, 1.5
+SKEW_ALWAYS = 256 * 256
 
 
 
@@ -799,16 +806,17 @@ def _drop_turned_form_lines(mask, width, strength):
 
     Turned a degree or more, a thin printed line has no straight run along
     the rows or columns as long as a form's line (`_line_length`), and a row
-    of printed boxes stayed as ink. Where nothing is removed in the
-    picture's own frame and the mask has lines (`_lines_skew`), the ink's
-    contrast `strength` is turned by their skew, and `_drop_form_lines`
-    runs on it there, thresholded at half the mask's faintest contrast (a
-    line a pixel thick that the turn blurred is whole); what it removes is
-    turned back, widened by 2 px, and removed, the strokes that crossed it
-    bridged again (`_bridged_across`).
+    of printed boxes stayed as ink, or went in part. Where the mask is
+    turned by `_lines_skew`, its contrast `strength` is turned back by that
+    skew, and `_drop_form_lines` runs on it there, thresholded at half the
+    mask's faintest contrast (a line a pixel thick that the turn blurred is
+    whole); what it removes is turned back, widened by 2 px, and removed,
+    the strokes that crossed it bridged again (`_bridged_across`). Where it
+    removes nothing, or everything, the search in the picture's own frame
+    stands.
     """
     kept = _drop_form_lines(mask, width, strength)
-    angle = _lines_skew(mask) if kept is mask else None
+    angle = _lines_skew(mask)
     if angle is None:
         return kept
     level_strength, _, matrix = turned(strength.astype(np.float32), angle)
@@ -819,16 +827,18 @@ def _drop_turned_form_lines(mask, width, strength):
     removed = cv2.warpAffine((level & ~found).view(np.uint8), matrix, mask.shape[::-1],
                              flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
     removed = cv2.dilate(removed, np.ones((5, 5), np.uint8)).astype(bool)  # the turns round, and a line has rims
-    return _bridged_across(mask & ~removed, mask, width)
+    rest = mask & ~removed
+    return _bridged_across(rest, mask, width) if rest.any() else kept
 
 
 def _lines_skew(mask):
     """The skew (degrees) of the lines of a bool mask (`pagelines.skew` of up to 1024 of its pixels), or None where
-    it is under `MIN_SKEW` or turning sharpens the row profile less than `MIN_SKEW_GAIN` times (no lines)."""
+    it is under `MIN_SKEW`, or where the mask has more than `SKEW_ALWAYS` pixels and turning sharpens its row
+    profile less than `MIN_SKEW_GAIN` times (no lines)."""
     y, x = np.nonzero(mask)
     step = max(1, y.size // 1024)
     angle, gain = skew((y[::step], x[::step], np.ones(len(y[::step]), np.float32)), mask.shape, gain=True)
-    return angle if abs(angle) >= MIN_SKEW and gain >= MIN_SKEW_GAIN else None
+    return angle if abs(angle) >= MIN_SKEW and (gain >= MIN_SKEW_GAIN or mask.size <= SKEW_ALWAYS) else None
 
 
 def _only_rims(kept, removed):
