@@ -98,10 +98,11 @@ MAX_INK_SHARE = 0.8
 # one digit gains too little for that (1.0-1.3, turned 1-3 degrees: the digit fills the rows too), so masks of
 # at most SKEW_ALWAYS pixels, a digit's crop, are searched turned whatever they gain (the gate saves the cost of
 # the search on a photo's big masks); validation digits of the `form` family turned 1-3 degrees: 270 -> 290 of
-# 300. Under 1 degree a line a pixel thick still has runs of 57 px along the rows, as long as a form's line for
-# strokes 9 px wide, and the search in the picture's own frame finds it (at 0.5 degrees, the digit's own skew
-# turned one unturned `form` digit's search, and a stroke touching its box went with the box).
-MIN_SKEW, MIN_SKEW_GAIN = 1.0, 1.5
+# 300. Turned under 0.75 degrees, a line a pixel thick still has runs of 76 px along the rows, a form's line for
+# strokes up to 12 px wide, and the search in the picture's own frame finds it; at 0.5, a digit's own skew turned
+# an unturned `form` digit's search, and a stroke touching its box went with the box (validation comb fields
+# turned 1-3 degrees, seed 3: 123, 121 and 118 of 160 read right at 0.5, 0.75 and 1 degree).
+MIN_SKEW, MIN_SKEW_GAIN = 0.75, 1.5
 SKEW_ALWAYS = 256 * 256
 
 
