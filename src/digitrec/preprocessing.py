@@ -807,14 +807,15 @@ def _drop_turned_form_lines(mask, width, strength):
 
     Turned a degree or more, a thin printed line has no straight run along
     the rows or columns as long as a form's line (`_line_length`), and a row
-    of printed boxes stayed as ink, or went in part. Where the mask is
-    turned by `_lines_skew`, its contrast `strength` is turned back by that
-    skew, and `_drop_form_lines` runs on it there, thresholded at half the
-    mask's faintest contrast (a line a pixel thick that the turn blurred is
-    whole); what it removes is turned back, widened by 2 px, and removed,
-    the strokes that crossed it bridged again (`_bridged_across`). Where it
-    removes nothing, or everything, the search in the picture's own frame
-    stands.
+    of printed boxes stayed as ink, or went in part. Where `_lines_skew`
+    finds the mask's lines turned, its contrast `strength` is turned by
+    their skew so that they run along the rows and columns, and
+    `_drop_form_lines` runs there on it, thresholded at half the mask's
+    faintest contrast (a line a pixel thick that the turn blurred is
+    whole); what that removes is turned back, widened by 2 px, and removed
+    from the mask, the strokes that crossed it bridged again
+    (`_bridged_across`). Where it removes nothing, or everything, the
+    search in the picture's own frame stands.
     """
     kept = _drop_form_lines(mask, width, strength)
     angle = _lines_skew(mask)
