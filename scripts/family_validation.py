@@ -1,7 +1,7 @@
 """`predict` (the whole path: every reading, the classifier choosing) on validation digits rendered by the families.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/family_validation.py SEED N [FAMILY ...]
-        [--zoom K] [--resample nearest|linear|cubic]
+        [--zoom K] [--resample nearest|linear|cubic] [--turn]
 
 For each family of `renderings.FAMILIES` (or those named), N digits of the validation split (10 %,
 `data.stratified_split` seed 0; never test digits), drawn with `(SEED, the family's index)`, each rendered with
@@ -9,6 +9,8 @@ For each family of `renderings.FAMILIES` (or those named), N digits of the valid
 and the misreads as (label, answer), "no ink" where normalization found none. Compare code, digit for digit, by
 running it with each on `PYTHONPATH`. `--zoom K` enlarges every picture K times first (`--resample nearest`: by
 repeating pixels, as a viewer zooms; `linear`, `cubic`: smoothly), as a user who enlarged a tiny scan gives it.
+`--turn` turns every picture 1-3 degrees either way (drawn with the digit's rendering seed; the border repeated),
+as a form is scanned or photographed askew.
 """
 
 import argparse
@@ -36,6 +38,15 @@ def zoomed(picture, k, resample):
     return cv2.resize(array, None, fx=k, fy=k, interpolation=RESAMPLE[resample])
 
 
+def turned(picture, rng):
+    """An image file's bytes (or a uint8 array) turned 1-3 degrees either way about its centre (drawn from `rng`),
+    its border repeated: a uint8 array."""
+    array = np.asarray(Image.open(io.BytesIO(picture))) if isinstance(picture, bytes) else picture
+    h, w = array.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(1, 3) * rng.choice([-1, 1])), 1.0)
+    return cv2.warpAffine(array, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def answers(recognizer, pictures):
     """Each picture's label from `recognizer.predict`, None where refused, "no ink" where normalization found none."""
     out = []
@@ -54,6 +65,7 @@ def main():
     parser.add_argument("families", nargs="*", default=list(renderings.FAMILIES))
     parser.add_argument("--zoom", type=int, default=1)
     parser.add_argument("--resample", choices=RESAMPLE, default="nearest")
+    parser.add_argument("--turn", action="store_true", help="turn every picture 1-3 degrees either way")
     args = parser.parse_args()
     seed, n = args.seed, args.n
     x, y = load_split("train")
@@ -62,8 +74,11 @@ def main():
     for family in args.families:
         f = list(renderings.FAMILIES).index(family)
         chosen = np.random.default_rng([seed, f]).choice(val, n, replace=False)
-        pictures = [zoomed(renderings.render(family, x[i], np.random.default_rng([seed, f, int(i)])), args.zoom,
-                           args.resample) for i in chosen]
+        pictures = []
+        for i in chosen:
+            rng = np.random.default_rng([seed, f, int(i)])
+            picture = zoomed(renderings.render(family, x[i], rng), args.zoom, args.resample)
+            pictures.append(turned(picture, rng) if args.turn else picture)
         start = time.perf_counter()
         misread = [(int(y[i]), a) for i, a in zip(chosen, answers(recognizer, pictures)) if a != y[i]]
         wrong += len(misread)

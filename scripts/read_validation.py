@@ -1,7 +1,8 @@
 """Exact-string accuracy and time of `Recognizer.read` on numbers composed from MNIST *validation* digits.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/read_validation.py SEED [--n 150] [--model M]
-        [--pairs P|none] [--pair-penalty X] [--non-digits K] [--on-a-line K] [--two-digits K] [-v]
+        [--pairs P|none] [--pair-penalty X] [--non-digits K] [--on-a-line K] [--two-digits K] [--in-boxes K]
+        [--turn] [-v]
 
 The digits are the validation split of the training set (10 %, `data.stratified_split` seed 0), never
 test digits; the numbers are composed as the slow tests compose theirs (`tests/synth.py`'s `numbers`:
@@ -14,7 +15,10 @@ bundled two-digit classifier, or `--pairs`, or none, with `segmentation.PAIR_PEN
 as nothing but "?"; `--on-a-line K`, K numbers on a line a little wider than they are (`synth.number_on_a_line`,
 seed SEED: a printed line on a canvas, and a line under a photographed number) and the shares read exactly;
 `--two-digits K`, K two-digit numbers whose digits touch (one connected mark; `synth.numbers`, two canvases to one
-photo, seed SEED + 2) and how many are read exactly;
+photo, seed SEED + 2) and how many are read exactly; `--in-boxes K`, K numbers written in a row of printed boxes
+(`synth.number_in_boxes`, seed SEED: scans and photos in turn, the digits clear of the boxes in one pair of them
+and touching them in the next) and how many of each are read exactly; `--turn` turns the pictures of
+`--on-a-line` and `--in-boxes` 1-3 degrees either way (as a form is scanned or photographed askew);
 `-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
 `PYTHONPATH`, and models by `--model`.
 """
@@ -25,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -45,6 +50,8 @@ def main():
     parser.add_argument("--non-digits", type=int, default=0, help="non-digits to read too")
     parser.add_argument("--on-a-line", type=int, default=0, help="numbers on a line (canvas and photo) to read too")
     parser.add_argument("--two-digits", type=int, default=0, help="two-digit touching numbers to read too")
+    parser.add_argument("--in-boxes", type=int, default=0, help="numbers in a row of printed boxes to read too")
+    parser.add_argument("--turn", action="store_true", help="turn the on-a-line and in-boxes pictures 1-3 degrees")
     parser.add_argument("-v", action="store_true", help="list the misreads")
     args = parser.parse_args()
     if args.pair_penalty is not None:
@@ -63,8 +70,17 @@ def main():
         for _ in range(args.on_a_line):
             idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
             picture = synth.number_on_a_line(x[idx], rng, photo=photo)
-            right += recognizer.read(picture).text == "".join(map(str, y[idx]))
+            right += recognizer.read(turned(picture, rng) if args.turn else picture).text == "".join(map(str, y[idx]))
         print("on a line", "(photo)" if photo else "(canvas)", round(right / args.on_a_line, 3), flush=True)
+    if args.in_boxes:
+        rng, right = np.random.default_rng(args.seed), collections.Counter()
+        for i in range(args.in_boxes):
+            idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
+            kind = ("scan", "photo")[i % 2], ("clear", "touching")[i // 2 % 2]
+            picture, _ = synth.number_in_boxes(x[idx], rng, touching=kind[1] == "touching", photo=kind[0] == "photo")
+            picture = turned(picture, rng) if args.turn else picture
+            right[kind] += recognizer.read(picture).text == "".join(map(str, y[idx]))
+        print("in boxes", {" ".join(k): v for k, v in sorted(right.items())}, "of", args.in_boxes, flush=True)
     if args.two_digits:
         right, total = collections.Counter(), collections.Counter()
         for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + 2, args.two_digits, True, (2, 2)):
@@ -86,6 +102,13 @@ def main():
               f"{ms:.0f} ms/number", flush=True)
         for kind, truth, text in misread if args.v else []:
             print(f"   {kind} {truth} read {text}")
+
+
+def turned(picture, rng):
+    """A uint8 picture turned 1-3 degrees either way about its centre (drawn from `rng`), its border repeated."""
+    h, w = picture.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(1, 3) * rng.choice([-1, 1])), 1.0)
+    return cv2.warpAffine(picture, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 if __name__ == "__main__":

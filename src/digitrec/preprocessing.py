@@ -97,11 +97,12 @@ MAX_INK_SHARE = 0.8
 # degrees, 1.64, 2.90 and 2.94 at the median (the masks under it are readings that hold no line). A box around
 # one digit gains too little for that (1.0-1.3, turned 1-3 degrees: the digit fills the rows too), so masks of
 # at most SKEW_ALWAYS pixels, a digit's crop, are searched turned whatever they gain (the gate saves the cost of
-# the search on a photo's big masks); validation digits of the `form` family turned 1-3 degrees: 270 -> 290 of
-# 300. Turned under 0.75 degrees, a line a pixel thick still has runs of 76 px along the rows, a form's line for
-# strokes up to 12 px wide, and the search in the picture's own frame finds it; at 0.5, a digit's own skew turned
-# an unturned `form` digit's search, and a stroke touching its box went with the box (validation comb fields
-# turned 1-3 degrees, seed 3: 123, 121 and 118 of 160 read right at 0.5, 0.75 and 1 degree).
+# the search on a photo's big masks): validation digits of the `form` family turned 1-3 degrees
+# (`scripts/family_validation.py 5 300 form --turn`) 262 -> 284 of 300. Turned under 0.75 degrees, a line a pixel
+# thick still has runs of 76 px along the rows, a form's line for strokes up to 12 px wide, and the search in the
+# picture's own frame finds it; at 0.5, a digit's own skew turned an unturned `form` digit's search, and a stroke
+# touching its box went with the box (the unturned family 291 -> 290 of 300; comb fields turned 1-3 degrees,
+# `scripts/read_validation.py 3 --n 0 --in-boxes 160 --turn`, 109 of 160 at 0.5, 0.75 and 1 degree alike).
 MIN_SKEW, MIN_SKEW_GAIN = 0.75, 1.5
 SKEW_ALWAYS = 256 * 256
 
