@@ -1,7 +1,7 @@
 """`predict` (the whole path: every reading, the classifier choosing) on validation digits rendered by the families.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/family_validation.py SEED N [FAMILY ...]
-        [--zoom K] [--resample nearest|linear|cubic] [--turn]
+        [--zoom K] [--resample nearest|linear|cubic] [--turn] [--read]
 
 For each family of `renderings.FAMILIES` (or those named), N digits of the validation split (10 %,
 `data.stratified_split` seed 0; never test digits), drawn with `(SEED, the family's index)`, each rendered with
@@ -10,17 +10,22 @@ and the misreads as (label, answer), "no ink" where normalization found none. Co
 running it with each on `PYTHONPATH`. `--zoom K` enlarges every picture K times first (`--resample nearest`: by
 repeating pixels, as a viewer zooms; `linear`, `cubic`: smoothly), as a user who enlarged a tiny scan gives it.
 `--turn` turns every picture 1-3 degrees either way (drawn with the digit's rendering seed; the border repeated),
-as a form is scanned or photographed askew.
+as a form is scanned or photographed askew. `--read` answers with `Recognizer.read` instead (a reading of anything
+but the one digit counts as a misread, its text shown).
 """
 
 import argparse
 import io
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import synth
 from digitrec import renderings
 from digitrec.data import load_split, stratified_split
 from digitrec.errors import ImageError
@@ -29,30 +34,30 @@ from digitrec.inference import Recognizer
 RESAMPLE = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
+def decoded(picture):
+    """An image file's bytes, or a uint8 array, as a uint8 array."""
+    return np.asarray(Image.open(io.BytesIO(picture))) if isinstance(picture, bytes) else picture
+
+
 def zoomed(picture, k, resample):
     """An image file's bytes (or a uint8 array) enlarged `k` times by `resample` (a key of `RESAMPLE`): a uint8 array,
     or the picture itself for `k` 1."""
     if k == 1:
         return picture
-    array = np.asarray(Image.open(io.BytesIO(picture))) if isinstance(picture, bytes) else picture
-    return cv2.resize(array, None, fx=k, fy=k, interpolation=RESAMPLE[resample])
+    return cv2.resize(decoded(picture), None, fx=k, fy=k, interpolation=RESAMPLE[resample])
 
 
-def turned(picture, rng):
-    """An image file's bytes (or a uint8 array) turned 1-3 degrees either way about its centre (drawn from `rng`),
-    its border repeated: a uint8 array."""
-    array = np.asarray(Image.open(io.BytesIO(picture))) if isinstance(picture, bytes) else picture
-    h, w = array.shape[:2]
-    turn = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(1, 3) * rng.choice([-1, 1])), 1.0)
-    return cv2.warpAffine(array, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def answers(recognizer, pictures):
-    """Each picture's label from `recognizer.predict`, None where refused, "no ink" where normalization found none."""
+def answers(recognizer, pictures, read=False):
+    """Each picture's label from `recognizer.predict`, None where refused, "no ink" where normalization found none;
+    with `read`, the label where `recognizer.read` reads one digit, else the text it reads."""
     out = []
     for picture in pictures:
         try:
-            out.append(recognizer.predict([picture])[0].label)
+            if read:
+                text = recognizer.read(picture).text
+                out.append(int(text) if text.isdigit() and len(text) == 1 else text)
+            else:
+                out.append(recognizer.predict([picture])[0].label)
         except ImageError:
             out.append("no ink")
     return out
@@ -66,6 +71,7 @@ def main():
     parser.add_argument("--zoom", type=int, default=1)
     parser.add_argument("--resample", choices=RESAMPLE, default="nearest")
     parser.add_argument("--turn", action="store_true", help="turn every picture 1-3 degrees either way")
+    parser.add_argument("--read", action="store_true", help="answer with Recognizer.read, not predict")
     args = parser.parse_args()
     seed, n = args.seed, args.n
     x, y = load_split("train")
@@ -78,9 +84,9 @@ def main():
         for i in chosen:
             rng = np.random.default_rng([seed, f, int(i)])
             picture = zoomed(renderings.render(family, x[i], rng), args.zoom, args.resample)
-            pictures.append(turned(picture, rng) if args.turn else picture)
+            pictures.append(synth.askew(decoded(picture), rng) if args.turn else picture)
         start = time.perf_counter()
-        misread = [(int(y[i]), a) for i, a in zip(chosen, answers(recognizer, pictures)) if a != y[i]]
+        misread = [(int(y[i]), a) for i, a in zip(chosen, answers(recognizer, pictures, args.read)) if a != y[i]]
         wrong += len(misread)
         print(f"{family}: {n - len(misread)}/{n} ({(time.perf_counter() - start) / n * 1000:.0f} ms)", misread,
               flush=True)

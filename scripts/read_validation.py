@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -70,7 +69,7 @@ def main():
         for _ in range(args.on_a_line):
             idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
             picture = synth.number_on_a_line(x[idx], rng, photo=photo)
-            right += recognizer.read(turned(picture, rng) if args.turn else picture).text == "".join(map(str, y[idx]))
+            right += recognizer.read(synth.askew(picture, rng) if args.turn else picture).text == "".join(map(str, y[idx]))
         print("on a line", "(photo)" if photo else "(canvas)", round(right / args.on_a_line, 3), flush=True)
     if args.in_boxes:
         rng, right = np.random.default_rng(args.seed), collections.Counter()
@@ -78,7 +77,7 @@ def main():
             idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
             kind = ("scan", "photo")[i % 2], ("clear", "touching")[i // 2 % 2]
             picture, _ = synth.number_in_boxes(x[idx], rng, touching=kind[1] == "touching", photo=kind[0] == "photo")
-            picture = turned(picture, rng) if args.turn else picture
+            picture = synth.askew(picture, rng) if args.turn else picture
             right[kind] += recognizer.read(picture).text == "".join(map(str, y[idx]))
         print("in boxes", {" ".join(k): v for k, v in sorted(right.items())}, "of", args.in_boxes, flush=True)
     if args.two_digits:
@@ -102,13 +101,6 @@ def main():
               f"{ms:.0f} ms/number", flush=True)
         for kind, truth, text in misread if args.v else []:
             print(f"   {kind} {truth} read {text}")
-
-
-def turned(picture, rng):
-    """A uint8 picture turned 1-3 degrees either way about its centre (drawn from `rng`), its border repeated."""
-    h, w = picture.shape[:2]
-    turn = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(1, 3) * rng.choice([-1, 1])), 1.0)
-    return cv2.warpAffine(picture, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ adversarial: a person reads every digit at a glance.
 
 import io
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
@@ -436,6 +437,19 @@ def number_in_boxes(digits, rng, touching=False, photo=None):
         return _photograph(cover, rng, (y0 + box_h / 2, cover.shape[1] / 2), shadow=0.8)[0], boxes
     grey = 0.95 - 0.85 * cover + 0.02 * rng.standard_normal(cover.shape)
     return (255 * np.clip(grey, 0, 1)).astype(np.uint8), boxes
+
+
+def turned(picture, degrees):
+    """A scan or photo (uint8 `(H, W)` or `(H, W, 3)`) turned `degrees` about its centre, its border's paper
+    repeated, and the (2, 3) matrix that turned it."""
+    h, w = picture.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), float(degrees), 1.0)
+    return cv2.warpAffine(picture, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), turn
+
+
+def askew(picture, rng):
+    """`picture` turned 1-3 degrees either way (drawn from `rng`), as a form is scanned or photographed askew."""
+    return turned(picture, rng.uniform(1, 3) * rng.choice([-1, 1]))[0]
 
 
 def iou(a, b):
