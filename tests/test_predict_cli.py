@@ -277,7 +277,7 @@ def test_read_table(numbers):
 def a_bug_on_one_file(monkeypatch):
     """Make digitrec itself fail on files named `bug.png` (no real input is known to: that is the point),
     in this process, for `predict --workers 1` and `read`."""
-    from digitrec import parallel, segmentation
+    from digitrec import inference, parallel
 
     def buggy(real):
         def call(source, *args, **kwargs):
@@ -287,7 +287,7 @@ def a_bug_on_one_file(monkeypatch):
         return call
 
     monkeypatch.setattr(parallel, "normalize_source", buggy(parallel.normalize_source))
-    monkeypatch.setattr(segmentation, "Number", buggy(segmentation.Number))
+    monkeypatch.setattr(inference, "load_image", buggy(inference.load_image))  # `read` decodes the file first
 
 
 @pytest.mark.parametrize("command", ["predict", "read"])
