@@ -459,11 +459,11 @@ def _has_a_line(mask, width):
 def _one_bar(mask, width):
     """Whether the largest connected component of `mask` (strokes `width` px wide) is a flat horizontal bar: a
     printed line, not writing."""
-    stats = _boxes(mask)[2][1:]
-    if not len(stats):
+    labels, areas = _components(mask)  # a third of the cost of OpenCV's statistics of every component
+    if not len(areas):
         return False
-    _, _, box_w, box_h, _ = stats[stats[:, cv2.CC_STAT_AREA].argmax()]
-    return box_h <= 3 * width and box_w >= 6 * width
+    r0, r1, c0, c1 = bbox(labels == int(areas.argmax()) + 1)
+    return r1 - r0 <= 3 * width and c1 - c0 >= 6 * width
 
 
 def _edge_sharpness(gray, mask, edge=None):
