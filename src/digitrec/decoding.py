@@ -32,6 +32,7 @@ from digitrec.errors import ImageError, ImageTooLargeError, UnsupportedImageErro
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")  # Pillow format IDs that `load_image` opens
 MAX_PIXELS = 16_000_000  # width x height the decoder may produce (a 12-megapixel phone photo fits)
 MAX_SIDE = 2048  # longest side of a decoded image after the reduction, pixels
+UNIT_LEVELS = np.arange(256, dtype=np.float32) * np.float32(1 / 255)  # an 8-bit array's levels in [0, 1], float32
 
 
 def load_image(source, name=None):
@@ -137,7 +138,7 @@ def to_grayscale(image):
             image = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
         if image.ndim == 2 or image.shape[2] == 3:
             gray = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-            return gray.astype("float32") * np.float32(1 / 255)
+            return cv2.LUT(gray, UNIT_LEVELS)  # x * (1 / 255) in float32, in one pass
         image = Image.fromarray(image)  # with alpha: Pillow's modes handle the compositing below
     if isinstance(image, Image.Image) and image.mode == "F":
         image = np.asarray(image, dtype="float32")  # float pixels follow the float-array rule below

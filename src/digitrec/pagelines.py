@@ -13,6 +13,8 @@ projection profiles, and lifted to the paper's brightness
 import cv2
 import numpy as np
 
+from digitrec._stats import median, percentile
+
 LINE_CONTRAST = 0.03  # the least darkness relative to the paper of a pixel that takes part in the search for the angle
 
 PAGE_SIDE = 128  # a picture whose shorter side is under this is a crop, not a page with printed lines, pixels
@@ -75,7 +77,7 @@ def _line_rows(level, floor):
     spacing = np.diff(centres)
     if len(runs) < 3 or spacing.min() < PAGE_LINE:  # graph paper's finest squares are 1 mm, 7 px and up here
         return []
-    steps = spacing / np.median(spacing)
+    steps = spacing / median(spacing)
     if np.abs(steps - np.round(steps)).max() > 0.15:  # not a lattice: a line may be missing, none may be extra
         return []
     return [(int(r[0]), int(r[-1]) + 1) for r in runs]
@@ -104,7 +106,7 @@ def _one_family(response, points):
     angle = skew(points, response.shape)
     upright, inside, matrix = turned(response, angle)
     band = cv2.dilate(upright, np.ones((5, 1), np.uint8))  # a line may drift a pixel or two across a row
-    paper = float(np.percentile(band[::4, ::4][inside[::4, ::4]], 25))  # the response of the paper's grain
+    paper = float(percentile(band[::4, ::4][inside[::4, ::4]], 25))  # the response of the paper's grain
     floor = max(2 * paper, paper + 0.03)
     length = inside.sum(axis=1)
     level = np.zeros(len(upright), np.float32)
@@ -117,7 +119,7 @@ def _one_family(response, points):
     darkness = np.zeros_like(upright)
     # a stroke darker than the darkest line keeps the rest (graph paper's major lines are darker than its minor ones)
     cap = 1.5 * float(np.max([level[a:b].max() for a, b in runs]))
-    window = int(min(upright.shape[1], 3 * np.median(np.diff([a for a, _ in runs]))))
+    window = int(min(upright.shape[1], 3 * median(np.diff([a for a, _ in runs]))))
     mean = upright.sum(axis=1) / np.maximum(length, 1)
     for a, b in runs:
         core = a + np.flatnonzero(mean[a:b] > 0.3 * mean[a:b].max())  # the line itself, where it drifts included
@@ -186,5 +188,5 @@ def _lift_lines(gray):
         return gray
     # a line's pixels are lifted, ink over a line twice as dark as it is not (a pen's ink covers the line)
     share = np.where(darkness > 0, np.clip(2 - response / np.maximum(darkness, 1e-3), 0, 1), 0)
-    grain = float(np.median(response[::4, ::4][darkness[::4, ::4] == 0]))  # the closing's lift over the grain
+    grain = float(median(response[::4, ::4][darkness[::4, ::4] == 0]))  # the closing's lift over the grain
     return gray + (paper * (1 - grain) - gray) * share
