@@ -435,6 +435,31 @@ def test_a_four_drawn_with_straight_strokes_is_not_a_printed_box():
     assert ink.sum(axis=1).max() >= 12, "the bar is gone"
 
 
+def test_form_lines_are_found_alike_within_the_inks_box_and_on_the_whole_image(mnist_test):
+    """`_drop_form_lines` works on the mask's bounding box with a margin of a line's length: it answers as the
+    search on the whole image does (`_drop_lines_in` given the whole mask), here for digits in printed boxes or on
+    ruled lines, placed in a big page, against its edges and alone in their own frame, at three stroke widths."""
+    images, _ = mnist_test
+    checked = removed = 0
+    for i in range(12):
+        gray = to_grayscale(renderings.render("form", images[i], np.random.default_rng(i)))
+        page = np.ones((400, 500), np.float32)
+        h, w = gray.shape
+        for top, left in ((150, 200), (0, 0), (400 - h, 500 - w)):
+            framed = page.copy()
+            framed[top : top + h, left : left + w] = gray
+            for picture in (framed, gray):
+                strength = 1 - picture
+                mask = strength > 0.5
+                for width in (2.0, 3.5, 6.0):
+                    expected = preprocessing._drop_lines_in(mask, width, strength, mask.shape)
+                    got = preprocessing._drop_form_lines(mask, width, strength)
+                    assert np.array_equal(got, expected), (i, top, left, width)
+                    assert (got is mask) == (expected is mask)
+                    checked, removed = checked + 1, removed + (got is not mask)
+    assert removed >= checked // 4, "too few masks lost a line to test the window"
+
+
 def test_a_ring_whose_pen_skipped_twice_is_normalized_closed():
     """A 0 drawn 10 px wide whose ballpoint skipped at two places (gaps of about 1.5 and 2.5 stroke widths): its
     arcs point at each other across each gap and are joined, so the normalized 0 is one closed ring. Before, the

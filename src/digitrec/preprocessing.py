@@ -754,8 +754,29 @@ def _drop_form_lines(mask, width, strength):
     removal: a row of printed boxes may hold ten times the ink of a thin 1
     in one of them. Where all that would be left is the removed lines' rims
     (`_only_rims`), nothing is removed: the box is the ink.
+
+    It works on the mask's bounding box with a margin of a line's length:
+    no opening or closing reaches farther, so the answer is the same as on
+    the whole image, at a fraction of the cost where a small digit's mask
+    lies in a big picture. Returns `mask` itself where it removes nothing.
     """
-    h, w = mask.shape
+    if not mask.any():
+        return mask
+    r0, r1, c0, c1 = bbox(mask)
+    m = _line_length(width)
+    window = np.s_[max(0, r0 - m) : r1 + m, max(0, c0 - m) : c1 + m]
+    part = mask[window]
+    kept = _drop_lines_in(part, width, strength[window], mask.shape)
+    if kept is part:
+        return mask
+    out = np.zeros_like(mask)
+    out[window] = kept
+    return out
+
+
+def _drop_lines_in(mask, width, strength, shape):
+    """`_drop_form_lines` on a part of the image holding all its ink, `shape` the whole image's (rows, columns)."""
+    h, w = shape
     length = _line_length(width)
     m8 = mask.astype(np.uint8)
     across, down = (cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
