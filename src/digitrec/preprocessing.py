@@ -218,7 +218,9 @@ def _drop_specks(mask, strength, tall=False, reach=0):
         keep[1:] |= maybe & (extents >= 0.5 * extents[strongest])
     if not keep.any():
         keep[strongest + 1] = True
-    return np.take(keep, labels), areas[keep[1:]]  # take: twice as fast as indexing here
+    kept, where = np.zeros(mask.shape, bool), np.flatnonzero(mask)  # the mask's pixels only: the labels' table
+    kept.ravel()[where] = keep[labels.ravel()[where]]  # lookup over every pixel costs 3-6 times as much
+    return kept, areas[keep[1:]]
 
 
 def _near_strokes(keep, labels, areas, mask, strength, reach):
