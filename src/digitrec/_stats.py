@@ -16,7 +16,8 @@ import numpy as np
 
 
 def median(values):
-    """`np.median(values)` of a 1-D array `values` (an empty one as NumPy answers it: nan, with its warning)."""
+    """`np.median(values)` of a 1-D array `values` of finite numbers (NaN is not looked for, as NumPy does; an empty
+    array is answered as NumPy answers it: nan, with its warning)."""
     k = len(values) // 2
     if not k:
         return np.median(values)
@@ -25,8 +26,9 @@ def median(values):
 
 
 def percentile(values, q):
-    """`np.percentile(values, q)` (the default, linear method) of a 1-D array `values`, for a Python number `q`
-    in [0, 100] (at the ends, and for fewer than two values, NumPy answers)."""
+    """`np.percentile(values, q)` (the default, linear method) of a 1-D array `values` of finite numbers (NaN is
+    not looked for), for a Python number `q` in [0, 100] (at the ends, and for fewer than two values, NumPy
+    answers)."""
     virtual = (len(values) - 1) * (q / 100)
     if not 0 <= virtual < len(values) - 1:
         return np.percentile(values, q)
