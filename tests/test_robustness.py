@@ -169,13 +169,14 @@ def test_a_narrow_shadow_band_across_a_marker_digit_is_not_ink(mnist_test):
         assert max(similarity(h, clean) for h in readings) > 0.75, i
 
 
-# The bench (docs/robustness.json, 500 digits a family) reads every family at issue 10's floor or above but
-# canvas (97.8 %, one digit under). The quick mode reads the first 200 of those digits, where binary32 (98.5 %),
-# canvas (98.5 %), form (97.5 %, one digit under) and marker (97.5 %) are within a digit of their floors (the bundled
-# model of 2026-12-02; the one before read canvas 98.5 % and marker 97.0 %, form above 98 %): they are held at the
-# 500's figure less 3 points instead, so that one digit read differently cannot fail the suite, nor can they get
-# worse unseen. On validation renderings the two models read these families within two digits of each other.
-NEAR_FLOOR = {"binary32": 0.96, "canvas": 0.948, "form": 0.952, "marker": 0.95}
+# The bench (docs/robustness.json, 500 digits a family) reads every family at issue 10's floor or above (canvas
+# 98.2 % since its pen is capped at 0.3 of the digit's height; 97.8 % before). The quick mode reads the first 200
+# of those digits, where binary32 (98.5 %), form (97.5 %, one digit under) and marker (97.5 %) are within a digit
+# of their floors (the bundled model of 2026-12-02; the one before read marker 97.0 %, form above 98 %): they are
+# held at the 500's figure less 3 points instead, so that one digit read differently cannot fail the suite, nor can
+# they get worse unseen. On validation renderings the two models read these families within two digits of each
+# other. Canvas reads 99.0 % of the 200 (98.5 % before the cap) and is held at its floor.
+NEAR_FLOOR = {"binary32": 0.96, "form": 0.952, "marker": 0.95}
 
 
 @pytest.mark.slow  # 15 families x 200 digits through the predict path, a 12-megapixel photo among them
