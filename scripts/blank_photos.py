@@ -1,0 +1,48 @@
+"""What `predict` answers for phone photos of blank paper: the photo families' page, light and shadow, with no digit.
+
+    .venv/bin/python scripts/blank_photos.py SEED N [--haze]
+
+N pages 300-800 px a side, drawn with SEED: `renderings._photo` of an empty cover (paper tint, a lighting gradient,
+grain, JPEG 60-85), 7 in 10 with a shadow band or half-plane across the middle (penumbra 3-10 % of the shorter
+side). Prints how many `predict` finds no ink in, refuses ("not a digit") and reads as a digit, with the digits
+read. `--haze` maps every level v to 140 + 0.35 v first (`family_validation.py --haze`).
+"""
+
+import argparse
+import collections
+import io
+
+import numpy as np
+from PIL import Image
+
+from digitrec import renderings
+from digitrec.errors import ImageError
+from digitrec.inference import Recognizer
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("seed", type=int)
+    parser.add_argument("n", type=int)
+    parser.add_argument("--haze", action="store_true", help="leave 35 %% of every page's contrast")
+    args = parser.parse_args()
+    recognizer, rng, outcome, digits = Recognizer(), np.random.default_rng(args.seed), collections.Counter(), []
+    for _ in range(args.n):
+        h, w = (int(v) for v in rng.integers(300, 801, size=2))
+        page = renderings._photo(np.zeros((h, w), np.float32), rng, 0.5, int(rng.integers(60, 86)),
+                                 shadow=bool(rng.random() < 0.7))
+        page = np.asarray(Image.open(io.BytesIO(page)))
+        if args.haze:
+            page = np.round(140 + 0.35 * page.astype(np.float32)).astype(np.uint8)
+        try:
+            label = recognizer.predict([page])[0].label
+        except ImageError:
+            outcome["no ink"] += 1
+            continue
+        outcome["refused" if label is None else "read as a digit"] += 1
+        digits += [] if label is None else [label]
+    print(dict(outcome), "digits read:", dict(collections.Counter(digits)))
+
+
+if __name__ == "__main__":
+    main()
