@@ -1,11 +1,11 @@
 """What `predict` answers for phone photos of blank paper: the photo families' page, light and shadow, with no digit.
 
-    .venv/bin/python scripts/blank_photos.py SEED N [--haze]
+    .venv/bin/python scripts/blank_photos.py SEED N [--haze C]
 
 N pages 300-800 px a side, drawn with SEED: `renderings._photo` of an empty cover (paper tint, a lighting gradient,
 grain, JPEG 60-85), 7 in 10 with a shadow band or half-plane across the middle (penumbra 3-10 % of the shorter
 side). Prints how many `predict` finds no ink in, refuses ("not a digit") and reads as a digit, with the digits
-read. `--haze` maps every level v to 140 + 0.35 v first (`family_validation.py --haze`).
+read. `--haze C` leaves the share C of the contrast first (`family_validation.py --haze`).
 """
 
 import argparse
@@ -24,7 +24,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seed", type=int)
     parser.add_argument("n", type=int)
-    parser.add_argument("--haze", action="store_true", help="leave 35 %% of every page's contrast")
+    parser.add_argument("--haze", type=float, help="the share of every page's contrast to leave")
     args = parser.parse_args()
     recognizer, rng, outcome, digits = Recognizer(), np.random.default_rng(args.seed), collections.Counter(), []
     for _ in range(args.n):
@@ -32,8 +32,8 @@ def main():
         page = renderings._photo(np.zeros((h, w), np.float32), rng, 0.5, int(rng.integers(60, 86)),
                                  shadow=bool(rng.random() < 0.7))
         page = np.asarray(Image.open(io.BytesIO(page)))
-        if args.haze:
-            page = np.round(140 + 0.35 * page.astype(np.float32)).astype(np.uint8)
+        if args.haze is not None:
+            page = np.round(0.85 * 255 * (1 - args.haze) + args.haze * page.astype(np.float32)).astype(np.uint8)
         try:
             label = recognizer.predict([page])[0].label
         except ImageError:

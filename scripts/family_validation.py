@@ -1,7 +1,7 @@
 """`predict` (the whole path: every reading, the classifier choosing) on validation digits rendered by the families.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/family_validation.py SEED N [FAMILY ...]
-        [--zoom K] [--resample nearest|linear|cubic] [--turn] [--haze] [--read]
+        [--zoom K] [--resample nearest|linear|cubic] [--turn] [--haze C] [--read]
 
 For each family of `renderings.FAMILIES` (or those named), N digits of the validation split (10 %,
 `data.stratified_split` seed 0; never test digits), drawn with `(SEED, the family's index)`, each rendered with
@@ -10,8 +10,9 @@ and the misreads as (label, answer), "no ink" where normalization found none. Co
 running it with each on `PYTHONPATH`. `--zoom K` enlarges every picture K times first (`--resample nearest`: by
 repeating pixels, as a viewer zooms; `linear`, `cubic`: smoothly), as a user who enlarged a tiny scan gives it.
 `--turn` turns every picture 1-3 degrees either way (drawn with the digit's rendering seed; the border repeated),
-as a form is scanned or photographed askew. `--haze` maps every level v of every picture's colour channels to
-140 + 0.35 v, as in a washed-out photo (haze or glare adds light: 35 % of the contrast is left). `--read` answers with `Recognizer.read` instead (a reading of anything
+as a form is scanned or photographed askew. `--haze C` maps every level v of every picture's colour channels to
+0.85 * 255 * (1 - C) + C v, as in a washed-out photo (haze or glare adds light: the share C of the contrast is left;
+0.35: 141 + 0.35 v). `--read` answers with `Recognizer.read` instead (a reading of anything
 but the one digit counts as a misread, its text shown).
 """
 
@@ -48,11 +49,11 @@ def zoomed(picture, k, resample):
     return cv2.resize(decoded(picture), None, fx=k, fy=k, interpolation=RESAMPLE[resample])
 
 
-def hazy(picture):
-    """`--haze`: a picture's colour channels (not its alpha) mapped from v to 140 + 0.35 v, as a uint8 array."""
+def hazy(picture, c):
+    """`--haze C`: a picture's colour channels (not its alpha) mapped from v to 0.85 * 255 * (1 - c) + c v, uint8."""
     out = decoded(picture).copy()
     colour = out[..., :3] if out.ndim == 3 else out
-    colour[...] = np.round(140 + 0.35 * colour.astype(np.float32))
+    colour[...] = np.round(0.85 * 255 * (1 - c) + c * colour.astype(np.float32))
     return out
 
 
@@ -80,7 +81,7 @@ def main():
     parser.add_argument("--zoom", type=int, default=1)
     parser.add_argument("--resample", choices=RESAMPLE, default="nearest")
     parser.add_argument("--turn", action="store_true", help="turn every picture 1-3 degrees either way")
-    parser.add_argument("--haze", action="store_true", help="leave 35 %% of every picture's contrast")
+    parser.add_argument("--haze", type=float, help="the share of every picture's contrast to leave")
     parser.add_argument("--read", action="store_true", help="answer with Recognizer.read, not predict")
     args = parser.parse_args()
     seed, n = args.seed, args.n
@@ -95,7 +96,7 @@ def main():
             rng = np.random.default_rng([seed, f, int(i)])
             picture = zoomed(renderings.render(family, x[i], rng), args.zoom, args.resample)
             picture = synth.askew(decoded(picture), rng) if args.turn else picture
-            pictures.append(hazy(picture) if args.haze else picture)
+            pictures.append(picture if args.haze is None else hazy(picture, args.haze))
         start = time.perf_counter()
         misread = [(int(y[i]), a) for i, a in zip(chosen, answers(recognizer, pictures, args.read)) if a != y[i]]
         wrong += len(misread)
