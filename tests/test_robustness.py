@@ -53,8 +53,8 @@ def test_unknown_family_is_a_key_error(mnist_test):
 
 
 def test_a_canvas_pen_is_never_so_thick_that_the_digit_becomes_a_blob(mnist_test):
-    """A 24 px pen on a 60 px digit filled its loops and joins: 4 of the bench's 1,000 canvases (a 3, two 8s, a
-    3) were blobs nobody can read. The pen is now at most `CANVAS_MAX_PEN` of the digit's height (MNIST's
+    """A 24 px pen on a 60 px digit filled its loops and joins: 4 of the bench's 1,000 canvases (three 3s and an
+    8) were blobs nobody can read. The pen is now at most `CANVAS_MAX_PEN` of the digit's height (MNIST's
     thickest 1 %); measured on the picture, pen width (twice the median distance to the background along the
     skeleton) over ink height: 3 of these 300 were over 0.3 before, the largest 0.304."""
     from skimage.morphology import skeletonize
