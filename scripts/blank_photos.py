@@ -11,9 +11,14 @@ read. `--haze C` leaves the share C of the contrast first (`family_validation.py
 import argparse
 import collections
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from family_validation import hazy
 
 from digitrec import renderings
 from digitrec.errors import ImageError
@@ -31,9 +36,7 @@ def main():
         h, w = (int(v) for v in rng.integers(300, 801, size=2))
         page = renderings._photo(np.zeros((h, w), np.float32), rng, 0.5, int(rng.integers(60, 86)),
                                  shadow=bool(rng.random() < 0.7))
-        page = np.asarray(Image.open(io.BytesIO(page)))
-        if args.haze is not None:
-            page = np.round(0.85 * 255 * (1 - args.haze) + args.haze * page.astype(np.float32)).astype(np.uint8)
+        page = np.asarray(Image.open(io.BytesIO(page))) if args.haze is None else hazy(page, args.haze)
         try:
             label = recognizer.predict([page])[0].label
         except ImageError:

@@ -251,9 +251,9 @@ def _binary32(digit, rng):
 
 
 # The canvas pen's width is at most this share of the digit's height: MNIST's thickest digits (training digits'
-# stroke width, ink area over skeleton length, over ink height: 99th percentile 0.31, median 0.15). A thicker pen
-# fills a small digit's loops and joins, and nobody can read the blob it leaves (issue 10: a person must read every
-# generated image); 24 px on a 60 px digit was 0.4.
+# stroke width, ink area over skeleton length, over ink height: 99th percentile 0.31, median 0.15;
+# `scripts/stroke_ratio.py`). A thicker pen fills a small digit's loops and joins, and nobody can read the blob it
+# leaves (issue 10: a person must read every generated image); 24 px on a 60 px digit was 0.4.
 CANVAS_MAX_PEN = 0.3
 
 
