@@ -333,12 +333,12 @@ def thick_marker_beside_a_band(digit, rng):
     return np.clip(0.85 * light * (1 - 0.8 * ink) + noise, 0, 1).astype("float32")
 
 
-def marker_running_into_a_band(digit, rng):
+def marker_running_into_a_band(digit, rng, band=True):
     """A digit 150 px tall in a 22 px marker near the top of 480x560 paper lit from the left, and a soft shadow band
     (80 px wide, 45 % darker, edges a logistic of scale 10 px; a pen's or a ruler's) across the page through the
     end of its lowest stroke, within 30 degrees of the vertical (float32). The band is most of the dark side of the
     page's split, whose edges are its penumbra, and around the strokes that run into it a window twice as wide as
-    theirs answers to the band too."""
+    theirs answers to the band too. `band=False`: the same page without it."""
     cover = renderings.pen(digit, 150, 22, rng)
     h, w = 480, 560
     ink = np.zeros((h, w), "float32")
@@ -349,7 +349,7 @@ def marker_running_into_a_band(digit, rng):
     angle = np.radians(rng.uniform(-30, 30))
     y, x = np.mgrid[:h, :w].astype("float32")
     across = np.abs((x - end_col) * np.cos(angle) - (y - end_row) * np.sin(angle))
-    light = 1 - 0.45 / (1 + np.exp((across - 40) / 10)) - 0.15 * x / w
+    light = 1 - 0.45 * band / (1 + np.exp((across - 40) / 10)) - 0.15 * x / w
     noise = 0.01 * rng.standard_normal((h, w))
     return np.clip(0.85 * light * (1 - 0.85 * ink) + noise, 0, 1).astype("float32")
 
