@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from family_validation import answers
+
 import synth
 from digitrec.data import load_split, stratified_split
-from digitrec.errors import ImageError
 from digitrec.inference import Recognizer
 
 PAGES = {  # distortion: (the page with it, the page without it)
@@ -39,17 +41,6 @@ PAGES = {  # distortion: (the page with it, the page without it)
 }
 
 
-def labels_read(recognizer, pictures):
-    """Each picture's label from `recognizer.predict` (None where refused), or "no ink" where none is found."""
-    out = []
-    for picture in pictures:
-        try:
-            out.append(recognizer.predict([picture])[0].label)
-        except ImageError:
-            out.append("no ink")
-    return np.array(out, dtype=object)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=sorted(PAGES))
@@ -62,7 +53,7 @@ def main():
     recognizer = Recognizer()
     for name, page in zip(("without it", "with it"), PAGES[args.kind][::-1]):
         pictures = [page(x[i], np.random.default_rng([args.seed, i])) for i in chosen]
-        labels = labels_read(recognizer, pictures)
+        labels = np.array(answers(recognizer, pictures), dtype=object)
         print(args.kind, name, f"{np.sum(labels == y[chosen])}/{args.n}",
               f'read "1": {np.sum((labels == 1) & (y[chosen] != 1))}', f'no ink: {np.sum(labels == "no ink")}',
               flush=True)

@@ -451,9 +451,8 @@ def _local_reading(hat, other, wider, floor, side, dark, one_sided, beside=1.0):
     around = cv2.dilate(mask.astype(np.uint8), _disk(width)).astype(bool)  # the strokes and their edges
     response = hat[around].sum()
     asymmetry = response / max(other[around].sum(), 1e-6)
-    if beside != 1.0:
-        around = cv2.dilate(mask.astype(np.uint8), _disk(beside * width)).astype(bool)
-    if not (asymmetry >= one_sided and wider[around].sum() <= 1.5 * hat[around].sum()):
+    whole = around if beside == 1.0 else cv2.dilate(mask.astype(np.uint8), _disk(beside * width)).astype(bool)
+    if not (asymmetry >= one_sided and wider[whole].sum() <= 1.5 * hat[whole].sum()):
         return None
     return asymmetry, width, dark, mask, float(median(hat[mask]))
 
