@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import pytest
 
-from digitrec import data, evaluation, models, plots, runs, training
+from digitrec import data, evaluation, models, plots, rejection, runs, training
 
 METRIC_KEYS = {
     "accuracy", "loss", "recall_macro", "precision_macro", "f1_macro", "per_class_recall",
@@ -198,7 +198,8 @@ def test_an_out_folder_with_files_is_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory, mnist_dir):
-    """Real trainings on 600 images for 1 epoch: baseline twice (same seed), tutorial and fast once.
+    """Real trainings on 600 images for 1 epoch: baseline twice (same seed) and once with another seed on the
+    same split, tutorial and fast once.
 
     `keras.callbacks.EarlyStopping` is replaced by a subclass that only records its
     instances (the real callback still runs), to see what `train` builds.
@@ -215,10 +216,10 @@ def tiny_runs(tmp_path_factory, mnist_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(keras.callbacks, "EarlyStopping", RecordingEarlyStopping)
         for current, model in (("baseline-a", "baseline"), ("baseline-b", "baseline"), ("tutorial", "tutorial"),
-                               ("fast", "fast")):
+                               ("fast", "fast"), ("baseline-seed1", "baseline")):
             folders[current] = training.train(
-                model=model, epochs=1, train_size=600, data_dir=mnist_dir, out=base / current, seed=0, verbose=0
-            )
+                model=model, epochs=1, train_size=600, data_dir=mnist_dir, out=base / current, verbose=0,
+                **({"seed": 1, "split_seed": 0} if current == "baseline-seed1" else {"seed": 0}))
     # tutorial again, without a validation split, over a folder that holds an earlier run's files
     (base / "again").mkdir()
     (base / "again" / "stale.txt").write_text("from an earlier run\n")
@@ -297,6 +298,23 @@ def test_config_json_records_the_settings(tiny_runs):
     assert cfg["loss"] == "sparse_categorical_crossentropy"
     assert cfg["batch_size"] == 64
     assert cfg["patience"] is None
+
+
+@pytest.mark.slow
+def test_another_seed_on_the_same_split_trains_other_weights_for_an_ensemble(tiny_runs, mnist_dir):
+    folders, _ = tiny_runs
+    a, b = (folders[k] / "model.keras" for k in ("baseline-a", "baseline-seed1"))
+    config = json.loads((folders["baseline-seed1"] / "config.json").read_text())
+    assert (config["seed"], config["weights_seed"], config["n_val"]) == (0, 1, runs.read_json(
+        folders["baseline-a"] / "config.json")["n_val"])
+    assert np.array_equal(rejection.validation_images(a, mnist_dir), rejection.validation_images(b, mnist_dir))
+    nets = [models.load_model(m) for m in (a, b)]
+    assert not np.array_equal(nets[0].get_weights()[0], nets[1].get_weights()[0])
+    x = data.to_float(rejection.validation_images(a, mnist_dir)[:64])
+    mean = models.ensemble(nets).predict(x, verbose=0)
+    assert np.allclose(mean, (nets[0].predict(x, verbose=0) + nets[1].predict(x, verbose=0)) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="at least two"):
+        models.ensemble(nets[:1])
 
 
 @pytest.mark.slow

@@ -72,6 +72,8 @@ def build_parser():
     p.add_argument("--patience", type=_non_negative_int,
                    help="early-stopping patience in epochs; 0 disables (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (split, batches, weights)")
+    p.add_argument("--split-seed", type=int, help="the validation split's seed alone (default: --seed): another "
+                                                  "--seed on the same split trains a second model for an ensemble")
     p.add_argument("--train-size", type=_positive_int, help="train on a stratified subset of this many images")
     p.add_argument("--out", help="run folder (default: runs/<timestamp>-<model>)")
     p.add_argument("--overwrite", action="store_true",
@@ -180,7 +182,7 @@ def _cmd_train(args):
         val_split=args.val_split, patience=training.KEEP if args.patience is None else args.patience,
         seed=args.seed, data_dir=args.data_dir, out=args.out, train_size=args.train_size, init=args.init,
         augment=args.augment, overwrite=args.overwrite, outlier_exposure=args.outlier_exposure,
-        freeze=args.freeze, resume=args.resume,
+        freeze=args.freeze, resume=args.resume, split_seed=args.split_seed,
     )
     _print_summary(runs.read_metrics(out))
     print(f"run folder: {out}")

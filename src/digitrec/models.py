@@ -301,3 +301,35 @@ def load_model(model, signature=runtimes.DIGITS):
         raise ModelError(f"{path}: cannot load model ({first})") from None
     runtimes.check_signature(path, net.input_shape, net.output_shape, signature)
     return net
+
+
+def ensemble(members, name=None):
+    """One model answering the mean of its members' probabilities: a deep ensemble.
+
+    Averaging the softmax outputs of networks trained from different
+    weights or along different runs lowers the error and sharpens the
+    "not a digit" score (Lakshminarayanan, Pritzel and Blundell 2017,
+    "Simple and scalable predictive uncertainty estimation using deep
+    ensembles", NeurIPS; members from one run's learning-rate restarts as
+    in Huang et al. 2017, "Snapshot ensembles: train 1, get M for free",
+    ICLR). Built of Keras layers only, so it saves, loads in safe mode and
+    exports like any registered model.
+
+    Args:
+        members: `keras.Model`s mapping `(N, 28, 28, 1)` float32 to `(N, 10)`
+            probabilities, at least two.
+        name: the model's name (its `architecture` in exports); default the
+            first member's name and "-ensemble".
+
+    Returns:
+        `keras.Model` mapping `(N, 28, 28, 1)` float32 to `(N, 10)`
+        probabilities, the members' mean; its weights are theirs.
+
+    Raises:
+        ValueError: fewer than two members.
+    """
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least two models, got {len(members)}")
+    inputs = keras.Input(INPUT_SHAPE)
+    outputs = [keras.Model(m.inputs, m.outputs[0], name=f"member_{i}")(inputs) for i, m in enumerate(members)]
+    return keras.Model(inputs, layers.Average()(outputs), name=name or f"{members[0].name}-ensemble")

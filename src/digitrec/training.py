@@ -82,7 +82,7 @@ def _loss(recipe):
 
 def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_split=None, patience=KEEP,
           seed=0, data_dir=None, out=None, train_size=None, verbose=None, init=None, augment=None, overwrite=False,
-          outlier_exposure=None, freeze=None, resume=False, callbacks=()):
+          outlier_exposure=None, freeze=None, resume=False, callbacks=(), split_seed=None):
     """Train the registered model `model` on MNIST and evaluate it on the test set.
 
     Args:
@@ -98,6 +98,11 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
             an integer >= 0; `KEEP` (-1) keeps the recipe's value, None or 0
             disables early stopping.
         seed: int; the same seed gives the same split, batches and weights.
+        split_seed: int, the seed of the validation split (and of the
+            `train_size` subset) alone; None uses `seed`. A second model for
+            an ensemble trains with another `seed` on the same split, so
+            that the two can be compared and combined on validation images
+            that neither saw.
         data_dir: MNIST folder (see `digitrec.data.load_split`).
         out: run folder; default `runs/<timestamp>-<model>`. It must not
             hold files unless `overwrite`.
@@ -155,7 +160,8 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         raise FileNotFoundError(f"{out}: no interrupted run to resume (no {BACKUP}/ folder)")
     if not resume:
         _check_out(out, overwrite)
-    x, y, train_idx, val_idx = _prepare_data(recipe, data_dir, train_size, seed)
+    split_seed = seed if split_seed is None else split_seed
+    x, y, train_idx, val_idx = _prepare_data(recipe, data_dir, train_size, split_seed)
     x_train, y_train = x[train_idx], y[train_idx]
     if recipe.outlier_exposure:
         x_train, y_train = outliers.expose(x_train, y_train, recipe.outlier_exposure, seed)
@@ -165,7 +171,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
     config = {
         "model": model, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
         "learning_rate": recipe.learning_rate, "val_split": recipe.val_split, "patience": recipe.patience,
-        "seed": seed, "train_size": train_size, "loss": recipe.loss, "optimizer": "adam",
+        "seed": split_seed, "weights_seed": seed, "train_size": train_size, "loss": recipe.loss, "optimizer": "adam",
         "schedule": recipe.schedule, "warmup_epochs": recipe.warmup_epochs, "beta_1": recipe.beta_1,
         "beta_2": recipe.beta_2, "label_smoothing": recipe.label_smoothing, "augment": recipe.augment,
         "renderings": recipe.renderings,
@@ -201,7 +207,7 @@ def train(model="fast", epochs=None, batch_size=None, learning_rate=None, val_sp
         if recipe.outlier_exposure:
             digits = np.round(255 * x[val_idx][..., 0]).astype("uint8")
             rejection.write_threshold(folder / "model.keras", rejection.calibrate_model(net, digits),
-                                      val_split=recipe.val_split, seed=seed)
+                                      val_split=recipe.val_split, seed=split_seed)
     return out
 
 
