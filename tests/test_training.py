@@ -253,7 +253,8 @@ def test_train_builds_early_stopping_on_val_loss(tiny_runs):
 def test_overwrite_replaces_the_whole_folder(tiny_runs):
     folders, _ = tiny_runs
     assert sorted(os.listdir(folders["again"])) == sorted(RUN_FILES)  # no stale.txt
-    assert sorted(os.listdir(folders["again"].parent)) == ["again", "baseline-a", "baseline-b", "fast", "tutorial"]
+    assert sorted(os.listdir(folders["again"].parent)) == ["again", "baseline-a", "baseline-b", "baseline-seed1", "fast",
+                                                          "tutorial"]
 
 
 @pytest.mark.slow
