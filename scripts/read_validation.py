@@ -38,6 +38,16 @@ from digitrec.data import load_split, stratified_split
 from digitrec.errors import ImageError
 from digitrec.inference import Recognizer
 
+NO_INK = "(no ink)"
+
+
+def read_text(recognizer, picture):
+    """`recognizer.read(picture).text`, or `NO_INK` where it finds no ink (a non-digit is then refused)."""
+    try:
+        return recognizer.read(picture).text
+    except ImageError:
+        return NO_INK
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -60,8 +70,9 @@ def main():
         rng, families = np.random.default_rng(args.seed), ["letters", "scribbles", "shapes"]
         pictures = [outliers.render(families[i % 3], rng, fonts=outliers.held_out_fonts())
                     for i in range(args.non_digits)]
-        texts = [recognizer.read(np.round(255 * (1 - p)).astype(np.uint8)).text for p in pictures]
-        print("non-digits read as nothing but '?':", np.mean([set(t) == {"?"} for t in texts]), flush=True)
+        texts = [read_text(recognizer, np.round(255 * (1 - p)).astype(np.uint8)) for p in pictures]
+        print("non-digits read as nothing but '?' (or no ink):", np.mean([set(t) == {"?"} or t == NO_INK
+                                                                         for t in texts]), flush=True)
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
     for photo in (False, True) if args.on_a_line else ():
@@ -89,10 +100,7 @@ def main():
     for touching in (False, True) if args.n else ():  # --n 0: the other measures only
         right, total, misread, start = {}, {}, [], time.perf_counter()
         for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + touching, args.n, touching):
-            try:
-                text = recognizer.read(picture).text
-            except ImageError:
-                text = "(no ink)"
+            text = read_text(recognizer, picture)
             total[kind] = total.get(kind, 0) + 1
             right[kind] = right.get(kind, 0) + (text == truth)
             misread += [(kind, truth, text)] if text != truth else []

@@ -39,6 +39,14 @@ def refused(recognizer, pictures):
     return np.array(out)
 
 
+def read_text(recognizer, picture):
+    """`recognizer.read(picture).text`, or "?" where it finds no ink (refused, as for `refused`)."""
+    try:
+        return recognizer.read(picture).text
+    except ImageError:
+        return "?"
+
+
 def non_digits(family, n, seed, fonts=None, dark_on_white=True):
     """`n` pictures of `family`, uint8, dark ink on white (as drawn on paper or a canvas) or light on black."""
     rng = np.random.default_rng([seed, FAMILIES.index(family)])
@@ -128,7 +136,9 @@ def test_non_digits_are_rejected_at_least_90_percent(recognizer):
 # whole. Measured on validation non-digits (300, seed 77): 33 % read as nothing but "?", while `predict` rejects
 # 85-94 % of them; 41 % of 180 (seed 77) since a candidate of several pieces may be 2 line heights wide, not 1.6
 # (34 % before); 71.7 % of this test's 60 since the two-digit classifier decides which components are cut (36.7 %
-# before; README), 75.0 % since a picture of one mark is cut only above the pair classifier's stricter threshold.
+# before; README), 75.0 % since a picture of one mark is cut only above the pair classifier's stricter threshold,
+# 78.3 % at the head of the thirty-seventh session, 83.3 % since marks all too small for a digit are no ink
+# (`segmentation.MIN_HEIGHT`).
 # Not solved: this test holds the issue's 90 % and prints the figure.
 READ_REJECTION_GAP = pytest.mark.xfail(not os.environ.get("DIGITREC_TEST_MODEL"), strict=True,
                                        reason="read cuts non-digits into digit-like strokes; see above")
@@ -140,9 +150,9 @@ def test_read_of_a_non_digit_is_all_rejected(recognizer):
     rng = np.random.default_rng(TEST_SEED + 2)
     pictures = [outliers.letters(rng, outliers.held_out_fonts()) for _ in range(20)]
     pictures += [outliers.scribbles(rng) for _ in range(20)] + [outliers.shapes(rng) for _ in range(20)]
-    texts = [recognizer.read(np.round(255 * (1 - p)).astype(np.uint8)).text for p in pictures]
+    texts = [read_text(recognizer, np.round(255 * (1 - p)).astype(np.uint8)) for p in pictures]
     rate = np.mean([set(text) == {"?"} for text in texts])
-    print("non-digits read as nothing but '?':", rate)
+    print("non-digits read as nothing but '?' (or no ink):", rate)
     assert rate >= 0.9, texts
 
 

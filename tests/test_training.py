@@ -311,6 +311,7 @@ def test_another_seed_on_the_same_split_trains_other_weights_for_an_ensemble(tin
     assert np.array_equal(rejection.validation_images(a, mnist_dir), rejection.validation_images(b, mnist_dir))
     # the run itself held out the seed-0 split: its last val_loss is the loss on those images, not on seed 1's
     x, y, _, val = training._prepare_data(models.get_recipe("baseline"), mnist_dir, 600, 0)
+    assert np.array_equal(data.to_float(rejection.validation_images(b, mnist_dir)), x[val])  # of the 600, not 60,000
     last = list(csv.DictReader((folders["baseline-seed1"] / "history.csv").open()))[-1]
     loss = keras.losses.categorical_crossentropy(y[val], models.load_model(b).predict(x[val], verbose=0))
     assert float(np.mean(loss)) == pytest.approx(float(last["val_loss"]), rel=1e-4)

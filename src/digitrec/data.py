@@ -244,6 +244,20 @@ def stratified_split(labels, val_fraction, seed=0):
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
 
 
+def training_subset(labels, train_size=None, seed=0):
+    """The indices of a run's `--train-size` subset of `labels`, class proportions kept: int64 `(train_size,)`.
+
+    All indices, in order, when `train_size` is None or not smaller than
+    `len(labels)`; else the training part of `stratified_split` with that
+    `seed` (shuffled). `digitrec.training` trains on it and holds its
+    validation split out of it; `rejection.validation_images` finds that
+    split again.
+    """
+    if not train_size or train_size >= len(labels):
+        return np.arange(len(labels))
+    return stratified_split(labels, 1 - train_size / len(labels), seed)[0]
+
+
 def to_float(images):
     """Scale uint8 images to the model's input.
 

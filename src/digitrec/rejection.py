@@ -118,16 +118,19 @@ def write_threshold(model_path, calibration, **details):
 def validation_images(model_path, data_dir=None):
     """The MNIST validation digits a model never trained on: uint8 `(N, 28, 28)`.
 
-    The split (share and seed) comes from the run's `config.json` beside
-    the model, else 10 % with seed 0, as the bundled model was trained.
+    The split (share, seed, and the `--train-size` subset it was held out
+    of: `data.training_subset`) comes from the run's `config.json` beside
+    the model, else 10 % of all 60,000 with seed 0, as the bundled model
+    was trained.
     """
     from digitrec import data, runs
 
     config = Path(model_path).with_name("config.json") if model_path else None
     settings = runs.read_json(config) if config and config.is_file() else {}
     images, labels = data.load_split("train", data_dir)
-    _, val = data.stratified_split(labels, settings.get("val_split") or 0.1, settings.get("seed", 0))
-    return images[val]
+    keep = data.training_subset(labels, settings.get("train_size"), settings.get("seed", 0))
+    _, val = data.stratified_split(labels[keep], settings.get("val_split") or 0.1, settings.get("seed", 0))
+    return images[keep][val]
 
 
 def measurement_non_digits(n_per_family=300, seed=MEASURE_SEED):

@@ -44,6 +44,7 @@ strategies in character segmentation"; LeCun et al. 1998, section V):
    does not read as a digit (see `digitrec.outliers`).
 """
 
+import contextlib
 import copy
 import dataclasses
 from pathlib import Path
@@ -53,9 +54,22 @@ from PIL import Image
 from scipy import ndimage
 
 from digitrec.decoding import load_image, to_grayscale
-from digitrec.preprocessing import LOCATE_SIDE, bbox, extract_ink, first_found, ink_hypotheses, rescale, with_margin
+from digitrec.errors import ImageError
+from digitrec.preprocessing import (
+    LOCATE_SIDE,
+    MIN_SIDE,
+    bbox,
+    extract_ink,
+    first_found,
+    ink_hypotheses,
+    rescale,
+    with_margin,
+)
 
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
+MIN_HEIGHT = 6  # in a picture of at least `preprocessing.MIN_SIDE` px, ink whose marks are all shorter than this
+# (the decoded picture's pixels) is crumbs, not digits: the corners of a filled shape, noise. A tinier picture is a
+# low-resolution scan: its ink is the digit (an MNIST digit reduced to 8 x 8 is 5-6 px tall and reads right)
 CROP_LINE = 48  # candidate crops are shrunk so the line is at most this tall, pixels (normalize is then fast)
 SPLIT_WIDTH = 0.5  # components wider than this many line heights (deslanted) may be cut ...
 DOUBTFUL = 0.9  # ... when the classifier's maximum probability for their digit is under this, or it is too wide:
@@ -119,7 +133,9 @@ class Number:
         image: anything `preprocessing.to_grayscale` reads (path, bytes,
             Pillow image, array), either polarity, any size.
     Raises:
-        ImageError: unreadable image, or no ink found.
+        ImageError: unreadable image, or no ink found (or, in a picture of
+            at least `preprocessing.MIN_SIDE` px, only marks under
+            `MIN_HEIGHT` px tall).
 
     Use: `found = number.candidates()`, classify every `found[i].image`
     after normalizing it, then `number.doubtful(found, probabilities)`
@@ -143,8 +159,10 @@ class Number:
         """This number as each other reading of what is ink sees it (`preprocessing.ink_hypotheses`): a list."""
         numbers = []
         for ink, mask in ink_hypotheses(self.work)[1:]:
-            numbers.append(copy.copy(self))
-            numbers[-1]._segment(ink, mask)
+            number = copy.copy(self)
+            with contextlib.suppress(ImageError):  # crumbs only
+                number._segment(ink, mask)
+                numbers.append(number)
         return numbers
 
     def _segment(self, ink, mask):
@@ -154,6 +172,8 @@ class Number:
         self.objects = ndimage.find_objects(self.labels)
         heights = np.array([s[0].stop - s[0].start for s in self.objects], "float64")
         self.line = float(np.median(heights[heights >= 0.5 * heights.max()]))
+        if heights.max() < MIN_HEIGHT * self.scale and max(self.work.shape) >= MIN_SIDE * self.scale:
+            raise ImageError(f"no ink found: only marks under {MIN_HEIGHT} px tall, too small for digits")
         ys, xs = np.nonzero(self.mask)
         self.center = float(ys.mean())
         self.shear = _slant(ys, xs, self.center)

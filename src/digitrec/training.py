@@ -293,9 +293,8 @@ def _prepare_data(recipe, data_dir, train_size, seed):
     images, labels = data.load_split("train", data_dir)
     if train_size is not None and not (_is_int(train_size) and 10 <= train_size <= len(labels)):
         raise ValueError(f"train size must be between 10 and {len(labels)}, got {train_size!r}")
-    if train_size and train_size < len(labels):
-        keep, _ = data.stratified_split(labels, 1 - train_size / len(labels), seed)
-        images, labels = images[keep], labels[keep]
+    keep = data.training_subset(labels, train_size, seed)
+    images, labels = images[keep], labels[keep]
     train_idx, val_idx = data.stratified_split(labels, recipe.val_split, seed)
     if recipe.renderings:  # each digit twice: as written, and rendered then normalized (held out alike)
         from digitrec import renderings
