@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/blank_photos.py SEED N [--haze C]
 
-N pages 300-800 px a side, drawn with SEED: `renderings._photo` of an empty cover (paper tint, a lighting gradient,
+N pages 300-800 px a side, drawn with SEED: `renderings.photo` of an empty cover (paper tint, a lighting gradient,
 grain, JPEG 60-85), 7 in 10 with a shadow band or half-plane across the middle (penumbra 3-10 % of the shorter
 side). Prints how many `predict` finds no ink in, refuses ("not a digit") and reads as a digit, with the digits
 read. `--haze C` leaves the share C of the contrast first (`family_validation.py --haze`).
@@ -34,7 +34,7 @@ def main():
     recognizer, rng, outcome, digits = Recognizer(), np.random.default_rng(args.seed), collections.Counter(), []
     for _ in range(args.n):
         h, w = (int(v) for v in rng.integers(300, 801, size=2))
-        page = renderings._photo(np.zeros((h, w), np.float32), rng, 0.5, int(rng.integers(60, 86)),
+        page = renderings.photo(np.zeros((h, w), np.float32), rng, 0.5, int(rng.integers(60, 86)),
                                  shadow=bool(rng.random() < 0.7))
         page = np.asarray(Image.open(io.BytesIO(page))) if args.haze is None else hazy(page, args.haze)
         try:

@@ -341,7 +341,7 @@ def test_a_thin_small_digit_in_a_big_shadowed_photo_is_found(mnist_test):
             page = np.zeros((3000, 4000), "float32")
             page[1400 : 1400 + cover.shape[0], 2000 : 2000 + cover.shape[1]] = cover
             centre = (1400 + cover.shape[0] / 2, 2000 + cover.shape[1] / 2)
-            photo = renderings._photo(page, rng, 0.7, 85, shadow=True, centre=centre)
+            photo = renderings.photo(page, rng, 0.7, 85, shadow=True, centre=centre)
             clean = np.round(255 * (1 - 0.7 * np.pad(cover, 20))).astype(np.uint8)
             assert similarity(normalize(photo), normalize(clean)) > 0.8, (i, seed)
 

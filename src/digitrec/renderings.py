@@ -194,8 +194,21 @@ def _lighting(shape, rng, centre, shadow=True):
     return cv2.resize(light, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def _photo(cover, rng, ink_darkness, quality, shadow=True, centre=None):
-    """A photo of `cover` (ink coverage) written on tinted paper: RGB JPEG bytes (OpenCV: fast at 12 MP)."""
+def photo(cover, rng, ink_darkness, quality, shadow=True, centre=None):
+    """A phone photo of `cover` written on tinted paper: RGB JPEG bytes (OpenCV: fast at 12 MP).
+
+    Args:
+        cover: float32 `(H, W)` in [0, 1], the ink's coverage of each pixel
+            (all zero: a blank page).
+        rng: NumPy `Generator`.
+        ink_darkness: float in [0, 1], the share of the light that full
+            coverage absorbs.
+        quality: int, the JPEG quality (the families use 60-85).
+        shadow: whether a shadow (a half-plane or a band, `_lighting`)
+            crosses the page near `centre`.
+        centre: `(y, x)` pixels, where the light is brightest (default: the
+            middle).
+    """
     h, w = cover.shape
     light = _lighting((h, w), rng, centre or (h / 2, w / 2), shadow)
     grey = cv2.multiply(light, cv2.addWeighted(cover, -float(ink_darkness), cover, 0.0, 1.0))
@@ -277,7 +290,7 @@ def _photo_family(digit, rng):
     page, (top, left) = _place(cover, (h, w), rng)
     centre = (top + min(cover.shape[0], h) / 2, left + min(cover.shape[1], w) / 2)
     cover = page
-    return _photo(cover, rng, rng.uniform(0.3, 0.6), rng.integers(60, 86), centre=centre)
+    return photo(cover, rng, rng.uniform(0.3, 0.6), rng.integers(60, 86), centre=centre)
 
 
 def _form(digit, rng):
@@ -331,7 +344,7 @@ def _bigphoto(digit, rng):
     full = np.zeros((h, w), "float32")
     full[top : top + cover.shape[0], left : left + cover.shape[1]] = cover
     centre = (top + cover.shape[0] / 2, left + cover.shape[1] / 2)
-    return _photo(full, rng, rng.uniform(0.6, 0.9), 85, shadow=rng.random() < 0.5, centre=centre)
+    return photo(full, rng, rng.uniform(0.6, 0.9), 85, shadow=rng.random() < 0.5, centre=centre)
 
 
 def _marker(digit, rng):
@@ -340,7 +353,7 @@ def _marker(digit, rng):
     cover = pen(digit, height, rng.uniform(0.08, 0.18) * height, rng)  # strokes 8-18 % of the digit's height
     page, (top, left) = _place(cover, (h, w), rng)
     centre = (top + min(cover.shape[0], h) / 2, left + min(cover.shape[1], w) / 2)
-    return _photo(page, rng, rng.uniform(0.6, 0.9), rng.integers(60, 86), centre=centre)
+    return photo(page, rng, rng.uniform(0.6, 0.9), rng.integers(60, 86), centre=centre)
 
 
 def _grid(digit, rng):
@@ -373,7 +386,7 @@ def _notebook(digit, rng, squared):
             cv2.line(lines, (int(k + tilt * side), -side), (int(k - 2 * tilt * side), 2 * side), 1, thickness)
     page = np.maximum(page, lines * np.float32(rng.uniform(0.15, 0.35)))
     centre = (top + min(cover.shape[0], h) / 2, left + min(cover.shape[1], w) / 2)
-    return _photo(page, rng, rng.uniform(0.6, 0.9), rng.integers(60, 86), shadow=rng.random() < 0.5, centre=centre)
+    return photo(page, rng, rng.uniform(0.6, 0.9), rng.integers(60, 86), shadow=rng.random() < 0.5, centre=centre)
 
 
 _RENDER = {
