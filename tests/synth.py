@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from digitrec import renderings
+from digitrec.errors import ImageError
 
 INKS = {  # RGB of the ink at full coverage, before lighting
     "black": (25, 25, 30),
@@ -584,3 +585,11 @@ if __name__ == "__main__":
         Image.fromarray(img).save(out / f"synth_{i:02d}_label{labels[i]}.png")
         print(i, labels[i], info)
 
+
+def read_refused(recognizer, picture):
+    """Whether `recognizer.read` refuses `picture`: reads nothing but "?", or finds no ink in it (`ImageError`, as
+    for blank paper or marks all too small for a digit)."""
+    try:
+        return set(recognizer.read(picture).text) == {"?"}
+    except ImageError:
+        return True
