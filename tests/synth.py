@@ -566,6 +566,15 @@ def skipping_pen(digit, rng, skip=True):
     return buf.getvalue()
 
 
+def read_refused(recognizer, picture):
+    """Whether `recognizer.read` refuses `picture`: reads nothing but "?", or finds no ink in it (`ImageError`, as
+    for blank paper or marks all too small for a digit)."""
+    try:
+        return set(recognizer.read(picture).text) == {"?"}
+    except ImageError:
+        return True
+
+
 if __name__ == "__main__":
     import os
     import sys
@@ -584,12 +593,3 @@ if __name__ == "__main__":
         img, info = photo(images[i], rng, return_info=True)
         Image.fromarray(img).save(out / f"synth_{i:02d}_label{labels[i]}.png")
         print(i, labels[i], info)
-
-
-def read_refused(recognizer, picture):
-    """Whether `recognizer.read` refuses `picture`: reads nothing but "?", or finds no ink in it (`ImageError`, as
-    for blank paper or marks all too small for a digit)."""
-    try:
-        return set(recognizer.read(picture).text) == {"?"}
-    except ImageError:
-        return True

@@ -137,13 +137,14 @@ def build():
                              layers.Dense(SINGLE + 1, activation="softmax")], name="pairs")
 
 
-def train(out, data_dir=None, n=TRAIN_PAIRS, epochs=EPOCHS):
+def train(out, data_dir=None, n=TRAIN_PAIRS, epochs=EPOCHS, outlier_share=OUTLIER_SHARE):
     """Train the pair classifier and save it to `out` (a `.keras` file, written atomically).
 
     Adam with a cosine schedule (5 % warm-up to `LEARNING_RATE`), `epochs`
-    epochs of `n` images (`dataset`, seed 1) in batches of `BATCH_SIZE`;
-    prints the accuracy on 6,000 pairs made from the held-out validation
-    digits (seed 2). Returns the Keras `History`.
+    epochs of `n` images (`dataset`, seed 1, the share `outlier_share` of
+    them non-digits) in batches of `BATCH_SIZE`; prints the accuracy on
+    6,000 pairs made from the held-out validation digits (seed 2). Returns
+    the Keras `History`.
 
     Raises:
         DatasetError: the MNIST training set is missing (`data.load_split`).
@@ -154,7 +155,7 @@ def train(out, data_dir=None, n=TRAIN_PAIRS, epochs=EPOCHS):
 
     x, y = data.load_split("train", data_dir)
     train_idx, val_idx = data.stratified_split(y, 0.1, 0)
-    xt, yt = dataset(x[train_idx], y[train_idx], n, 1)
+    xt, yt = dataset(x[train_idx], y[train_idx], n, 1, outlier_share)
     xv, yv = dataset(x[val_idx], y[val_idx], 6000, 2, outlier_share=0.0)
     keras.utils.set_random_seed(0)
     net, steps = build(), epochs * -(-n // BATCH_SIZE)

@@ -160,7 +160,7 @@ class Number:
         numbers = []
         for ink, mask in ink_hypotheses(self.work)[1:]:
             number = copy.copy(self)
-            with contextlib.suppress(ImageError):  # crumbs only
+            with contextlib.suppress(ImageError):  # a reading whose marks are all too small for a digit
                 number._segment(ink, mask)
                 numbers.append(number)
         return numbers
