@@ -1,8 +1,8 @@
 """Exact-string accuracy and time of `Recognizer.read` on numbers composed from MNIST *validation* digits.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/read_validation.py SEED [--n 150] [--model M]
-        [--pairs P|none] [--pair-penalty X] [--non-digits K] [--on-a-line K] [--two-digits K] [--in-boxes K]
-        [--turn] [-v]
+        [--pairs P|none] [--pair-penalty X] [--non-digits K] [--pen-letters K] [--on-a-line K] [--two-digits K]
+        [--in-boxes K] [--turn] [-v]
 
 The digits are the validation split of the training set (10 %, `data.stratified_split` seed 0), never
 test digits; the numbers are composed as the slow tests compose theirs (`tests/synth.py`'s `numbers`:
@@ -12,7 +12,8 @@ model as `Recognizer()` loads it, or `--model`, a model file with its rejection 
 bundled two-digit classifier, or `--pairs`, or none, with `segmentation.PAIR_PENALTY` or `--pair-penalty`);
 `--non-digits K` also reads K validation non-digits
 (letters in held-out fonts, scribbles, shapes; seed SEED, never the tests' seeds) and prints the share read
-as nothing but "?"; `--on-a-line K`, K numbers on a line a little wider than they are (`synth.number_on_a_line`,
+as nothing but "?"; `--pen-letters K`, K letters in held-out fonts as written with a pen (`outliers.pen_letters`,
+seed SEED) and the share read as nothing but "?"; `--on-a-line K`, K numbers on a line a little wider than they are (`synth.number_on_a_line`,
 seed SEED: a printed line on a canvas, and a line under a photographed number) and the shares read exactly;
 `--two-digits K`, K two-digit numbers whose digits touch (one connected mark; `synth.numbers`, two canvases to one
 photo, seed SEED + 2) and how many are read exactly; `--in-boxes K`, K numbers written in a row of printed boxes
@@ -55,6 +56,7 @@ def main():
     parser.add_argument("--pairs", default="bundled", help="the two-digit classifier, or none")
     parser.add_argument("--pair-penalty", type=float, help="instead of segmentation.PAIR_PENALTY")
     parser.add_argument("--non-digits", type=int, default=0, help="non-digits to read too")
+    parser.add_argument("--pen-letters", type=int, default=0, help="letters written with a pen to read too")
     parser.add_argument("--on-a-line", type=int, default=0, help="numbers on a line (canvas and photo) to read too")
     parser.add_argument("--two-digits", type=int, default=0, help="two-digit touching numbers to read too")
     parser.add_argument("--in-boxes", type=int, default=0, help="numbers in a row of printed boxes to read too")
@@ -70,6 +72,11 @@ def main():
                     for i in range(args.non_digits)]
         refused = [synth.read_refused(recognizer, np.round(255 * (1 - p)).astype(np.uint8)) for p in pictures]
         print("non-digits read as nothing but '?' (or no ink):", np.mean(refused), flush=True)
+    if args.pen_letters:
+        rng = np.random.default_rng(args.seed)
+        pictures = [outliers.pen_letters(rng, outliers.held_out_fonts()) for _ in range(args.pen_letters)]
+        refused = [synth.read_refused(recognizer, np.round(255 * (1 - p)).astype(np.uint8)) for p in pictures]
+        print("pen letters read as nothing but '?' (or no ink):", np.mean(refused), flush=True)
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
     for photo in (False, True) if args.on_a_line else ():

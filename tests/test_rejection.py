@@ -13,6 +13,8 @@ import shutil
 
 import numpy as np
 import pytest
+from scipy import ndimage
+from skimage import morphology
 
 import synth
 from digitrec import outliers, rejection
@@ -70,6 +72,20 @@ def test_issue_examples_letters_and_a_scribble_are_not_digits(recognizer):
     for p in results:
         assert (p.label is None) == (p.rejected == rejection.REJECTED)
     assert sum(p.rejected is not None for p in results) >= 10, [(p.label, round(p.digit_score, 3)) for p in results]
+
+
+def test_a_pen_letter_is_its_glyph_redrawn_with_an_even_stroke():
+    """`outliers.pen_letters` redraws a glyph's skeleton with a disk 3-7 px wide: along the middle of its strokes
+    the ink's half-width (the distance to the background) is 1.5-4 px, where fonts' strokes are up to 14 px."""
+    rng = np.random.default_rng(TEST_SEED)
+
+    def half_width(picture):
+        ink = picture > 0.5
+        return np.median(ndimage.distance_transform_edt(ink)[morphology.skeletonize(ink)])
+
+    pen = [half_width(outliers.pen_letters(rng)) for _ in range(20)]
+    fonts = [half_width(outliers.letters(rng)) for _ in range(20)]
+    assert min(pen) >= 1.4 and max(pen) <= 4.0 < max(fonts), (pen, fonts)
 
 
 def test_min_digit_score_zero_rejects_nothing_and_one_rejects_everything(recognizer, mnist_test):

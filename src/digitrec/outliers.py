@@ -20,6 +20,8 @@ black, any size):
   (an open-topped 4). Training uses matplotlib's bundled DejaVu and Computer
   Modern fonts (the same on every machine); `HELD_OUT_FONTS` (STIX) are
   for measurement only;
+- `pen_letters`: the same glyphs as written with a pen (even stroke width, a
+  wavering line), nearer to handwriting than a font's;
 - `scribbles`: smooth random pen paths, one to three strokes;
 - `shapes`: rectangles, triangles, stars, arrows, crosses, hearts, grids,
   ticks, smileys, spirals, waves, hatching, filled blobs;
@@ -108,6 +110,28 @@ def letters(rng, fonts=None):
     ImageDraw.Draw(image).text((16, 8), char, font=font, fill=255, stroke_width=int(rng.integers(0, 4)),
                                stroke_fill=255)
     return np.asarray(_affine(image, rng), "float32") / 255.0
+
+
+def pen_letters(rng, fonts=None):
+    """A `letters` glyph as written with a round pen, float32 `(H, W)`, light on black.
+
+    The glyph (a 64 px font) is reduced to its skeleton (Zhang and Suen 1984,
+    `skimage.morphology.skeletonize`), redrawn with a disk 3-7 px wide
+    (MNIST's stroke-to-height ratio) and distorted elastically
+    as training digits are (`augmentation.distort`, Simard, Steinkraus and
+    Platt 2003): letters of even stroke width and a wavering line, as a
+    person writes them, where fonts have thick and thin parts and straight
+    edges.
+    """
+    from skimage import morphology
+
+    from digitrec.augmentation import distort
+
+    skeleton = morphology.skeletonize(letters(rng, fonts) > 0.5)
+    ink = ndimage.binary_dilation(skeleton, morphology.disk(int(rng.integers(1, 4)))).astype("float32")
+    ink = distort(ink[None], rng, rotation_deg=0.0, scale=(1.0, 1.0), shear=0.0, shift_px=0.0, alpha_px=150.0,
+                  sigma_px=16.0, stroke=0.0)[0]
+    return ndimage.gaussian_filter(ink, 0.6)
 
 
 def _draw(lines, rng, fill=()):
@@ -296,7 +320,7 @@ def pairs(rng, digits):
 
 
 TRAINING = {"letters": 0.4, "scribbles": 0.2, "shapes": 0.15, "texture": 0.05, "pairs": 0.2}
-FAMILIES = {"letters": letters, "scribbles": scribbles, "shapes": shapes, "texture": texture,
+FAMILIES = {"letters": letters, "pen_letters": pen_letters, "scribbles": scribbles, "shapes": shapes, "texture": texture,
             "fragments": fragments, "pairs": pairs}
 
 
@@ -304,8 +328,8 @@ def render(family, rng, digits=None, fonts=None):
     """One picture of `family` (a key of `FAMILIES`), float32 `(H, W)` in [0, 1]."""
     if family in ("fragments", "pairs"):
         return FAMILIES[family](rng, digits)
-    if family == "letters":
-        return letters(rng, fonts)
+    if family in ("letters", "pen_letters"):
+        return FAMILIES[family](rng, fonts)
     return FAMILIES[family](rng)
 
 

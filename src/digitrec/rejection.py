@@ -137,8 +137,9 @@ def measurement_non_digits(n_per_family=300, seed=MEASURE_SEED):
     """The non-digits `measure` draws: `{kind: [float32 (H, W) picture, ...]}`, `n_per_family` of each kind.
 
     Kinds (keys): `non-digits: letters` (training fonts), `scribbles`,
-    `shapes`, `texture`, and `letters, unseen fonts` (`outliers.held_out_fonts()`,
-    Greek letters included), drawn in that order from one generator seeded
+    `shapes`, `texture`, `letters, unseen fonts` (`outliers.held_out_fonts()`,
+    Greek letters included) and `letters with a pen, unseen fonts`
+    (`outliers.pen_letters`), drawn in that order from one generator seeded
     with `seed`.
     """
     from digitrec import outliers
@@ -146,8 +147,9 @@ def measurement_non_digits(n_per_family=300, seed=MEASURE_SEED):
     rng = np.random.default_rng(seed)
     out = {f"non-digits: {family}": [outliers.render(family, rng) for _ in range(n_per_family)]
            for family in ("letters", "scribbles", "shapes", "texture")}
-    out["non-digits: letters, unseen fonts"] = [outliers.render("letters", rng, fonts=outliers.held_out_fonts())
-                                                for _ in range(n_per_family)]
+    for family, kind in (("letters", "letters, unseen fonts"), ("pen_letters", "letters with a pen, unseen fonts")):
+        out[f"non-digits: {kind}"] = [outliers.render(family, rng, fonts=outliers.held_out_fonts())
+                                      for _ in range(n_per_family)]
     return out
 
 
