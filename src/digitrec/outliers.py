@@ -117,9 +117,9 @@ def pen_letters(rng, fonts=None):
 
     The glyph (a 64 px font) is reduced to its skeleton (Zhang and Suen 1984,
     `skimage.morphology.skeletonize`), redrawn with a disk 3-7 px wide
-    (MNIST's stroke-to-height ratio) and distorted elastically
-    as training digits are (`augmentation.distort`, Simard, Steinkraus and
-    Platt 2003): letters of even stroke width and a wavering line, as a
+    (MNIST's stroke-to-height ratio) and distorted elastically as training
+    digits are, at 4-5 times their scale (`augmentation.distort`, a 150 px
+    field smoothed over 16 px; Simard, Steinkraus and Platt 2003): letters of even stroke width and a wavering line, as a
     person writes them, where fonts have thick and thin parts and straight
     edges.
     """
