@@ -12,16 +12,17 @@ model as `Recognizer()` loads it, or `--model`, a model file with its rejection 
 bundled two-digit classifier, or `--pairs`, or none, with `segmentation.PAIR_PENALTY` or `--pair-penalty`);
 `--non-digits K` also reads K validation non-digits
 (letters in held-out fonts, scribbles, shapes; seed SEED, never the tests' seeds) and prints the share read
-as nothing but "?"; `--pen-letters K`, K letters in held-out fonts as written with a pen (`outliers.pen_letters`,
-seed SEED) and the share read as nothing but "?"; `--on-a-line K`, K numbers on a line a little wider than they are (`synth.number_on_a_line`,
-seed SEED: a printed line on a canvas, and a line under a photographed number) and the shares read exactly;
+as nothing but "?"; `--pen-letters K`, K letters in held-out fonts as written with a pen
+(`outliers.pen_letters`, seed SEED) and the share read as nothing but "?"; `--on-a-line K`, K numbers on a line a
+little wider than they are (`synth.number_on_a_line`, seed SEED: a printed line on a canvas, and a line under a
+photographed number) and the shares read exactly;
 `--two-digits K`, K two-digit numbers whose digits touch (one connected mark; `synth.numbers`, two canvases to one
 photo, seed SEED + 2) and how many are read exactly; `--in-boxes K`, K numbers written in a row of printed boxes
 (`synth.number_in_boxes`, seed SEED: scans and photos in turn, the digits clear of the boxes in one pair of them
 and touching them in the next) and how many of each are read exactly; `--turn` turns the pictures of
 `--on-a-line` and `--in-boxes` 1-3 degrees either way (as a form is scanned or photographed askew);
-`-v` lists every misread. Settings were compared with it, old code against new, by running it with each on
-`PYTHONPATH`, and models by `--model`.
+`-v` lists every misread, and what the non-digits and pen letters not refused were read as. Settings were compared
+with it, old code against new, by running it with each on `PYTHONPATH`, and models by `--model`.
 """
 
 import argparse
@@ -48,6 +49,16 @@ def read_text(recognizer, picture):
         return "(no ink)"
 
 
+def report_refused(name, recognizer, pictures, verbose):
+    """Print the share of `pictures` (float, light ink on black; read drawn dark on white) that `read` refuses
+    (`synth.read_refused`), and with `verbose` what it read in the others."""
+    pictures = [np.round(255 * (1 - p)).astype(np.uint8) for p in pictures]
+    refused = [synth.read_refused(recognizer, p) for p in pictures]
+    print(f"{name} read as nothing but '?' (or no ink):", np.mean(refused), flush=True)
+    for picture in [p for p, r in zip(pictures, refused) if not r] if verbose else []:
+        print(f"   read {read_text(recognizer, picture)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seed", type=int)
@@ -68,15 +79,12 @@ def main():
     recognizer = Recognizer(args.model, pairs=None if args.pairs == "none" else args.pairs)
     if args.non_digits:
         rng, families = np.random.default_rng(args.seed), ["letters", "scribbles", "shapes"]
-        pictures = [outliers.render(families[i % 3], rng, fonts=outliers.held_out_fonts())
-                    for i in range(args.non_digits)]
-        refused = [synth.read_refused(recognizer, np.round(255 * (1 - p)).astype(np.uint8)) for p in pictures]
-        print("non-digits read as nothing but '?' (or no ink):", np.mean(refused), flush=True)
+        report_refused("non-digits", recognizer, [outliers.render(families[i % 3], rng, fonts=outliers.held_out_fonts())
+                                                  for i in range(args.non_digits)], args.v)
     if args.pen_letters:
         rng = np.random.default_rng(args.seed)
-        pictures = [outliers.pen_letters(rng, outliers.held_out_fonts()) for _ in range(args.pen_letters)]
-        refused = [synth.read_refused(recognizer, np.round(255 * (1 - p)).astype(np.uint8)) for p in pictures]
-        print("pen letters read as nothing but '?' (or no ink):", np.mean(refused), flush=True)
+        report_refused("pen letters", recognizer, [outliers.pen_letters(rng, outliers.held_out_fonts())
+                                                   for _ in range(args.pen_letters)], args.v)
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
     for photo in (False, True) if args.on_a_line else ():

@@ -76,7 +76,7 @@ def test_issue_examples_letters_and_a_scribble_are_not_digits(recognizer):
 
 def test_a_pen_letter_is_its_glyph_redrawn_with_an_even_stroke():
     """`outliers.pen_letters` redraws a glyph's skeleton with a disk 3-7 px wide: along the middle of its strokes
-    the ink's half-width (the distance to the background) is 1.5-4 px, where fonts' strokes are up to 14 px."""
+    the ink's half-width (the distance to the background) is 1.4-4 px, where fonts' strokes are up to 14 px."""
     rng = np.random.default_rng(TEST_SEED)
 
     def half_width(picture):

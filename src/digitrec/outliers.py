@@ -119,9 +119,9 @@ def pen_letters(rng, fonts=None):
     `skimage.morphology.skeletonize`), redrawn with a disk 3-7 px wide
     (MNIST's stroke-to-height ratio) and distorted elastically as training
     digits are, at 4-5 times their scale (`augmentation.distort`, a 150 px
-    field smoothed over 16 px; Simard, Steinkraus and Platt 2003): letters of even stroke width and a wavering line, as a
-    person writes them, where fonts have thick and thin parts and straight
-    edges.
+    field smoothed over 16 px; Simard, Steinkraus and Platt 2003): letters
+    of even stroke width and a wavering line, as a person writes them, where
+    fonts have thick and thin parts and straight edges.
     """
     from skimage import morphology
 
@@ -320,8 +320,8 @@ def pairs(rng, digits):
 
 
 TRAINING = {"letters": 0.4, "scribbles": 0.2, "shapes": 0.15, "texture": 0.05, "pairs": 0.2}
-FAMILIES = {"letters": letters, "pen_letters": pen_letters, "scribbles": scribbles, "shapes": shapes, "texture": texture,
-            "fragments": fragments, "pairs": pairs}
+FAMILIES = {"letters": letters, "pen_letters": pen_letters, "scribbles": scribbles, "shapes": shapes,
+            "texture": texture, "fragments": fragments, "pairs": pairs}
 
 
 def render(family, rng, digits=None, fonts=None):
