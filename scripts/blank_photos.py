@@ -1,11 +1,12 @@
 """What `predict` answers for phone photos of blank paper: the photo families' page, light and shadow, with no digit.
 
-    .venv/bin/python scripts/blank_photos.py SEED N [--haze C]
+    .venv/bin/python scripts/blank_photos.py SEED N [--haze C] [--read]
 
 N pages 300-800 px a side, drawn with SEED: `renderings.photo` of an empty cover (paper tint, a lighting gradient,
 grain, JPEG 60-85), 7 in 10 with a shadow band or half-plane across the middle (penumbra 3-10 % of the shorter
 side). Prints how many `predict` finds no ink in, refuses ("not a digit") and reads as a digit, with the digits
-read. `--haze C` leaves the share C of the contrast first (`family_validation.py --haze`).
+read. `--haze C` leaves the share C of the contrast first (`family_validation.py --haze`). `--read` asks `read`
+instead: refused means nothing but "?" read, and "read as digits" counts texts of two digits or more.
 """
 
 import argparse
@@ -30,6 +31,7 @@ def main():
     parser.add_argument("seed", type=int)
     parser.add_argument("n", type=int)
     parser.add_argument("--haze", type=float, help="the share of every page's contrast to leave")
+    parser.add_argument("--read", action="store_true", help="read each page as a number")
     args = parser.parse_args()
     recognizer, rng, outcome, digits = Recognizer(), np.random.default_rng(args.seed), collections.Counter(), []
     for _ in range(args.n):
@@ -38,13 +40,15 @@ def main():
                                  shadow=bool(rng.random() < 0.7))
         page = np.asarray(Image.open(io.BytesIO(page))) if args.haze is None else hazy(page, args.haze)
         try:
-            label = recognizer.predict([page])[0].label
+            label = recognizer.read(page).text if args.read else recognizer.predict([page])[0].label
         except ImageError:
             outcome["no ink"] += 1
             continue
-        outcome["refused" if label is None else "read as a digit"] += 1
+        label = None if label is None or not str(label).strip("?") else label
+        outcome["refused" if label is None else "read as digits" if len(str(label).replace("?", "")) > 1
+                else "read as a digit"] += 1
         digits += [] if label is None else [label]
-    print(dict(outcome), "digits read:", dict(collections.Counter(digits)))
+    print(dict(outcome), "read:", dict(collections.Counter(digits)))
 
 
 if __name__ == "__main__":

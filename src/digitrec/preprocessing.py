@@ -1334,6 +1334,12 @@ def _smooth_source(gray):
     return small if cv2.norm(_resize(small, w, h), gray, cv2.NORM_INF) < SMOOTH_ERROR else gray
 
 
+def source_image(image):
+    """`to_grayscale(image)` at the resolution whose detail it holds: a picture enlarged by pixel repetition or
+    smoothly from a tiny one, as that tiny one (`_source_resolution`, `_smooth_source`); float32 `(H, W)`."""
+    return _smooth_source(_source_resolution(to_grayscale(image)))
+
+
 def _in_mnist_layout(gray):
     """`gray` as light ink on black if it already has MNIST's layout, else None.
 
@@ -1463,7 +1469,7 @@ def normalize_hypotheses(image, alternatives=True):
     Raises:
         ImageError: as for `normalize`.
     """
-    gray = _smooth_source(_source_resolution(to_grayscale(image)))
+    gray = source_image(image)
     same = _in_mnist_layout(gray)
     if same is not None:
         return same[None]

@@ -53,7 +53,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digitrec.decoding import load_image, to_grayscale
+from digitrec.decoding import load_image
 from digitrec.errors import ImageError
 from digitrec.preprocessing import (
     LOCATE_SIDE,
@@ -63,6 +63,7 @@ from digitrec.preprocessing import (
     first_found,
     ink_hypotheses,
     rescale,
+    source_image,
     with_margin,
 )
 
@@ -147,7 +148,9 @@ class Number:
         if isinstance(image, (str, Path, bytes, bytearray)):
             image = load_image(image)
         size = image.info.get("source_size", image.size) if isinstance(image, Image.Image) else np.shape(image)[1::-1]
-        gray = to_grayscale(image)  # large images are reduced: boxes are mapped back to `size`
+        # Large images are reduced, and one enlarged from a tiny picture is read at that size, as `predict` reads
+        # it (blank photos' grain made up to 32 marks at full resolution); boxes are mapped back to `size`.
+        gray = source_image(image)
         self.zoom = (size[0] / gray.shape[1], size[1] / gray.shape[0])
         # Soft strokes a hundred pixels wide (a small digit enlarged) are found only at `normalize`'s first search
         # size: a 1000 px copy of a test digit was "no ink found" at 1024 px.
