@@ -4,7 +4,8 @@ Recognition-based over-segmentation, the field's standard design for
 numeral strings (Casey and Lecolinet 1996, "A survey of methods and
 strategies in character segmentation"; LeCun et al. 1998, section V):
 
-1. ink: `preprocessing.extract_ink`, the stage `normalize` uses, then the
+1. ink: `preprocessing.extract_ink`, the stage `normalize` uses, on the
+   picture as `normalize` sees it (`preprocessing.source_image`), then the
    connected components (8-connectivity) of the kept ink (the largest
    `MAX_MARKS`, and where those stand in one row the smaller ones beside
    them, a long number's further digits: crumbs of a texture or of noise
