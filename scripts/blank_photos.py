@@ -1,4 +1,4 @@
-"""What `predict` answers for phone photos of blank paper: the photo families' page, light and shadow, with no digit.
+"""What `predict` or `read` answers for phone photos of blank paper or of an empty form field: no digit on the page.
 
     .venv/bin/python scripts/blank_photos.py SEED N [--haze C] [--read] [--field]
 
@@ -63,10 +63,9 @@ def main():
         except ImageError:
             outcome["no ink"] += 1
             continue
-        label = None if label is None or not str(label).strip("?") else label
-        outcome["refused" if label is None else "read as digits" if len(str(label).replace("?", "")) > 1
-                else "read as a digit"] += 1
-        digits += [] if label is None else [label]
+        text = "" if label is None else str(label).replace("?", "")
+        outcome["refused" if not text else "read as a digit" if len(text) == 1 else "read as digits"] += 1
+        digits += [label] if text else []
     print(dict(outcome), "read:", dict(collections.Counter(digits)))
 
 
