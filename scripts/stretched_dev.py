@@ -24,7 +24,8 @@ from family_validation import RESAMPLE, answers, zoomed
 
 from digitrec import outliers
 from digitrec.inference import Recognizer
-from digitrec.preprocessing import _centred, bbox
+from digitrec.masks import bbox
+from digitrec.preprocessing import _centred
 
 
 def ink_box(image):

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, features
 from scipy import ndimage
 
-from digitrec import data, decoding, pagelines, preprocessing, renderings
+from digitrec import data, decoding, formlines, pagelines, preprocessing, renderings
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
 from digitrec.preprocessing import normalize
@@ -369,7 +369,7 @@ def test_digits_enlarged_tenfold_keep_their_ink(mnist_test):
 def test_a_drawing_on_paper_of_one_level_normalizes_as_it_would_with_grain(mnist_dir):
     """A drawing's paper is one level (`_flat_paper`), so its strokes are read without looking for thinner ones
     beside a shade; grain or a shade on the same page make it a photo again, read the full way. Both ways agree."""
-    from digitrec import bench_scale, preprocessing
+    from digitrec import bench_scale, ink
 
     rng = np.random.default_rng(0)
     for body in bench_scale.canvases(mnist_dir, n=6):
@@ -377,9 +377,9 @@ def test_a_drawing_on_paper_of_one_level_normalizes_as_it_would_with_grain(mnist
         page = to_grayscale(load_image(base64.b64decode(url.split(",", 1)[1]), name="canvas"))
         grain = np.round(np.clip(page + rng.normal(0, 2 / 255, page.shape), 0, 1) * 255).astype(np.float32) / 255
         shade = page * np.linspace(0.75, 1.0, page.shape[1], dtype=np.float32)
-        assert preprocessing._flat_paper(page, page < 0.5)
-        assert not preprocessing._flat_paper(grain, grain < 0.5)
-        assert not preprocessing._flat_paper(shade, shade < 0.5)
+        assert ink._flat_paper(page, page < 0.5)
+        assert not ink._flat_paper(grain, grain < 0.5)
+        assert not ink._flat_paper(shade, shade < 0.5)
         assert similarity(normalize(page), normalize(grain)) > 0.95
 
 
@@ -436,7 +436,7 @@ def test_a_four_drawn_with_straight_strokes_is_not_a_printed_box():
 
 
 def test_form_lines_are_found_alike_within_the_inks_box_and_on_the_whole_image(mnist_test):
-    """`_drop_form_lines` works on the mask's bounding box with a margin of a line's length: it answers as the
+    """`formlines.drop_form_lines` works on the mask's bounding box with a margin of a line's length: it answers as the
     search on the whole image does (`_drop_lines_in` given the whole mask), here for digits in printed boxes or on
     ruled lines, placed in a big page, against its edges and alone in their own frame, at three stroke widths."""
     images, _ = mnist_test
@@ -452,8 +452,8 @@ def test_form_lines_are_found_alike_within_the_inks_box_and_on_the_whole_image(m
                 strength = 1 - picture
                 mask = strength > 0.5
                 for width in (2.0, 3.5, 6.0):
-                    expected = preprocessing._drop_lines_in(mask, width, strength, mask.shape)
-                    got = preprocessing._drop_form_lines(mask, width, strength)
+                    expected = formlines._drop_lines_in(mask, width, strength, mask.shape)
+                    got = formlines.drop_form_lines(mask, width, strength)
                     assert np.array_equal(got, expected), (i, top, left, width)
                     assert (got is mask) == (expected is mask)
                     checked, removed = checked + 1, removed + (got is not mask)
@@ -513,7 +513,7 @@ def test_ink_bolder_than_its_reading_is_not_hollowed(width):
     found, so the strokes and the blob are ink through their middle. Before, a ball three readings wide (13 or 19
     px) fitted inside them: the paper estimate there was the ink itself, and 4 px kept a fifth of the ink, 6 px
     all but the blob, the 8 read as a 0 with a bar."""
-    from digitrec.preprocessing import _separate
+    from digitrec.ink import _separate
 
     page = np.full((240, 200), 255, np.uint8)
     cv2.ellipse(page, (100, 75), (30, 34), 0, 0, 360, 0, 12, cv2.LINE_AA)
@@ -591,7 +591,7 @@ def test_the_lines_of_squared_and_ruled_paper_are_not_ink(mnist_test):
 @pytest.mark.parametrize("spacings", [(60,), (50, 80), (40, 95, 50), (30, 30, 75)])
 def test_lines_that_are_not_a_lattice_are_left_to_the_form_line_filter(mnist_test, spacings):
     """One or two ruled lines, or unevenly spaced ones, are not the paper's lattice (a form's box and ruled line are
-    `_drop_form_lines`'s): the picture is read as it is."""
+    `formlines.drop_form_lines`'s): the picture is read as it is."""
     cover = renderings.pen(mnist_test[0][18], 110, 4, np.random.default_rng(0))
     page, _ = lined_paper(cover, 10_000, 0.0, False)  # no lines: one spacing wider than the page
     for y in 40 + np.cumsum((0, *spacings)):
@@ -818,7 +818,7 @@ def test_bad_inputs_raise_image_error(bad):
 @pytest.mark.parametrize("radius", [2.0, 3.5, 5.25])
 def test_chamfer_disk_dilation_is_the_distance_transform_within_a_radius(radius):
     """`_flat_paper` dilates by `_chamfer_disk` instead of taking a distance transform: the same pixels."""
-    from digitrec.preprocessing import _chamfer_disk
+    from digitrec.ink import _chamfer_disk
 
     rng = np.random.default_rng(int(radius * 4))
     for density in (0.001, 0.01, 0.05):

@@ -22,7 +22,8 @@ from digitrec import renderings
 from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError
 from digitrec.inference import DigitReading, Reading, Recognizer
-from digitrec.preprocessing import extract_ink, ink_hypotheses, normalize, normalize_ink, normalize_ink_hypotheses
+from digitrec.ink import extract_ink, ink_hypotheses
+from digitrec.preprocessing import normalize, normalize_ink, normalize_ink_hypotheses
 from digitrec.segmentation import MAX_MARKS, MIN_HEIGHT, Number, best_path
 
 N_NUMBERS = {"canvas": 120, "photo": 60}  # per rendering, for each accuracy test

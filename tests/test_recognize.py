@@ -167,7 +167,7 @@ def test_the_paper_between_thick_marker_strokes_is_not_the_ink(mnist_test, recog
     """Phone photos of one digit in a felt-tip marker (the `marker` family): the paper in a loop or between close
     strokes answers as light thin strokes, more one-sided than the marker's own dark ones. These two were read from
     that paper (the 5 rejected, the 6 read as 1) until the thick reading of the other polarity was offered beside
-    the thin one (`preprocessing._reading`) for the classifier to choose."""
+    the thin one (`ink.ink_readings`) for the classifier to choose."""
     images, labels = mnist_test
     for seed in (75, 126):
         rng = np.random.default_rng(seed)
@@ -178,7 +178,7 @@ def test_the_paper_between_thick_marker_strokes_is_not_the_ink(mnist_test, recog
 def test_a_thick_marker_in_uneven_light_is_found(mnist_test, recognizer):
     """Phone photos of one digit in a thick marker across a lighting gradient and a shade (`synth.number_photo`):
     the page's split is the lighting and the strokes are too wide for the local readings; each of these gave "no
-    ink found" until the paper's brightness was subtracted before the split (`preprocessing._flat_reading`)."""
+    ink found" until the paper's brightness was subtracted before the split (`ink._flat_reading`)."""
     images, labels = mnist_test
     truth, predicted = [], []
     for seed in (1, 50, 84, 155, 159, 220):
@@ -212,7 +212,7 @@ def test_a_thick_marker_digit_beside_a_shadow_band_is_read(mnist_test, recognize
 def test_a_marker_digit_running_into_a_soft_shadow_band_is_found(mnist_test, recognizer):
     """The pages of `synth.marker_running_into_a_band`, 60 test digits: ink is found on every one, and 59 are read
     right. Before strokes were judged whole on a quarter of a stroke width around them where nothing else reads
-    (`preprocessing.WHOLE_BESIDE`), 3 gave "no ink found" (two 1s and a 3): within half a width, the band beside
+    (`ink.WHOLE_BESIDE`), 3 gave "no ink found" (two 1s and a 3): within half a width, the band beside
     them answers to the next window side too."""
     images, labels = mnist_test
     answers = []

@@ -276,7 +276,7 @@ class Recognizer:
             and the classifiers'
             probabilities choose the cuts. When a digit is
             rejected or unsure (confidence under `segmentation.DOUBTFUL`),
-            the other readings of what is ink (`preprocessing.ink_hypotheses`:
+            the other readings of what is ink (`ink.ink_hypotheses`:
             a shade beside thin strokes, thick strokes that fill the picture,
             the darkest ink alone where a shadow band joins the strokes)
             are segmented too, and the one whose digits look most like digits

@@ -139,7 +139,7 @@ def lift_page_lines(gray):
     row is a line where three quarters of it are at least as dark as the
     paper's grain allows (`_one_family`). At least three evenly spaced lines
     make a family (ruled paper has one, squared paper two); a digit, a
-    form's box or a single ruled line (`preprocessing._drop_form_lines`'s)
+    form's box or a single ruled line (`formlines.drop_form_lines`'s)
     never do. A
     line's pixels are then lifted to the paper's brightness, by the line's
     darkness measured along it (upper quartiles over three line spacings),

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from digitrec import data, outliers
+from digitrec.masks import bbox, rescale
 from digitrec.outliers import ink_columns
-from digitrec.preprocessing import bbox, rescale
 
 SHAPE = (28, 56)  # the input, pixels: the ink's box 20 px high (as MNIST's digits), at most 52 wide
 SINGLE = 100  # the class "one digit"
@@ -42,7 +42,7 @@ def normalize(ink):
     Returns:
         float32 `SHAPE` in [0, 1]: the ink's box (pixels over a tenth of its
         maximum) scaled to 20 px high, or 52 px wide if that is smaller
-        (aspect kept; `preprocessing.rescale`), centred, its maximum 1.
+        (aspect kept; `masks.rescale`), centred, its maximum 1.
     """
     ink = np.asarray(ink, "float32")
     if not ink.max() > 0:

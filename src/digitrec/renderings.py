@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 from skimage.morphology import skeletonize
 
-from digitrec.preprocessing import _resize  # area-averaged shrink, bicubic enlargement
+from digitrec.masks import resize  # area-averaged shrink, bicubic enlargement
 
 FAMILIES = {  # name: what it imitates
     "clean": "MNIST as is: 28x28 grey, light ink on black",
@@ -150,7 +150,7 @@ def _place(cover, shape, rng, where=None):
     h, w = cover.shape
     if h > shape[0] or w > shape[1]:
         scale = min(shape[0] / h, shape[1] / w)
-        cover = _resize(cover, max(1, int(w * scale)), max(1, int(h * scale)))
+        cover = resize(cover, max(1, int(w * scale)), max(1, int(h * scale)))
         h, w = cover.shape
     top, left = where or (int(rng.integers(0, shape[0] - h + 1)), int(rng.integers(0, shape[1] - w + 1)))
     out[top : top + h, left : left + w] = cover
@@ -233,13 +233,13 @@ def _inverted(digit, rng):
 def _tight16(digit, rng):
     box = _ink_box(digit).astype("float32") / 255
     scale = 16 / max(box.shape)
-    small = _resize(box, max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
+    small = resize(box, max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
     out, _ = _place(small, (16, 16), rng, ((16 - small.shape[0]) // 2, (16 - small.shape[1]) // 2))
     return _png(_polarity(out, rng))
 
 
 def _stretched(digit):
-    return _resize(_ink_box(digit).astype("float32") / 255, 16, 16)
+    return resize(_ink_box(digit).astype("float32") / 255, 16, 16)
 
 
 def _stretched16(digit, rng):
@@ -247,10 +247,10 @@ def _stretched16(digit, rng):
 
 
 def _binary16(digit, rng):
-    big = _resize(_ink_box(digit).astype("float32") / 255, 64, 64)
+    big = resize(_ink_box(digit).astype("float32") / 255, 64, 64)
     radius = int(rng.integers(1, 4))  # thicken by 1-3 px at 64 px, 0.25-0.75 px at 16
     big = cv2.dilate((big > 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
-    return _png(_polarity(_resize(big.astype("float32"), 16, 16) > 0.5, rng))
+    return _png(_polarity(resize(big.astype("float32"), 16, 16) > 0.5, rng))
 
 
 def _binary32(digit, rng):
@@ -258,9 +258,9 @@ def _binary32(digit, rng):
     cover = pen(digit, 4 * height - 8, rng.uniform(8, 16), rng)
     h, w = cover.shape
     scale = min(4 * height / h, 128 / w)
-    cover = _resize(cover, max(1, round(w * scale)), max(1, round(h * scale)))
+    cover = resize(cover, max(1, round(w * scale)), max(1, round(h * scale)))
     big, _ = _place(cover, (128, 128), rng, ((128 - cover.shape[0]) // 2, int(rng.integers(0, 128 - cover.shape[1] + 1))))
-    return _png(_polarity(_resize(big, 32, 32) > 0.5, rng))
+    return _png(_polarity(resize(big, 32, 32) > 0.5, rng))
 
 
 # The canvas pen's width is at most this share of the digit's height: MNIST's thickest digits (training digits'
@@ -275,7 +275,7 @@ def _canvas(digit, rng):
     cover = pen(digit, height, min(rng.uniform(10, 24), CANVAS_MAX_PEN * height), rng)
     scale = min(1.0, 270 / max(cover.shape))
     if scale < 1:
-        cover = _resize(cover, round(cover.shape[1] * scale), round(cover.shape[0] * scale))
+        cover = resize(cover, round(cover.shape[1] * scale), round(cover.shape[0] * scale))
     cover, _ = _place(cover, (280, 280), rng)
     ink = rng.uniform(0, 0.25)  # a dark pen colour
     if rng.random() < 0.5:  # dark ink on a transparent canvas
@@ -313,7 +313,7 @@ def _form(digit, rng):
 
 def _noise(digit, rng):
     side = int(rng.integers(56, 113))
-    img = _resize(digit.astype("float32") / 255, side, side)
+    img = resize(digit.astype("float32") / 255, side, side)
     amount = rng.uniform(0.01, 0.05)  # salt-and-pepper
     hit = rng.random(img.shape) < amount
     img = np.where(hit, rng.integers(0, 2, img.shape), img).astype("float32")
@@ -329,7 +329,7 @@ def _noise(digit, rng):
 
 def _geometry(digit, rng):
     side = 56
-    img = _resize(digit.astype("float32") / 255, side, side)
+    img = resize(digit.astype("float32") / 255, side, side)
     angle, shear = rng.uniform(-20, 20), rng.uniform(-0.3, 0.3)
     m = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
     m = m @ np.array([[1, shear, -shear * side / 2], [0, 1, 0], [0, 0, 1]])

@@ -4,13 +4,13 @@ Recognition-based over-segmentation, the field's standard design for
 numeral strings (Casey and Lecolinet 1996, "A survey of methods and
 strategies in character segmentation"; LeCun et al. 1998, section V):
 
-1. ink: `preprocessing.extract_ink`, the stage `normalize` uses, on the
+1. ink: `ink.extract_ink`, the stage `normalize` uses, on the
    picture as `normalize` sees it (`preprocessing.source_image`), then the
    connected components (8-connectivity) of the kept ink (the largest
    `MAX_MARKS`, and where those stand in one row the smaller ones beside
    them, a long number's further digits: crumbs of a texture or of noise
    are specks); where what is
-   ink is in doubt, each reading of `preprocessing.ink_hypotheses` is
+   ink is in doubt, each reading of `ink.ink_hypotheses` is
    segmented (`Number.alternatives`) and `Recognizer.read` keeps the one
    whose digits the classifier likes best;
 2. geometry: the line height (median height of the tall components, so
@@ -56,17 +56,9 @@ from scipy import ndimage
 
 from digitrec.decoding import load_image
 from digitrec.errors import ImageError
-from digitrec.preprocessing import (
-    LOCATE_SIDE,
-    MIN_SIDE,
-    bbox,
-    extract_ink,
-    first_found,
-    ink_hypotheses,
-    rescale,
-    source_image,
-    with_margin,
-)
+from digitrec.ink import extract_ink, first_found, ink_hypotheses
+from digitrec.masks import bbox, rescale
+from digitrec.preprocessing import LOCATE_SIDE, MIN_SIDE, source_image, with_margin
 
 WORK_SIDE = 1024  # longest side of the picture searched for ink, pixels
 MIN_HEIGHT = 6  # in a picture of at least `preprocessing.MIN_SIDE` px, ink whose marks are all shorter than this
@@ -160,7 +152,7 @@ class Number:
         self._segment(*ink)
 
     def alternatives(self):
-        """This number as each other reading of what is ink sees it (`preprocessing.ink_hypotheses`): a list."""
+        """This number as each other reading of what is ink sees it (`ink.ink_hypotheses`): a list."""
         numbers = []
         for ink, mask in ink_hypotheses(self.work)[1:]:
             number = copy.copy(self)

@@ -1,0 +1,233 @@
+"""Printed boxes and ruled lines dropped from an ink mask, as on forms: a stage of `digitrec.ink`.
+
+Straight runs at least six stroke widths long are found by opening the mask
+with line structuring elements (the usual way to find form lines); a group
+of them is dropped where it frames the rest of the ink (a box), crosses the
+picture beyond the ink at both ends (a ruled line) or lies under the ink (an
+answer line), and strokes a removed line crossed are bridged
+(`drop_form_lines`). Lines not level in the picture are searched turned by
+the mask's skew (`drop_turned_form_lines`; the angle from
+`digitrec.pagelines.skew`). The lines of squared and ruled paper, evenly
+spaced across the page, are lifted before the ink is read
+(`digitrec.pagelines`).
+"""
+
+import cv2
+import numpy as np
+
+from digitrec import masks
+from digitrec._stats import median
+from digitrec.pagelines import skew, turned
+
+# A mask is searched for form lines turned by its skew (`drop_turned_form_lines`) where that is at least
+# MIN_SKEW degrees and turning sharpens its row profile at least MIN_SKEW_GAIN times (lines put their pixels in a
+# few rows; a digit's strokes do not). Measured on the readings' masks: 40 validation digits of each of the 15
+# families gain 1.04-1.76 (at most 1.43 but for the two photo families); rows of printed boxes turned 1, 2 and 3
+# degrees, 1.64, 2.90 and 2.94 at the median (the masks under it are readings that hold no line). A box around
+# one digit gains too little for that (1.0-1.3, turned 1-3 degrees: the digit fills the rows too), so masks of
+# at most SKEW_ALWAYS pixels, a digit's crop, are searched turned whatever they gain (the gate saves the cost of
+# the search on a photo's big masks): validation digits of the `form` family turned 1-3 degrees
+# (`scripts/family_validation.py 5 300 form --turn`) 262 -> 284 of 300. Turned under 0.75 degrees, a line a pixel
+# thick still has runs of 76 px along the rows, a form's line for strokes up to 12 px wide, and the search in the
+# picture's own frame finds it; at 0.5, a digit's own skew turned an unturned `form` digit's search, and a stroke
+# touching its box went with the box (the unturned family 291 -> 290 of 300; comb fields turned 1-3 degrees,
+# `scripts/read_validation.py 3 --n 0 --in-boxes 160 --turn`, 109 of 160 at 0.5, 0.75 and 1 degree alike).
+MIN_SKEW, MIN_SKEW_GAIN = 0.75, 1.5
+SKEW_ALWAYS = 256 * 256
+
+
+def _line_length(width):
+    """The shortest straight run that `drop_form_lines` takes for a form's line, among strokes `width` px wide."""
+    return int(max(6 * width, 8))
+
+
+def has_a_line(mask, width):
+    """Whether the lowest quarter of `mask`'s ink holds a horizontal straight run of `_line_length(width)` pixels or
+    more (one erosion), as a line under the ink (`_underlines`) does."""
+    top, bottom = masks.bbox(mask)[:2]
+    low = mask[max(0, int(top + 0.75 * (bottom - top) - 1.5 * width)) : bottom]
+    return bool(cv2.erode(low.view(np.uint8), np.ones((1, _line_length(width)), np.uint8)).any())
+
+
+def _closes_its_box(group, width):
+    """Whether `group` runs along at least half of every side of its bounding box, as a printed box does.
+
+    The straight strokes of a digit (a 4's stem and bar around its
+    diagonal) enclose the rest of the ink too, but leave sides open.
+    """
+    r0, r1, c0, c1 = masks.bbox(group)
+    band = max(2, int(round(2 * width)))
+    sides = (group[r0 : r0 + band, c0:c1].any(axis=0), group[r1 - band : r1, c0:c1].any(axis=0),
+             group[r0:r1, c0 : c0 + band].any(axis=1), group[r0:r1, c1 - band : c1].any(axis=1))
+    return all(side.mean() >= 0.5 for side in sides)
+
+
+def drop_form_lines(mask, width, strength):
+    """Remove printed boxes and ruled lines from the ink mask.
+
+    Straight runs at least six stroke widths long are found by opening with
+    line structuring elements (the usual way to find form lines). A group of
+    runs is dropped when it is a frame around the rest of the ink (a box), or
+    when it crosses at least 90 % of the image and reaches beyond the rest of
+    the ink at both ends (a ruled line); a horizontal run is dropped too where
+    it is a shorter line under the ink (`_underlines`: a form's answer line, an
+    underline). A 7's bar or a 2's base, which end where the digit does,
+    stays. Strokes a removed line crossed are bridged.
+    A box must frame the rest of the ink without its specks (`masks.drop_specks`
+    on `strength`, float32 like `mask`); a ruled line must reach beyond all
+    of it, specks too (the straight edge of a shadow band is no such line
+    where bits of the band lie beyond the digit). It runs before speck
+    removal: a row of printed boxes may hold ten times the ink of a thin 1
+    in one of them. Where all that would be left is the removed lines' rims
+    (`_only_rims`), nothing is removed: the box is the ink.
+
+    It works on the mask's bounding box with a margin of a line's length:
+    no opening or closing reaches farther, so the answer is the same as on
+    the whole image, at a fraction of the cost where a small digit's mask
+    lies in a big picture. Returns `mask` itself where it removes nothing.
+    """
+    if not mask.any():
+        return mask
+    r0, r1, c0, c1 = masks.bbox(mask)
+    m = _line_length(width)
+    window = np.s_[max(0, r0 - m) : r1 + m, max(0, c0 - m) : c1 + m]
+    part = mask[window]
+    kept = _drop_lines_in(part, width, strength[window], mask.shape)
+    if kept is part:
+        return mask
+    out = np.zeros_like(mask)
+    out[window] = kept
+    return out
+
+
+def _drop_lines_in(mask, width, strength, shape):
+    """`drop_form_lines` on a part of the image holding all its ink, `shape` the whole image's (rows, columns)."""
+    h, w = shape
+    length = _line_length(width)
+    m8 = mask.astype(np.uint8)
+    across, down = (cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
+                    for shape in ((1, length), (length, 1)))
+    lines = across | down
+    if not lines.any():
+        return mask
+    (_, labels, boxes, _), (top, bottom, _, _) = masks.boxes(across), masks.bbox(mask)
+    low = [i for i, (_, r0, _, height) in enumerate(boxes[1:, :4], 1)  # flat, through the lowest quarter or under
+           if height <= 3 * width and 2 * r0 + height >= 2 * top + 1.5 * (bottom - top)
+           and r0 > width]  # (with ink above it: OpenCV would crash on labelling an empty array)
+    under = [i for i in low if _underlines(labels == i, mask, width)]
+    kept = mask & ~np.isin(labels, under) if under else mask.copy()
+    _, labels, boxes, _ = masks.boxes(lines)
+    rest = None
+    for label, (c0, r0, box_w, box_h, area) in enumerate(boxes[1:], 1):
+        r1, c1 = r0 + box_h, c0 + box_w
+        hollow = area < 0.5 * box_h * box_w
+        if not (hollow or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h):  # (before any whole-image work: texture)
+            continue
+        group = labels == label
+        boxlike = hollow and _closes_its_box(group, width)
+        if not (boxlike or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h) or not (mask & ~group).any():
+            continue
+        o0, o1, p0, p1 = masks.bbox(mask & ~group)  # a ruled line reaches beyond all the rest, noise too
+        ruled = ((c1 - c0 >= 0.9 * w and c0 < p0 - width and c1 > p1 + width)
+                 or (r1 - r0 >= 0.9 * h and r0 < o0 - width and r1 > o1 + width))
+        frame = False
+        if boxlike:  # a box frames the rest of the ink, noise aside
+            rest = masks.drop_specks(mask & ~lines, strength)[0] if rest is None else rest
+            inner = rest | (lines & ~group)
+            if inner.any():
+                o0, o1, p0, p1 = masks.bbox(inner)
+                frame = r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
+        if frame or ruled:
+            kept &= ~group
+    if kept.sum() == mask.sum() or _only_rims(kept, mask & ~kept):  # nothing in the box: the box is the ink
+        return mask
+    return _bridged_across(kept, mask, width)
+
+
+def _bridged_across(kept, mask, width):
+    """`kept` with the pixels of `mask` that join its strokes across a removed line (closings along rows and
+    columns, `2 * width + 3` px long)."""
+    for shape in ((int(2 * width + 3), 1), (1, int(2 * width + 3))):
+        kept |= mask & cv2.morphologyEx(kept.astype(np.uint8), cv2.MORPH_CLOSE, np.ones(shape, np.uint8)).astype(bool)
+    return kept
+
+
+def drop_turned_form_lines(mask, width, strength):
+    """`drop_form_lines` for a form scanned or photographed turned by up to `pagelines.PAGE_SKEW` degrees.
+
+    Turned a degree or more, a thin printed line has no straight run along
+    the rows or columns as long as a form's line (`_line_length`), and a row
+    of printed boxes stayed as ink, or went in part. Where `_lines_skew`
+    finds the mask's lines turned, its contrast `strength` is turned by
+    their skew so that they run along the rows and columns, and
+    `drop_form_lines` runs there on it, thresholded at half the mask's
+    faintest contrast (a line a pixel thick that the turn blurred is
+    whole); what that removes is turned back, widened by 2 px, and removed
+    from the mask, the strokes that crossed it bridged again
+    (`_bridged_across`). Where it removes nothing, or everything, the
+    search in the picture's own frame stands.
+    """
+    kept = drop_form_lines(mask, width, strength)
+    angle = _lines_skew(mask)
+    if angle is None:
+        return kept
+    level_strength, _, matrix = turned(strength.astype(np.float32), angle)
+    level = level_strength >= 0.5 * strength[mask].min()  # thin lines that turning blurred under the threshold too
+    found = drop_form_lines(level, width, level_strength)
+    if found is level:
+        return kept
+    removed = cv2.warpAffine((level & ~found).view(np.uint8), matrix, mask.shape[::-1],
+                             flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    removed = cv2.dilate(removed, np.ones((5, 5), np.uint8)).astype(bool)  # the turns round, and a line has rims
+    rest = mask & ~removed
+    return _bridged_across(rest, mask, width) if rest.any() else kept
+
+
+def _lines_skew(mask):
+    """The skew (degrees) of the lines of a bool mask (`pagelines.skew` of up to 1024 of its pixels), or None where
+    it is under `MIN_SKEW`, or where the mask has more than `SKEW_ALWAYS` pixels and turning sharpens its row
+    profile less than `MIN_SKEW_GAIN` times (no lines)."""
+    y, x = np.nonzero(mask)
+    step = max(1, y.size // 1024)
+    angle, gain = skew((y[::step], x[::step], np.ones(len(y[::step]), np.float32)), mask.shape, gain=True)
+    return angle if abs(angle) >= MIN_SKEW and (gain >= MIN_SKEW_GAIN or mask.size <= SKEW_ALWAYS) else None
+
+
+def _only_rims(kept, removed):
+    """Whether every pixel of `kept` lies within half a line's thickness of the `removed` lines (the median of
+    `masks.ridge_widths(removed)`, pixels): what is left is their rims, and there was nothing in the box.
+
+    The line openings of `drop_form_lines` take a drawn or slightly turned
+    line's straight core and leave slivers along its edges and corners; an
+    empty box drawn by hand was dropped as the frame of its own slivers,
+    which were read as 1s ("11", "?11"). A pen's stroke reaches farther.
+    """
+    reach = max(1.0, float(median(masks.ridge_widths(removed))) / 2)
+    return not (kept & (cv2.distanceTransform((~removed).view(np.uint8), cv2.DIST_L2, 3) > reach)).any()
+
+
+def _underlines(group, mask, width):
+    """Whether `group`, a flat straight horizontal run in `mask` through the ink's lowest quarter or under it
+    (`drop_form_lines` chooses: a digit sitting on it, a 4's or a 9's stem through it), is a line the ink is
+    written on or underlined with, not a digit's stroke.
+
+    It is where it reaches beyond the ink above it at both ends by two
+    stroke widths (a hand-drawn underline, whose pen is the digit's), or at
+    least as far where it is at most half the stroke width thick (a printed
+    answer line; its median thickness over its columns, twice the largest
+    distance to its edge in each). The ink above it is the connected
+    components above its top row that rise more than a stroke width above
+    it: not a tilted line's rim, which the opening leaves; but a 2's
+    diagonal down to its base, which then stays.
+    """
+    r0, r1, c0, c1 = masks.bbox(group)
+    above = masks.boxes(mask[:r0] & ~group[:r0])[2][1:]
+    above = above[above[:, cv2.CC_STAT_TOP] < r0 - width]  # a tilted line's rim, which the opening leaves, is not
+    if not len(above):
+        return False
+    p0, p1 = above[:, cv2.CC_STAT_LEFT].min(), (above[:, cv2.CC_STAT_LEFT] + above[:, cv2.CC_STAT_WIDTH]).max()
+    margin = int(2 * width) + 1
+    top = max(0, r0 - margin)
+    dist = cv2.distanceTransform(masks.pad(mask[top : r1 + margin, c0:c1]), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    thickness = 2 * float(median(dist[r0 - top : r1 - top].max(axis=0)))  # where digits cross it, it is thicker
+    return (c0 < p0 - 2 * width and c1 > p1 + 2 * width) or (thickness <= 0.5 * width and c0 <= p0 and c1 >= p1)
