@@ -92,7 +92,8 @@ def main():
         for _ in range(args.on_a_line):
             idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
             picture = synth.number_on_a_line(x[idx], rng, photo=photo)
-            right += recognizer.read(synth.askew(picture, rng) if args.turn else picture).text == "".join(map(str, y[idx]))
+            picture = synth.askew(picture, rng) if args.turn else picture
+            right += read_text(recognizer, picture) == "".join(map(str, y[idx]))
         print("on a line", "(photo)" if photo else "(canvas)", round(right / args.on_a_line, 3), flush=True)
     if args.in_boxes:
         rng, right = np.random.default_rng(args.seed), collections.Counter()
@@ -101,12 +102,12 @@ def main():
             kind = ("scan", "photo")[i % 2], ("clear", "touching")[i // 2 % 2]
             picture, _ = synth.number_in_boxes(x[idx], rng, touching=kind[1] == "touching", photo=kind[0] == "photo")
             picture = synth.askew(picture, rng) if args.turn else picture
-            right[kind] += recognizer.read(picture).text == "".join(map(str, y[idx]))
+            right[kind] += read_text(recognizer, picture) == "".join(map(str, y[idx]))
         print("in boxes", {" ".join(k): v for k, v in sorted(right.items())}, "of", args.in_boxes, flush=True)
     if args.two_digits:
         right, total = collections.Counter(), collections.Counter()
         for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + 2, args.two_digits, True, (2, 2)):
-            right[kind] += recognizer.read(picture).text == truth
+            right[kind] += read_text(recognizer, picture) == truth
             total[kind] += 1
         print("two digits touching", {k: f"{right[k]} of {total[k]}" for k in total}, flush=True)
     for touching in (False, True) if args.n else ():  # --n 0: the other measures only

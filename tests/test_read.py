@@ -360,11 +360,30 @@ def test_hundreds_of_ink_crumbs_are_specks_beside_the_largest_marks(recognizer, 
     assert recognizer.read(picture).text == str(labels[4])
 
 
+@pytest.mark.parametrize("seed", [124, 128, 173])
+def test_the_grain_of_a_shade_beside_an_empty_ruled_line_is_no_number(recognizer, seed):
+    """Phone photos of an empty form field (`scripts/blank_photos.py --field`'s ruled line, drawn here with one
+    seed per page, a shadow on each): the line goes as a form line, and the grain of the shade was left as 127 to
+    694 crumbs, whose 32 largest were read as "????????1?1111???11???1?111" and the like. None stands out of the
+    crowd of crumbs (`segmentation._texture_crumbs`): no ink. `blank_photos.py N 300 --field --read`, strings of two
+    digits or more: seed 7 10 -> 4, seed 13 9 -> 2 (those left hold 2 to 25 components, too few for a crowd)."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(300, 801, size=2))
+    cover, thick, level = np.zeros((h, w), np.float32), int(rng.integers(2, 9)), float(rng.uniform(0.4, 0.9))
+    y = int(rng.uniform(0.5, 0.9) * h)
+    cv2.line(cover, (0, y), (w, y), level, thick)
+    page = renderings.photo(cover, rng, 0.5, int(rng.integers(60, 86)), shadow=True)
+    assert len(Number(page).objects) > 100
+    assert synth.read_refused(recognizer, page)
+
+
 def test_salt_noise_is_at_most_max_marks_atoms_and_few_marks_are_all_kept():
+    """Salt noise was read as its `MAX_MARKS` largest crumbs; none of them stands out of the crowd of thousands
+    (`segmentation._texture_crumbs`), so now it has no atoms at all."""
     salt = np.full((572, 408), 255, np.uint8)
     salt[np.random.default_rng(0).random(salt.shape) < 0.3] = 0
     number = Number(salt)
-    assert len(number.objects) > 10 * MAX_MARKS and number.candidates()[0] == MAX_MARKS
+    assert len(number.objects) > 10 * MAX_MARKS and number.candidates()[0] <= MAX_MARKS
     strokes = Number(_strokes(FIVE + _shift(FOUR, 0.85) + _shift(SEVEN, 1.6)))
     assert strokes.specks == set() and strokes.candidates()[0] == 6
 

@@ -290,8 +290,11 @@ class Recognizer:
             image = load_image(image)
         number = segmentation.Number(image)
         reading = self._read(number)
-        if not all(d.label is not None and d.confidence >= segmentation.DOUBTFUL for d in reading.digits):
-            readings = [reading] + [self._read(other) for other in number.alternatives()]
+        if not reading.digits or not all(d.label is not None and d.confidence >= segmentation.DOUBTFUL
+                                         for d in reading.digits):
+            readings = [r for r in [reading] + [self._read(other) for other in number.alternatives()] if r.digits]
+            if not readings:  # every mark of every reading is a crumb of a texture (`segmentation._texture_crumbs`)
+                raise ImageError("no ink found: only the crumbs of a texture (grain), no marks")
             reading = max(readings, key=lambda r: np.mean([d.digit_score for d in r.digits]))  # the first on a tie
         return self._as_predicted(image, reading) if len(reading.digits) == 1 else reading
 
@@ -312,7 +315,10 @@ class Recognizer:
 
     def _read(self, number):
         """`read`'s `Reading` of one `segmentation.Number`: each candidate read as one digit and, where it may hold
-        two touching ones, as a pair (`segmentation.pair_candidates`); `segmentation.best_partition` chooses."""
+        two touching ones, as a pair (`segmentation.pair_candidates`); `segmentation.best_partition` chooses. No
+        digits where every mark is a crumb of a texture (`segmentation._texture_crumbs`)."""
+        if not number.marks:
+            return _reading([])
         n_atoms, found, normalized, probabilities = self.classified_candidates(number)
         wide = segmentation.pair_candidates(found) if self.pairs_path is not None else []
         pair_inputs = np.stack([pairs.normalize(found[i].image) for i in wide]) if wide else None

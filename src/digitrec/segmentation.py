@@ -73,6 +73,9 @@ MAX_WIDTH = 2.0  # widest candidate digit made of several pieces, in line height
 MAX_ATOMS = 16  # most atoms merged into one candidate digit
 MAX_MARKS = 32  # the largest connected components read (validation numbers: at most 8), more if they stand ...
 ROW_HEIGHT = 2.0  # ... in one row: their tops within this many line heights of each other
+TEXTURE_NFA = 1.0  # where more components than `MAX_MARKS` do not stand in one row, a mark must be larger than the
+# crowd of them is expected to hold this many of (its number of false alarms, a-contrario; 1 is Desolneux, Moisan
+# and Morel's usual choice, "Meaningful alignments", IJCV 2000): else it is a crumb of a texture (`_texture_crumbs`)
 SHORT = 0.6  # candidates shorter than this share of the line height are penalized ...
 SHORT_PENALTY = 4.0  # ... by this much log-probability
 CUT_PENALTY = 0.7  # log-probability cost of each cut through a connected component (digits rarely touch)
@@ -265,20 +268,30 @@ class Number:
         """Components left out of the digits (a set): all but the `MAX_MARKS` largest (by pixels) and
         `_row_marks`, and among those each isolated speck. Ink crumbs of a texture or of noise can number hundreds,
         and the candidates, each normalized and classified, grow with them: a marker digit in a shade once took
-        `read` 21 s (446 crumbs)."""
+        `read` 21 s (446 crumbs). Where there are more than `MAX_MARKS` and the largest do not stand in one row (a
+        long number's digits do), those that do not stand out of the crowd (`_texture_crumbs`) are left out too:
+        the grain of a shade beside an empty form field was read as "??????????44??????"."""
         area = np.bincount(self.labels.ravel(), minlength=len(self.objects) + 1)[1:]
         order = np.argsort(-area, kind="stable").tolist()
         spans = {i: self._span(self.objects[i]) for i in order[:MAX_MARKS]}
-        spans.update(self._row_marks(order[MAX_MARKS:], spans))
+        row = self._row_marks(order[MAX_MARKS:], spans)
+        if len(order) > MAX_MARKS and not self._in_a_row(spans):
+            crumbs = _texture_crumbs(area)
+            spans = {i: span for i, span in spans.items() if not crumbs[i]}
+        spans.update(row)
         return set(order) - set(spans) | {i for i in spans if self._isolated_speck(i, spans)}
+
+    def _in_a_row(self, spans):
+        """True where the components of `spans` stand in one row: their tops within `ROW_HEIGHT` line heights."""
+        tops = [self.objects[k][0].start for k in spans]
+        return max(tops) - min(tops) <= ROW_HEIGHT * self.line
 
     def _row_marks(self, smaller, spans):
         """`{component: deslanted x range}` of the `smaller` components (largest first) that overlap in x none of
         `spans` nor any kept before them, where `spans` stand in one row (their tops within `ROW_HEIGHT`
         line heights of each other, as a number's digits do, not a cloud of crumbs): a number of 40 digits has
         more than `MAX_MARKS` marks, and was read as 32."""
-        tops = [self.objects[k][0].start for k in spans]
-        if not smaller or max(tops) - min(tops) > ROW_HEIGHT * self.line:
+        if not smaller or not self._in_a_row(spans):
             return {}
         kept = dict(spans)
         for i in smaller:
@@ -319,6 +332,29 @@ class Number:
         cuts = sum(min(k for d, k in key if d == c) > 0 for c in components)
         cuts += sum(max(k for d, k in key if d == c) < last_piece[c] for c in components)
         return Candidate(first, last, key, with_margin(crop), box, (y1 - y0) / self.line, width, cuts, components)
+
+
+def _texture_crumbs(areas):
+    """Which of a crowd of components, of `areas` pixels (int `(n,)`), do not stand out of it: bool `(n,)`.
+
+    An a-contrario test (Desolneux, Moisan and Morel 2008, "From Gestalt
+    Theory to Image Analysis"): the sizes above the crowd's median `u`
+    are taken to follow a Pareto tail, its index `alpha` by Hill's (1975)
+    estimator, so the crowd is expected to hold `k (a / u) ** -alpha`
+    components of `a` pixels or more (`k` of them over `u`), a component's
+    number of false alarms. A component is a mark where that is under
+    `TEXTURE_NFA`, else a crumb of a texture: grain left as ink in a shade
+    is a crowd of hundreds of crumbs whose largest are its tail, while a
+    digit among them (a marker digit in a shade's grain) is a hundred times
+    larger than they are.
+    """
+    areas = np.asarray(areas, "float64")
+    u = float(np.median(areas))
+    tail = areas[areas > u]
+    if not len(tail):
+        return np.ones(len(areas), bool)
+    alpha = len(tail) / max(float(np.sum(np.log(tail / u))), 1e-9)
+    return len(tail) * (areas / u) ** -alpha >= TEXTURE_NFA
 
 
 def best_path(n_atoms, found, probabilities, min_digit_score=0.0):
