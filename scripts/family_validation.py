@@ -1,7 +1,7 @@
 """`predict` (the whole path: every reading, the classifier choosing) on validation digits rendered by the families.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/family_validation.py SEED N [FAMILY ...]
-        [--zoom K] [--resample nearest|linear|cubic] [--turn] [--haze C] [--read]
+        [--zoom K] [--resample nearest|linear|cubic] [--turn] [--haze C] [--blur S] [--read]
 
 For each family of `renderings.FAMILIES` (or those named), N digits of the validation split (10 %,
 `data.stratified_split` seed 0; never test digits), drawn with `(SEED, the family's index)`, each rendered with
@@ -12,7 +12,8 @@ repeating pixels, as a viewer zooms; `linear`, `cubic`: smoothly), as a user who
 `--turn` turns every picture 1-3 degrees either way (drawn with the digit's rendering seed; the border repeated),
 as a form is scanned or photographed askew. `--haze C` maps every level v of every picture's colour channels to
 0.85 * 255 * (1 - C) + C v, as in a washed-out photo (haze or glare adds light: the share C of the contrast is left;
-0.35: 141 + 0.35 v). `--read` answers with `Recognizer.read` instead (a reading of anything
+0.35: 141 + 0.35 v). `--blur S` blurs every picture's colour channels by a Gaussian of standard deviation S pixels,
+as a photo out of focus is (after `--haze`). `--read` answers with `Recognizer.read` instead (a reading of anything
 but the one digit counts as a misread, its text shown).
 """
 
@@ -57,6 +58,14 @@ def hazy(picture, c):
     return out
 
 
+def blurred(picture, sigma):
+    """`--blur S`: a picture's colour channels (not its alpha) blurred by a Gaussian of `sigma` px, uint8."""
+    out = decoded(picture).copy()
+    colour = out[..., :3] if out.ndim == 3 else out
+    colour[...] = cv2.GaussianBlur(np.ascontiguousarray(colour), (0, 0), sigma)
+    return out
+
+
 def answers(recognizer, pictures, read=False):
     """Each picture's label from `recognizer.predict`, None where refused, "no ink" where normalization found none;
     with `read`, the label where `recognizer.read` reads one digit, else the text it reads."""
@@ -82,6 +91,7 @@ def main():
     parser.add_argument("--resample", choices=RESAMPLE, default="nearest")
     parser.add_argument("--turn", action="store_true", help="turn every picture 1-3 degrees either way")
     parser.add_argument("--haze", type=float, help="the share of every picture's contrast to leave")
+    parser.add_argument("--blur", type=float, help="the standard deviation of a defocus blur, pixels")
     parser.add_argument("--read", action="store_true", help="answer with Recognizer.read, not predict")
     args = parser.parse_args()
     seed, n = args.seed, args.n
@@ -96,7 +106,8 @@ def main():
             rng = np.random.default_rng([seed, f, int(i)])
             picture = zoomed(renderings.render(family, x[i], rng), args.zoom, args.resample)
             picture = synth.askew(decoded(picture), rng) if args.turn else picture
-            pictures.append(picture if args.haze is None else hazy(picture, args.haze))
+            picture = picture if args.haze is None else hazy(picture, args.haze)
+            pictures.append(picture if args.blur is None else blurred(picture, args.blur))
         start = time.perf_counter()
         misread = [(int(y[i]), a) for i, a in zip(chosen, answers(recognizer, pictures, args.read)) if a != y[i]]
         wrong += len(misread)

@@ -287,9 +287,11 @@ def test_a_blank_phone_photo_is_seen_at_the_resolution_of_its_detail_not_read_as
     """Phone photos of blank paper (`scripts/blank_photos.py`'s pages: tint, a lighting gradient, grain, JPEG, a
     shadow across 7 in 10) were segmented at full resolution, where grain in a shade and a shadow's edge made
     up to 32 marks: at this seed 3 of the 30 read as strings of 5 to 9 digits ("1???????7????11????1?11???1??1").
-    `read` now sees a picture as `predict` does (`preprocessing.source_image`): one whose detail a 63 px copy
-    holds is read at that size. Now 2 of the 30 read as a 1 (seed 7, 300 pages: 47 as one digit, mostly the 1
-    that `predict` reads in a hard-edged shadow band, 4 as two to five; README); the bounds leave room."""
+    `read` sees a picture as `predict` does (`preprocessing.source_image`), and the crumbs of a texture that stand
+    out of no crowd are no marks (`segmentation._texture_crumbs`): a blank page, whose soft shade no longer passes
+    for a tiny scan enlarged (its smoothness measured against its contrast), keeps only the hard-edged band that
+    `predict` reads as a 1 too (seed 7, 300 pages: 24 as one digit, 1 as two or more; README). The bounds leave
+    room."""
     rng, digits = np.random.default_rng(11), []
     for _ in range(30):
         h, w = (int(v) for v in rng.integers(300, 801, size=2))

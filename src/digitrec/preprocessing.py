@@ -90,10 +90,13 @@ MIN_SIDE = 64  # a smaller image is enlarged to at least this longest side befor
 # pass as 1s (refused 84 -> 31 %). Validation digits (`scripts/family_validation.py 5 600`): stretched16 588 -> 591,
 # binary16 592 -> 593, tight16 and binary32 unchanged.
 STRETCHED_ASPECT = 0.5
-# A picture that a reduction to under `MIN_SIDE` px and back reproduces within this (anywhere, in [0, 1] levels) is a
-# tiny scan enlarged smoothly, read at that size (`_smooth_source`). Set a priori between what was measured on
-# validation renderings: binary16 scans enlarged 2-16 times (bicubic) differ by at most 0.06, the families' photos,
-# canvases, forms and the non-digit pictures by at least 0.2.
+# A picture that a reduction to under `MIN_SIDE` px and back reproduces within this share of its contrast (its range
+# of levels), anywhere, is a tiny scan enlarged smoothly, read at that size (`_smooth_source`). Set a priori between
+# what was measured on validation renderings: binary16 scans enlarged 2-16 times (bicubic) differ by at most 0.06,
+# the families' photos, canvases, forms and the non-digit pictures by at least 0.2 (of their contrast: at least
+# 0.25). Resampling is linear, so its error scales with the contrast: measured in levels, not in shares of the
+# contrast (as until 2026-12-05), a faint or hazy photo, or one out of focus, passed for a tiny scan and was read at
+# 63 px, where its strokes are a pixel wide and fainter than grain.
 SMOOTH_ERROR = 0.1
 
 
@@ -360,7 +363,8 @@ def _smooth_source(gray):
 
     The test: an area reduction to `MIN_SIDE - 1` px on the longest side,
     enlarged back (bicubic), differs from `gray` by under `SMOOTH_ERROR`
-    anywhere. Pictures under `MIN_SIDE` px, or over `2 * LOCATE_SIDE`,
+    times `gray`'s range of levels, anywhere: the same for the picture at
+    any contrast. Pictures under `MIN_SIDE` px, or over `2 * LOCATE_SIDE`,
     are left as they are.
     """
     h, w = gray.shape
@@ -368,7 +372,8 @@ def _smooth_source(gray):
         return gray
     scale = (MIN_SIDE - 1) / max(h, w)
     small = masks.resize(gray, max(1, round(w * scale)), max(1, round(h * scale)))
-    return small if cv2.norm(masks.resize(small, w, h), gray, cv2.NORM_INF) < SMOOTH_ERROR else gray
+    contrast = float(gray.max() - gray.min())  # resampling is linear: its error scales with the contrast
+    return small if cv2.norm(masks.resize(small, w, h), gray, cv2.NORM_INF) < SMOOTH_ERROR * contrast else gray
 
 
 def source_image(image):
