@@ -1,7 +1,8 @@
 """`predict` (the whole path: every reading, the classifier choosing) on validation digits rendered by the families.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/family_validation.py SEED N [FAMILY ...]
-        [--zoom K] [--resample nearest|linear|cubic] [--turn] [--haze C] [--blur S] [--read]
+        [--zoom K] [--resample nearest|linear|cubic] [--turn] [--haze C] [--blur S] [--noise S] [--shrink F]
+        [--read]
 
 For each family of `renderings.FAMILIES` (or those named), N digits of the validation split (10 %,
 `data.stratified_split` seed 0; never test digits), drawn with `(SEED, the family's index)`, each rendered with
@@ -13,7 +14,9 @@ repeating pixels, as a viewer zooms; `linear`, `cubic`: smoothly), as a user who
 as a form is scanned or photographed askew. `--haze C` maps every level v of every picture's colour channels to
 0.85 * 255 * (1 - C) + C v, as in a washed-out photo (haze or glare adds light: the share C of the contrast is left;
 0.35: 141 + 0.35 v). `--blur S` blurs every picture's colour channels by a Gaussian of standard deviation S pixels,
-as a photo out of focus is (after `--haze`). `--read` answers with `Recognizer.read` instead (a reading of anything
+as a photo out of focus is (after `--haze`); `--noise S` adds Gaussian noise of standard deviation S levels (of
+255), as a photo taken in low light (after `--blur`); `--shrink F` reduces every picture to F (< 1) of its size by
+area averaging first, as a small crop of a photo. `--read` answers with `Recognizer.read` instead (a reading of anything
 but the one digit counts as a misread, its text shown).
 """
 
@@ -66,6 +69,14 @@ def blurred(picture, sigma):
     return out
 
 
+def noisy(picture, sigma, rng):
+    """`--noise S`: a picture's colour channels (not its alpha) with Gaussian noise of `sigma` levels, uint8."""
+    out = decoded(picture).copy()
+    colour = out[..., :3] if out.ndim == 3 else out
+    colour[...] = np.clip(np.round(colour + rng.normal(0, sigma, colour.shape)), 0, 255)
+    return out
+
+
 def answers(recognizer, pictures, read=False):
     """Each picture's label from `recognizer.predict`, None where refused, "no ink" where normalization found none;
     with `read`, the label where `recognizer.read` reads one digit, else the text it reads."""
@@ -92,6 +103,8 @@ def main():
     parser.add_argument("--turn", action="store_true", help="turn every picture 1-3 degrees either way")
     parser.add_argument("--haze", type=float, help="the share of every picture's contrast to leave")
     parser.add_argument("--blur", type=float, help="the standard deviation of a defocus blur, pixels")
+    parser.add_argument("--noise", type=float, help="the standard deviation of Gaussian noise, levels of 255")
+    parser.add_argument("--shrink", type=float, help="reduce every picture to this share of its size first")
     parser.add_argument("--read", action="store_true", help="answer with Recognizer.read, not predict")
     args = parser.parse_args()
     seed, n = args.seed, args.n
@@ -104,10 +117,14 @@ def main():
         pictures = []
         for i in chosen:
             rng = np.random.default_rng([seed, f, int(i)])
-            picture = zoomed(renderings.render(family, x[i], rng), args.zoom, args.resample)
+            picture = renderings.render(family, x[i], rng)
+            if args.shrink:
+                picture = cv2.resize(decoded(picture), None, fx=args.shrink, fy=args.shrink, interpolation=cv2.INTER_AREA)
+            picture = zoomed(picture, args.zoom, args.resample)
             picture = synth.askew(decoded(picture), rng) if args.turn else picture
             picture = picture if args.haze is None else hazy(picture, args.haze)
-            pictures.append(picture if args.blur is None else blurred(picture, args.blur))
+            picture = picture if args.blur is None else blurred(picture, args.blur)
+            pictures.append(picture if args.noise is None else noisy(picture, args.noise, rng))
         start = time.perf_counter()
         misread = [(int(y[i]), a) for i, a in zip(chosen, answers(recognizer, pictures, args.read)) if a != y[i]]
         wrong += len(misread)

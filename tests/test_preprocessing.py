@@ -613,6 +613,20 @@ def test_the_lines_of_squared_and_ruled_paper_are_not_ink(mnist_test):
     assert min(scores) > 0.85, np.round(scores, 2)
 
 
+def test_a_small_crop_of_squared_paper_is_a_page_too(mnist_test):
+    """A photo of a digit on squared or ruled paper reduced to a quarter (a small crop of a photo, 64-128 px a
+    side) kept its lattice as ink: the page's lines are looked for down to `pagelines.PAGE_SIDE` = 64 px (128
+    before). The same crop of plain paper is left as it is."""
+    images, _ = mnist_test
+    cover = renderings.pen(images[0], 110, 4, np.random.default_rng(0))
+    for spacing, squared in ((40, True), (36, False)):
+        lined, plain = (cv2.resize(p, None, fx=0.3, fy=0.3, interpolation=cv2.INTER_AREA)
+                        for p in lined_paper(cover, spacing, 1.0, squared))
+        assert 64 <= min(lined.shape) < 128
+        assert pagelines.lift_page_lines(lined) is not lined and pagelines.lift_page_lines(plain) is plain
+        assert similarity(normalize(lined), normalize(plain)) > 0.85
+
+
 @pytest.mark.parametrize("spacings", [(60,), (50, 80), (40, 95, 50), (30, 30, 75)])
 def test_lines_that_are_not_a_lattice_are_left_to_the_form_line_filter(mnist_test, spacings):
     """One or two ruled lines, or unevenly spaced ones, are not the paper's lattice (a form's box and ruled line are
