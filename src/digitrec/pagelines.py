@@ -18,9 +18,10 @@ from digitrec._stats import median, percentile
 LINE_CONTRAST = 0.03  # the least darkness relative to the paper of a pixel that takes part in the search for the angle
 
 # A picture whose shorter side is under this is a tiny crop, not a page with printed lines, pixels: the size under
-# which pictures are enlarged before any filtering (`preprocessing.MIN_SIDE`). It was 128 until 2026-12-05, and a
+# which pictures are enlarged before any filtering (`preprocessing.MIN_SIDE`; an enlarged one is not searched
+# either). It was 128 until 2026-12-05, and a
 # photo of squared or ruled paper reduced to a quarter (100-160 px) kept its lattice as ink:
-# `scripts/family_validation.py 5 200 grid ruled --shrink 0.25`, 142 -> 169 and 173 -> 185 of 200.
+# `scripts/family_validation.py 5 200 grid ruled --shrink 0.25`, 142 -> 168 and 173 -> 185 of 200.
 PAGE_SIDE = 64
 PAGE_LINE = 7  # the black-hat disk that finds printed lines: lines up to about 5 px wide, pixels
 PAGE_SKEW = 6.0  # the most a page's lines are tilted in the picture, degrees

@@ -543,7 +543,7 @@ def _fills_its_frame(gray):
 def _hypotheses(work, enlargement, alternatives):
     """`normalize_hypotheses` on the working image `work` (see `_working_image`)."""
     check_contrast(work)
-    work = lift_page_lines(work)
+    work = lift_page_lines(work) if enlargement == 1 else work  # a tiny scan enlarged is no page
     readings = ink_readings(work, finest=enlargement)
     found = extract_readings(work, readings, alternatives)
     return np.stack([image for ink, mask in found for image in _layouts(ink, mask, alternatives)])
