@@ -379,13 +379,15 @@ def test_the_grain_of_a_shade_beside_an_empty_ruled_line_is_no_number(recognizer
     assert synth.read_refused(recognizer, page)
 
 
-def test_salt_noise_is_at_most_max_marks_atoms_and_few_marks_are_all_kept():
+def test_salt_noise_has_no_marks_and_few_marks_are_all_kept(recognizer):
     """Salt noise was read as its `MAX_MARKS` largest crumbs; none of them stands out of the crowd of thousands
-    (`segmentation._texture_crumbs`), so now it has no atoms at all."""
+    (`segmentation._texture_crumbs`), so now it has no atoms at all, and `read` finds no ink in it."""
     salt = np.full((572, 408), 255, np.uint8)
     salt[np.random.default_rng(0).random(salt.shape) < 0.3] = 0
     number = Number(salt)
-    assert len(number.objects) > 10 * MAX_MARKS and number.candidates()[0] <= MAX_MARKS
+    assert len(number.objects) > 10 * MAX_MARKS and number.marks == 0 and number.candidates()[0] == 0
+    with pytest.raises(ImageError, match="no ink found"):
+        recognizer.read(salt)
     strokes = Number(_strokes(FIVE + _shift(FOUR, 0.85) + _shift(SEVEN, 1.6)))
     assert strokes.specks == set() and strokes.candidates()[0] == 6
 
