@@ -53,28 +53,28 @@ def zoomed(picture, k, resample):
     return cv2.resize(decoded(picture), None, fx=k, fy=k, interpolation=RESAMPLE[resample])
 
 
-def hazy(picture, c):
-    """`--haze C`: a picture's colour channels (not its alpha) mapped from v to 0.85 * 255 * (1 - c) + c v, uint8."""
+def _colour_mapped(picture, f):
+    """A picture (bytes or uint8 array) as a uint8 array with `f` applied to its colour channels (not its alpha;
+    uint8 in, any numbers out: rounded and clipped)."""
     out = decoded(picture).copy()
     colour = out[..., :3] if out.ndim == 3 else out
-    colour[...] = np.round(0.85 * 255 * (1 - c) + c * colour.astype(np.float32))
+    colour[...] = np.clip(np.round(f(np.ascontiguousarray(colour))), 0, 255)
     return out
+
+
+def hazy(picture, c):
+    """`--haze C`: a picture's colour channels mapped from v to 0.85 * 255 * (1 - c) + c v, uint8."""
+    return _colour_mapped(picture, lambda v: 0.85 * 255 * (1 - c) + c * v.astype(np.float32))
 
 
 def blurred(picture, sigma):
-    """`--blur S`: a picture's colour channels (not its alpha) blurred by a Gaussian of `sigma` px, uint8."""
-    out = decoded(picture).copy()
-    colour = out[..., :3] if out.ndim == 3 else out
-    colour[...] = cv2.GaussianBlur(np.ascontiguousarray(colour), (0, 0), sigma)
-    return out
+    """`--blur S`: a picture's colour channels blurred by a Gaussian of `sigma` px, uint8."""
+    return _colour_mapped(picture, lambda v: cv2.GaussianBlur(v, (0, 0), sigma))
 
 
 def noisy(picture, sigma, rng):
-    """`--noise S`: a picture's colour channels (not its alpha) with Gaussian noise of `sigma` levels, uint8."""
-    out = decoded(picture).copy()
-    colour = out[..., :3] if out.ndim == 3 else out
-    colour[...] = np.clip(np.round(colour + rng.normal(0, sigma, colour.shape)), 0, 255)
-    return out
+    """`--noise S`: a picture's colour channels with Gaussian noise of `sigma` levels, uint8."""
+    return _colour_mapped(picture, lambda v: v + rng.normal(0, sigma, v.shape))
 
 
 def answers(recognizer, pictures, read=False):

@@ -273,26 +273,20 @@ class Number:
         the grain of a shade beside an empty form field was read as "??????????44??????"."""
         area = np.bincount(self.labels.ravel(), minlength=len(self.objects) + 1)[1:]
         order = np.argsort(-area, kind="stable").tolist()
-        spans = {i: self._span(self.objects[i]) for i in order[:MAX_MARKS]}
-        row = self._row_marks(order[MAX_MARKS:], spans)
-        if len(order) > MAX_MARKS and not self._in_a_row(spans):
+        spans, smaller = {i: self._span(self.objects[i]) for i in order[:MAX_MARKS]}, order[MAX_MARKS:]
+        tops = [self.objects[i][0].start for i in spans]
+        if smaller and max(tops) - min(tops) > ROW_HEIGHT * self.line:  # not one row: a crowd, maybe of crumbs
             crumbs = _texture_crumbs(area)
             spans = {i: span for i, span in spans.items() if not crumbs[i]}
-        spans.update(row)
+        else:
+            spans.update(self._row_marks(smaller, spans))
         return set(order) - set(spans) | {i for i in spans if self._isolated_speck(i, spans)}
-
-    def _in_a_row(self, spans):
-        """True where the components of `spans` stand in one row: their tops within `ROW_HEIGHT` line heights."""
-        tops = [self.objects[k][0].start for k in spans]
-        return max(tops) - min(tops) <= ROW_HEIGHT * self.line
 
     def _row_marks(self, smaller, spans):
         """`{component: deslanted x range}` of the `smaller` components (largest first) that overlap in x none of
-        `spans` nor any kept before them, where `spans` stand in one row (their tops within `ROW_HEIGHT`
-        line heights of each other, as a number's digits do, not a cloud of crumbs): a number of 40 digits has
-        more than `MAX_MARKS` marks, and was read as 32."""
-        if not smaller or not self._in_a_row(spans):
-            return {}
+        `spans` nor any kept before them, `spans` standing in one row (their tops within `ROW_HEIGHT` line heights
+        of each other, as a number's digits do, not a cloud of crumbs): a number of 40 digits has more than
+        `MAX_MARKS` marks, and was read as 32."""
         kept = dict(spans)
         for i in smaller:
             lo, hi = self._span(self.objects[i])
