@@ -566,6 +566,15 @@ def skipping_pen(digit, rng, skip=True):
     return buf.getvalue()
 
 
+def low_light(picture, rng, sigma=16.0):
+    """An image file's bytes with Gaussian noise of `sigma` levels (of 255) added to each colour channel, as a phone
+    photo taken in low light: a uint8 array."""
+    out = np.asarray(Image.open(io.BytesIO(picture))).astype(np.float32)
+    colour = out[..., :3] if out.ndim == 3 else out  # a view: not the alpha channel
+    colour += rng.normal(0, sigma, colour.shape)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 def read_refused(recognizer, picture):
     """Whether `recognizer.read` refuses `picture`: reads nothing but "?", or finds no ink in it (`ImageError`, as
     for blank paper or marks all too small for a digit)."""

@@ -19,9 +19,11 @@ import pytest
 from PIL import Image, features
 from scipy import ndimage
 
+import synth
 from digitrec import data, decoding, formlines, pagelines, preprocessing, renderings
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
+from digitrec.ink import NOISE_GATE, denoised, noise_level
 from digitrec.preprocessing import normalize
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
@@ -116,6 +118,23 @@ def test_a_tiny_scan_enlarged_smoothly_is_read_at_its_own_scale(mnist_test):
     for family in ("canvas", "photo"):
         gray = to_grayscale(renderings.render(family, images[0], rng))
         assert preprocessing._smooth_source(gray) is gray
+
+
+def test_only_a_noisy_picture_is_median_filtered(mnist_test):
+    """`ink.denoised`: scans, canvases and photos pass untouched (the wavelet estimate takes sharp strokes and printed
+    lines for no noise), bilevel digits too at any size; a photo with Gaussian noise of 16 levels is filtered, and its
+    noise falls under the gate."""
+    images, _ = mnist_test
+    rng = np.random.default_rng(3)
+    for family in ("binary32", "canvas", "photo", "form", "grid", "marker"):
+        gray = to_grayscale(renderings.render(family, images[0], rng))
+        assert denoised(gray) is gray, family
+    for side in (32, 64, 100):
+        assert noise_level((cv2.resize(images[1], (side, side)) > 100).astype(np.float32)) == 0
+    noisy = to_grayscale(synth.low_light(renderings.render("grid", images[0], rng), rng))
+    out = denoised(noisy)
+    assert out.shape == noisy.shape and out.dtype == np.float32
+    assert noise_level(out) < NOISE_GATE < noise_level(noisy)
 
 
 def test_whether_a_picture_is_a_smooth_enlargement_does_not_depend_on_its_contrast(mnist_test):

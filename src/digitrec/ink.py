@@ -4,6 +4,8 @@ Shared by `normalize` (one digit, `digitrec.preprocessing`) and number
 segmentation (`digitrec.segmentation`), steps 2-4 of the pipeline that
 `digitrec.preprocessing` describes:
 
+- sensor noise (a photo taken in low light) smoothed away first where it is
+  strong enough to hide faint strokes (`denoised`);
 - polarity and stroke width from the whole image (`ink_readings`): the side
   of an Otsu split whose strokes have a consistent width (Epshtein, Ofek and
   Wexler 2010), or, on photos whose lighting splits the image into
@@ -593,7 +595,7 @@ def ink_hypotheses(gray, alternatives=True):
         ImageError: as for `extract_ink`.
     """
     check_contrast(gray)
-    gray = lift_page_lines(gray)
+    gray = lift_page_lines(denoised(gray))
     readings = ink_readings(gray)
     region = readings[0][1] >= min(gray.shape) / 6  # the ink read first is a region, not strokes
     near = _local_readings(gray, 1.0, one_sided=NEAR_ASYMMETRY) if alternatives and region else []
@@ -613,6 +615,47 @@ def _full_size(ink, mask, shape):
     h, w = shape
     ink = np.clip(cv2.resize(ink, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
     return ink, cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+# Noise (standard deviation, in levels of 1) over which a picture is median-filtered before its ink is read: over
+# the 3.0 levels at most that `noise_level` gives the photo, marker, grid, ruled and form renderings (100 validation
+# renderings each; 0 for scans, canvases and salt-and-pepper noise), under the 5.2-6.7 of the same with Gaussian
+# noise of 8 levels per colour channel. At that noise the 4-sigma noise floor of the ink thresholds (0.078) nears
+# MIN_CONTRAST, the faintest ink kept.
+NOISE_GATE = 5 / 255
+
+
+def noise_level(gray):
+    """The standard deviation of Gaussian noise in float32 `gray` `(H, W)`, in its levels.
+
+    Donoho and Johnstone's (1994) estimate: the median absolute finest
+    diagonal wavelet coefficient over 0.6745, with Haar's wavelet ((a - b -
+    c + d) / 2 of each 2x2 block) where `skimage.restoration.estimate_sigma`
+    takes Daubechies' db2: Haar's support leaves horizontal and vertical
+    edges at zero, so a bilevel scan or drawing has no noise at any size
+    (db2 gave binary digits of 64-100 px 6-17 levels), and it takes a third
+    of the time.
+    """
+    g = gray[: gray.shape[0] // 2 * 2, : gray.shape[1] // 2 * 2]
+    diagonal = (g[0::2, 0::2] - g[0::2, 1::2]) - (g[1::2, 0::2] - g[1::2, 1::2])
+    return float(np.median(np.abs(diagonal))) / 2 / 0.6745
+
+
+def denoised(gray):
+    """`gray` (float32 `(H, W)` in [0, 1]) median-filtered over 3x3 pixels where its `noise_level` exceeds
+    `NOISE_GATE`.
+
+    The 3x3 median (Tukey 1977) removes Gaussian and salt-and-pepper noise
+    alike and keeps strokes two pixels wide or more, as photos with that
+    much noise have. Without it, the 4-sigma noise floor of the ink
+    thresholds rises over faint strokes and the local readings find the
+    noise as one-sided as the ink: with Gaussian noise of 16 levels, 100
+    validation photos of squared paper read 83 right and 6 without ink,
+    98 and none with it.
+    """
+    if noise_level(gray) <= NOISE_GATE:
+        return gray
+    return cv2.medianBlur(np.ascontiguousarray(gray, dtype=np.float32), 3)
 
 
 def check_contrast(gray):

@@ -13,8 +13,10 @@ that do them (the data flowing one way):
 1. (this module) working resolution: tiny images (a 16x16 scan) are enlarged before any
    filtering; large ones are searched at `LOCATE_SIDE` and the region
    around the ink is cut from the full-resolution image;
-2. (`digitrec.ink`) polarity and stroke width, from the whole image
-   (`ink_readings`): ink is the
+2. (`digitrec.ink`) noise: a picture whose sensor noise would hide faint
+   strokes under the noise floor (a photo taken in low light) is
+   median-filtered first (`denoised`); polarity and stroke width, from the
+   whole image (`ink_readings`): ink is the
    side whose strokes have a consistent width, not the side that touches the
    border or fills the frame; on photos, whose lighting splits the image
    into soft-edged regions, thin dark or light structures (black-hat and
@@ -64,6 +66,7 @@ from digitrec.ink import (
     EIGHT_BIT,
     check_contrast,
     darkest_class,
+    denoised,
     extract_reading,
     extract_readings,
     first_found,
@@ -543,6 +546,7 @@ def _fills_its_frame(gray):
 def _hypotheses(work, enlargement, alternatives):
     """`normalize_hypotheses` on the working image `work` (see `_working_image`)."""
     check_contrast(work)
+    work = denoised(work)
     work = lift_page_lines(work) if enlargement == 1 else work  # a tiny scan enlarged is no page
     readings = ink_readings(work, finest=enlargement)
     found = extract_readings(work, readings, alternatives)
