@@ -566,6 +566,22 @@ def skipping_pen(digit, rng, skip=True):
     return buf.getvalue()
 
 
+def pencil_in_a_box(digit, rng, box=(0.7, 1.0)):
+    """A digit in pencil 40-90 px tall, its strokes 10-15 % of its height wide (MNIST's share) and 0.4-0.8 dark,
+    in a printed box 1-2 px thick and `box` dark that it may touch, as on a form filled in: uint8, dark on white."""
+    height = rng.uniform(40, 90)
+    cover = renderings.pen(digit, height, rng.uniform(0.1, 0.15) * height, rng)
+    h, w = cover.shape
+    side = int(max(h, w) * rng.uniform(1.2, 1.6))
+    page = np.zeros((side + 20, side + 20), "float32")
+    top, left = 10 + (side - h) // 2, 10 + (side - w) // 2
+    page[top : top + h, left : left + w] = cover
+    line, m = np.zeros(page.shape, np.uint8), int(rng.integers(-2, 8))
+    cv2.rectangle(line, (left - m, top - m), (left + w + m, top + h + m), 1, int(rng.integers(1, 3)))
+    grey = 1 - np.maximum(page * rng.uniform(0.4, 0.8), line * rng.uniform(*box))
+    return np.round(255 * np.clip(grey, 0, 1)).astype(np.uint8)
+
+
 def low_light(picture, rng, sigma=16.0):
     """An image file's bytes with Gaussian noise of `sigma` levels (of 255) added to each colour channel, as a phone
     photo taken in low light: a uint8 array."""

@@ -586,6 +586,37 @@ def test_a_thick_digit_in_a_thin_printed_box_keeps_its_strokes(mnist_test, grey)
         assert similarity(normalize(page), plain) > 0.9
 
 
+def test_the_pen_that_laid_most_ink_sets_the_stroke_width_not_a_thin_box(mnist_test):
+    """A thick digit's ridge (the distance map's local maxima) is sparse where a thin printed box's is dense: a box
+    one pixel wide held most ridge pixels, and most of their widths too, and set the stroke width to its own (for the
+    thin 1 of these 5 digits). Each connected component's median ridge width now counts by its area."""
+    from digitrec.ink import stroke_reading
+
+    images, _ = mnist_test
+    for i in range(5):
+        cover = renderings.pen(images[i], 80, 10, np.random.default_rng(i))
+        h, w = cover.shape
+        mask = np.zeros((h + 40, w + 40), bool)
+        mask[20 : 20 + h, 20 : 20 + w] = cover > 0.5
+        plain = stroke_reading(mask, mask.astype(np.float32))[1]
+        cv2.rectangle(mask.view(np.uint8), (8, 8), (w + 31, h + 31), 1, 1)
+        assert stroke_reading(mask, mask.astype(np.float32))[1] >= 0.8 * plain >= 5
+
+
+def test_a_printed_box_or_ruled_line_alone_is_form_lines_and_a_digit_or_a_one_is_not(mnist_test):
+    images, _ = mnist_test
+    box = np.zeros((100, 100), np.uint8)
+    cv2.rectangle(box, (10, 10), (89, 89), 1, 2)
+    ruled = np.zeros((100, 100), np.uint8)
+    cv2.line(ruled, (0, 70), (99, 71), 1, 2)
+    assert formlines.all_form_lines(box.astype(bool), 2.0) and formlines.all_form_lines(ruled.astype(bool), 2.0)
+    one = np.zeros((100, 100), bool)
+    one[2:98, 47:52] = True  # a thin 1 across a tight crop
+    assert not formlines.all_form_lines(one, 5.0)
+    for digit in images[:10]:
+        assert not formlines.all_form_lines(cv2.resize(digit, (100, 100)) > 100, 8.0)
+
+
 def lined_paper(cover, spacing, tilt, squared, seed=0, keystone=0.0):
     """Pen digit `cover` (ink coverage) on 360x480 paper printed with 1-2 px lines `spacing` px apart, horizontal
     only (ruled) or both ways (`squared`), 25 % as dark as the ink, the page turned `tilt` degrees and seen in

@@ -34,6 +34,7 @@ from digitrec.pagelines import skew, turned
 # `scripts/read_validation.py 3 --n 0 --in-boxes 160 --turn`, 109 of 160 at 0.5, 0.75 and 1 degree alike).
 MIN_SKEW, MIN_SKEW_GAIN = 0.75, 1.5
 SKEW_ALWAYS = 256 * 256
+LINES_ONLY = 0.75  # the share of a mask's pixels in straight runs over which it is printed lines (`all_form_lines`)
 
 
 def _line_length(width):
@@ -47,6 +48,22 @@ def has_a_line(mask, width):
     top, bottom = masks.bbox(mask)[:2]
     low = mask[max(0, int(top + 0.75 * (bottom - top) - 1.5 * width)) : bottom]
     return bool(cv2.erode(low.view(np.uint8), np.ones((1, _line_length(width)), np.uint8)).any())
+
+
+def all_form_lines(mask, width):
+    """Whether the ink `mask` (bool, not empty) is printed lines and nothing else: its straight runs of a form's
+    line length (`_line_length(width)`) hold at least `LINES_ONLY` of its pixels, and they close a box more than
+    four stroke widths across (`_closes_its_box`; a lone stroke closes its own bounding box) or are a flat line
+    across 90 % of the picture's width (a ruled line; not upright: a 1 may span a tight crop's height)."""
+    m8, length = mask.view(np.uint8), _line_length(width)
+    lines = np.zeros_like(mask)
+    for shape in ((1, length), (length, 1)):
+        lines |= cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
+    if np.count_nonzero(lines) < LINES_ONLY * np.count_nonzero(mask):
+        return False
+    r0, r1, c0, c1 = masks.bbox(lines)
+    box = min(r1 - r0, c1 - c0) > 4 * width and _closes_its_box(lines, width)
+    return bool(box or (c1 - c0 >= 0.9 * mask.shape[1] and r1 - r0 <= 3 * width))
 
 
 def _closes_its_box(group, width):

@@ -33,7 +33,7 @@ from digitrec import masks
 from digitrec._stats import median, percentile
 from digitrec.decoding import UNIT_LEVELS
 from digitrec.errors import ImageError
-from digitrec.formlines import drop_form_lines, drop_turned_form_lines, has_a_line
+from digitrec.formlines import all_form_lines, drop_form_lines, drop_turned_form_lines, has_a_line
 from digitrec.pagelines import lift_page_lines
 
 STROKE_CV = 0.5  # the most a consistent pen stroke's width varies (coefficient of variation)
@@ -63,11 +63,31 @@ def stroke_reading(mask, strength):
     if not 0 < np.count_nonzero(mask) / mask.size <= MAX_INK_SHARE:  # mask.mean(), 8 times as fast
         return np.inf, 0.0, 0.0
     mask, areas = masks.drop_specks(mask, strength)
-    widths = np.sort(masks.ridge_widths(mask))
+    ridge = masks.ridge_widths(mask, where=True)
+    widths = np.sort(ridge[0])
     ink = np.cumsum(widths)  # a ridge pixel stands for about `width` pixels of ink
-    width = max(float(percentile(widths, 75)), float(widths[np.searchsorted(ink, 0.5 * ink[-1])]))
+    width = max(float(percentile(widths, 75)), float(widths[np.searchsorted(ink, 0.5 * ink[-1])]),
+                _pen_of_most_ink(mask, ridge))
     length = float(areas.max() if len(areas) else 0) / max(width, 1.0)
     return float(widths.std() / max(widths.mean(), 1e-6)), width, length
+
+
+def _pen_of_most_ink(mask, ridge):
+    """The width of the pen that laid at least half the ink by area: each connected component's median ridge
+    width (`ridge`: `masks.ridge_widths(mask, where=True)`), the median of those weighted by the components'
+    areas. A thick stroke's ridge is sparse (the distance map peaks only where the stroke narrows), so that
+    the thin printed box around a thick digit holds most ridge pixels, and even most of their widths."""
+    widths, (rows, cols) = ridge
+    labels, areas = masks.components(mask)
+    owner = labels[rows, cols] - 1
+    order = np.lexsort((widths, owner))
+    owner, widths = owner[order], widths[order]
+    first = np.flatnonzero(np.diff(owner, prepend=-1))  # each component's first ridge pixel, by width
+    count = np.diff(first, append=len(owner))
+    pens = widths[first + count // 2]  # each component's median ridge width
+    by_width = np.argsort(pens)
+    laid = np.cumsum(areas[owner[first]][by_width])
+    return float(pens[by_width][np.searchsorted(laid, 0.5 * laid[-1])])
 
 
 # Black-hat / top-hat window sides of `_local_readings`, pixels. A window reads strokes only with a wider one beside
@@ -739,6 +759,8 @@ def extract_readings(gray, readings, alternatives):
     narrower = [] if alternatives else [r for r in readings if thinner(r, found[0][0])]
     with contextlib.suppress(ImageError):  # thinner readings that find no ink are no evidence
         found += first_found(extract, narrower, every=True) if narrower else []
+    pens = [f for f in found if not all_form_lines(f[2], f[0][1])]
+    found = pens or found  # a reading that finds a printed box alone, beside one that finds a pen's ink, is no ink
     kept = {}  # reading: (ink, mask), in the order of the readings they stand for
     for f in found:  # each replaced by the darkest reading that shows it up as a shade, if any
         darker = [o for o in found if thinner(o[0], f[0]) and o[3] >= SHADOW_CONTRAST * f[3]]

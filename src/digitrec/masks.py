@@ -158,20 +158,23 @@ def pad(mask):
     return cv2.copyMakeBorder(mask.view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
 
 
-def ridge_widths(mask):
+def ridge_widths(mask, where=False):
     """Stroke widths along the ridges of a mask, pixels: twice the distance to the edge at its local maxima.
 
     Measured within the mask's bounding box (everything beyond it is
     background, as the padding is: the same distances up to OpenCV's
     rounding, which differs by an ulp at some positions, at a fraction of
-    the cost where the mask holds a digit in a big picture).
+    the cost where the mask holds a digit in a big picture). With `where`,
+    `(widths, (rows, columns))`: the ridge pixels too, in `mask`'s frame.
     """
+    r0, c0 = 0, 0
     if mask.any():
         r0, r1, c0, c1 = bbox(mask)
         mask = mask[r0:r1, c0:c1]
     dist = cv2.distanceTransform(pad(mask), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    ridge = mask & (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)))
-    return 2 * dist[ridge]
+    rows, cols = np.nonzero(mask & (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))))
+    widths = 2 * dist[rows, cols]
+    return (widths, (rows + r0, cols + c0)) if where else widths
 
 
 def bbox(mask):

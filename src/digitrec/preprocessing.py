@@ -550,7 +550,9 @@ def _hypotheses(work, enlargement, alternatives):
     work = lift_page_lines(work) if enlargement == 1 else work  # a tiny scan enlarged is no page
     readings = ink_readings(work, finest=enlargement)
     found = extract_readings(work, readings, alternatives)
-    return np.stack([image for ink, mask in found for image in _layouts(ink, mask, alternatives)])
+    # a reading whose ink is gone at 20 px (crumbs beside a thick digit) is no ink, not the end of the others
+    laid_out = first_found(lambda reading: _layouts(*reading, alternatives), found, every=True)
+    return np.stack([image for images in laid_out for image in images])
 
 
 def _layouts(ink, mask, alternatives):
