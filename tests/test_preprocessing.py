@@ -598,9 +598,9 @@ def test_the_pen_that_laid_most_ink_sets_the_stroke_width_not_a_thin_box(mnist_t
         h, w = cover.shape
         mask = np.zeros((h + 40, w + 40), bool)
         mask[20 : 20 + h, 20 : 20 + w] = cover > 0.5
-        plain = stroke_reading(mask, mask.astype(np.float32))[1]
+        plain = stroke_reading(mask, mask.astype(np.float32), by_area=True)[1]
         cv2.rectangle(mask.view(np.uint8), (8, 8), (w + 31, h + 31), 1, 1)
-        assert stroke_reading(mask, mask.astype(np.float32))[1] >= 0.8 * plain >= 5
+        assert stroke_reading(mask, mask.astype(np.float32), by_area=True)[1] >= 0.8 * plain >= 5
 
 
 def test_a_printed_box_or_ruled_line_alone_is_form_lines_and_a_digit_or_a_one_is_not(mnist_test):

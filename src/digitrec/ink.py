@@ -46,7 +46,7 @@ POLARITY_MARGIN = 0.3
 MAX_INK_SHARE = 0.8
 
 
-def stroke_reading(mask, strength):
+def stroke_reading(mask, strength, by_area=False):
     """(variation, width, length) of the strokes of a candidate ink mask, after dropping specks.
 
     Ink drawn with one pen has a nearly constant width; paper between
@@ -56,18 +56,20 @@ def stroke_reading(mask, strength):
     jagged, blotchy edges: thick binary scans), or their median weighted by
     width (the pen that laid half the ink) where that is larger: where the
     long thin lines of a printed box around a thick digit make most of the
-    ridges, `length` the area of the largest connected component over the
+    ridges; with `by_area` (an Otsu split of the whole picture, which holds
+    any printed box), also `_pen_of_most_ink` where that is larger. `length`
+    is the area of the largest connected component over the
     width (pixels: how long its strokes run). A mask with no
     pixels, or with more than `MAX_INK_SHARE` of the image, gets an infinite variation.
     """
     if not 0 < np.count_nonzero(mask) / mask.size <= MAX_INK_SHARE:  # mask.mean(), 8 times as fast
         return np.inf, 0.0, 0.0
     mask, areas = masks.drop_specks(mask, strength)
-    ridge = masks.ridge_widths(mask, where=True)
-    widths = np.sort(ridge[0])
+    ridge = masks.ridge_widths(mask, where=by_area)
+    widths = np.sort(ridge[0] if by_area else ridge)
     ink = np.cumsum(widths)  # a ridge pixel stands for about `width` pixels of ink
     width = max(float(percentile(widths, 75)), float(widths[np.searchsorted(ink, 0.5 * ink[-1])]),
-                _pen_of_most_ink(mask, ridge))
+                _pen_of_most_ink(mask, ridge) if by_area else 0.0)
     length = float(areas.max() if len(areas) else 0) / max(width, 1.0)
     return float(widths.std() / max(widths.mean(), 1e-6)), width, length
 
@@ -332,7 +334,7 @@ def _global_reading(gray):
     t = masks.otsu(gray)
     sides = []
     for mask, strength, dark in ((gray < t, 1.0 - gray, True), (gray > t, gray, False)):
-        cv, width, _ = stroke_reading(mask, strength)
+        cv, width, _ = stroke_reading(mask, strength, by_area=True)
         sides.append((cv + 0.5 * mask.mean(), width, dark))
     return t, sorted(sides), _edge_sharpness(gray, gray < t)
 

@@ -474,7 +474,8 @@ def normalize_ink_hypotheses(ink, alternatives=True):
         ink = with_margin(ink)
     work, _ = _working_image(ink)
     check_contrast(work)
-    _, width, _ = stroke_reading(work > masks.otsu(work), work)  # the light side of `ink._global_reading`'s split
+    # the light side of `ink._global_reading`'s split
+    _, width, _ = stroke_reading(work > masks.otsu(work), work, by_area=True)
     if not width:  # no strokes of a consistent width on the light side: read it as any picture
         return normalize(ink)[None]
     return np.stack(_mnist_layout(*extract_reading(work, (False, width), dashes=False)[:2], halfway=alternatives))
