@@ -72,11 +72,6 @@ def blurred(picture, sigma):
     return _colour_mapped(picture, lambda v: cv2.GaussianBlur(v, (0, 0), sigma))
 
 
-def noisy(picture, sigma, rng):
-    """`--noise S`: a picture's colour channels with Gaussian noise of `sigma` levels, uint8."""
-    return _colour_mapped(picture, lambda v: v + rng.normal(0, sigma, v.shape))
-
-
 def answers(recognizer, pictures, read=False):
     """Each picture's label from `recognizer.predict`, None where refused, "no ink" where normalization found none;
     with `read`, the label where `recognizer.read` reads one digit, else the text it reads."""
@@ -124,7 +119,7 @@ def main():
             picture = synth.askew(decoded(picture), rng) if args.turn else picture
             picture = picture if args.haze is None else hazy(picture, args.haze)
             picture = picture if args.blur is None else blurred(picture, args.blur)
-            pictures.append(picture if args.noise is None else noisy(picture, args.noise, rng))
+            pictures.append(picture if args.noise is None else synth.low_light(picture, rng, args.noise))
         start = time.perf_counter()
         misread = [(int(y[i]), a) for i, a in zip(chosen, answers(recognizer, pictures, args.read)) if a != y[i]]
         wrong += len(misread)

@@ -583,9 +583,9 @@ def pencil_in_a_box(digit, rng, box=(0.7, 1.0)):
 
 
 def low_light(picture, rng, sigma=16.0):
-    """An image file's bytes with Gaussian noise of `sigma` levels (of 255) added to each colour channel, as a phone
-    photo taken in low light: a uint8 array."""
-    out = np.asarray(Image.open(io.BytesIO(picture))).astype(np.float32)
+    """An image file's bytes (or a uint8 array) with Gaussian noise of `sigma` levels (of 255) added to each colour
+    channel, not to its alpha, as a phone photo taken in low light: a uint8 array."""
+    out = np.asarray(Image.open(io.BytesIO(picture)) if isinstance(picture, bytes) else picture, np.float64)
     colour = out[..., :3] if out.ndim == 3 else out  # a view: not the alpha channel
     colour += rng.normal(0, sigma, colour.shape)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)

@@ -42,6 +42,14 @@ def _line_length(width):
     return int(max(6 * width, 8))
 
 
+def _straight_runs(mask, width):
+    """`(across, down)`: the pixels of bool `mask` in horizontal and in vertical straight runs of at least
+    `_line_length(width)` pixels (openings with line structuring elements)."""
+    m8, length = mask.view(np.uint8), _line_length(width)
+    return tuple(cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
+                 for shape in ((1, length), (length, 1)))
+
+
 def has_a_line(mask, width):
     """Whether the lowest quarter of `mask`'s ink holds a horizontal straight run of `_line_length(width)` pixels or
     more (one erosion), as a line under the ink (`_underlines`) does."""
@@ -55,10 +63,7 @@ def all_form_lines(mask, width):
     line length (`_line_length(width)`) hold at least `LINES_ONLY` of its pixels, and they close a box more than
     four stroke widths across (`_closes_its_box`; a lone stroke closes its own bounding box) or are a flat line
     across 90 % of the picture's width (a ruled line; not upright: a 1 may span a tight crop's height)."""
-    m8, length = mask.view(np.uint8), _line_length(width)
-    lines = np.zeros_like(mask)
-    for shape in ((1, length), (length, 1)):
-        lines |= cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
+    lines = np.logical_or(*_straight_runs(mask, width))
     if np.count_nonzero(lines) < LINES_ONLY * np.count_nonzero(mask):
         return False
     r0, r1, c0, c1 = masks.bbox(lines)
@@ -120,10 +125,7 @@ def drop_form_lines(mask, width, strength):
 def _drop_lines_in(mask, width, strength, shape):
     """`drop_form_lines` on a part of the image holding all its ink, `shape` the whole image's (rows, columns)."""
     h, w = shape
-    length = _line_length(width)
-    m8 = mask.astype(np.uint8)
-    across, down = (cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones(shape, np.uint8)).astype(bool)
-                    for shape in ((1, length), (length, 1)))
+    across, down = _straight_runs(mask, width)
     lines = across | down
     if not lines.any():
         return mask

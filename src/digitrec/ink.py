@@ -65,8 +65,8 @@ def stroke_reading(mask, strength, by_area=False):
     if not 0 < np.count_nonzero(mask) / mask.size <= MAX_INK_SHARE:  # mask.mean(), 8 times as fast
         return np.inf, 0.0, 0.0
     mask, areas = masks.drop_specks(mask, strength)
-    ridge = masks.ridge_widths(mask, where=by_area)
-    widths = np.sort(ridge[0] if by_area else ridge)
+    ridge = masks.ridge_widths(mask, where=True)
+    widths = np.sort(ridge[0])
     ink = np.cumsum(widths)  # a ridge pixel stands for about `width` pixels of ink
     width = max(float(percentile(widths, 75)), float(widths[np.searchsorted(ink, 0.5 * ink[-1])]),
                 _pen_of_most_ink(mask, ridge) if by_area else 0.0)
