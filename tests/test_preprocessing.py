@@ -23,7 +23,7 @@ import synth
 from digitrec import data, decoding, formlines, pagelines, preprocessing, renderings
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
-from digitrec.ink import NOISE_GATE, denoised, noise_level
+from digitrec.ink import NOISE_GATE, STROKE_WORK, denoised, extract_ink, noise_level, work_width
 from digitrec.preprocessing import normalize
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
@@ -370,6 +370,19 @@ def test_thick_strokes_in_a_big_picture_are_cut_out_whole(mnist_test):
         photo = np.round(255 * (0.85 - 0.75 * page)).astype(np.uint8)
         clean = np.round(255 * (0.85 - 0.75 * np.pad(cover, 20))).astype(np.uint8)
         assert similarity(normalize(photo), normalize(clean)) > 0.75, i  # a pixel's shift of a thin 0: 0.83
+
+
+def test_a_thin_box_beside_thick_strokes_stays_wide_enough_to_be_dropped(mnist_test):
+    """A test 4 in pencil, strokes 16-50 px, in a printed box whose lines are 4-8 px (`synth.pencil_in_a_box`
+    enlarged 4 times: a form scanned at a high resolution). The strokes are separated from the paper on a copy
+    shrunk until they are `STROKE_WORK` px wide, where the box's lines, under a pixel, faded in pieces: two were kept
+    beside the digit. The copy keeps the thinnest reading of the ink's polarity (the box's lines) 2 px wide."""
+    images, _ = mnist_test
+    picture = cv2.resize(synth.pencil_in_a_box(images[20], np.random.default_rng(20), (0.7, 1.0)), None, fx=4, fy=4,
+                         interpolation=cv2.INTER_CUBIC)
+    assert work_width(40.0) == STROKE_WORK and work_width(40.0, 5.0) == 16.0
+    _, mask = extract_ink(picture.astype(np.float32) / 255)
+    assert ndimage.label(mask)[1] == 1  # the digit alone (the box's pieces: three components)
 
 
 @pytest.mark.slow  # six 12-megapixel photos

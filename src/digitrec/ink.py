@@ -105,6 +105,7 @@ EXACT_HATS = 65  # wider windows' hats are computed on the image in 256 levels (
 EIGHT_BIT = (np.arange(256, dtype=np.float32) / 255, UNIT_LEVELS)
 SHARP_EDGE = 0.1  # edge sharpness (1/pixels) under which a two-level split is lighting, not ink
 STROKE_WORK = 6.0  # thicker strokes are separated from the paper on a copy where they are this wide, pixels
+FINE_WORK = 2.0  # ... but thinner readings of the same polarity stay at least this wide there, pixels (`work_width`)
 # A rolling ball must be wider than the ink it rolls under (Sternberg 1983): where it is not, the paper estimate
 # there is the ink itself, and the middle of a bold stroke or of a filled blob is taken for paper (a marker's 8 with
 # a filled crossing reads "0" or "3"). `ink_readings`'s width may come from another reading than the ink's (a photo's
@@ -574,7 +575,8 @@ def extract_ink(gray):
     The polarity and stroke width come from `ink_readings`; strokes wider than
     `STROKE_WORK` are separated on a copy shrunk until they are that wide
     (every filter is sized from the stroke width, so this changes nothing
-    but the cost). The paper under the ink is a morphological closing (a
+    but the cost), or less where a thinner reading of their polarity would
+    fall under `FINE_WORK` px there (`work_width`). The paper under the ink is a morphological closing (a
     rolling-ball background, Sternberg 1983) with a disk three stroke widths
     wide: it removes the strokes and keeps lighting gradients and shadow
     edges, which are wider or are steps. Ink contrast is the darkness
@@ -686,19 +688,34 @@ def check_contrast(gray):
         raise ImageError("no ink found: the image is blank or has too little contrast")
 
 
-def extract_reading(gray, reading, dashes=True):
+def extract_reading(gray, reading, dashes=True, finest=None):
     """`extract_ink`'s ink and mask, on the copy where thick strokes are `STROKE_WORK` px wide, and the ink's median
     contrast (`_separate`, which takes `dashes`).
 
-    `reading` is `(dark, width)`, one of `ink_readings`'s.
+    `reading` is `(dark, width)`, one of `ink_readings`'s; `finest` (pixels)
+    is the thinnest reading of its polarity, if any: see `work_width`.
     """
     check_contrast(gray)
     dark, width = reading
     g = gray if dark else 1.0 - gray
-    f = STROKE_WORK / width
-    if f > 0.75:
+    work = work_width(width, finest)
+    if work == width:
         return _separate(g, width, dashes)
-    return _separate(masks.rescale(g, f), STROKE_WORK, dashes)
+    return _separate(masks.rescale(g, work / width), work, dashes)
+
+
+def work_width(width, finest=None):
+    """The stroke width, pixels, on the copy where `extract_reading` separates strokes `width` px wide.
+
+    `width`, or `STROKE_WORK` where that shrinks the copy by more than a
+    quarter; but never so small that structures `finest` px wide (a thinner
+    reading of the same polarity: a printed box's lines beside a marker's
+    strokes) become thinner than `FINE_WORK` px: shrunk further, such lines
+    fade into the paper in pieces, and a box's remnants are no longer a box
+    (`drop_form_lines`).
+    """
+    work = max(STROKE_WORK, FINE_WORK * width / finest) if finest else STROKE_WORK
+    return width if work / width > 0.75 else work
 
 
 def darkest_class(ink, mask):
@@ -751,8 +768,11 @@ def extract_readings(gray, readings, alternatives):
     Raises:
         ImageError: no reading finds ink (the first one's error).
     """
+    def finest(reading):  # the thinnest reading of its polarity
+        return min(width for dark, width in readings if dark == reading[0])
+
     def extract(reading):
-        return (reading, *extract_reading(gray, reading))
+        return (reading, *extract_reading(gray, reading, finest=finest(reading)))
 
     def thinner(reading, than):  # of the same polarity, at least SHADOW_WIDTH times thinner
         return reading[0] == than[0] and SHADOW_WIDTH * reading[1] <= than[1]
@@ -761,7 +781,7 @@ def extract_readings(gray, readings, alternatives):
     narrower = [] if alternatives else [r for r in readings if thinner(r, found[0][0])]
     with contextlib.suppress(ImageError):  # thinner readings that find no ink are no evidence
         found += first_found(extract, narrower, every=True) if narrower else []
-    pens = [f for f in found if not all_form_lines(f[2], f[0][1])]
+    pens = [f for f in found if not all_form_lines(f[2], work_width(f[0][1], finest(f[0])))]
     found = pens or found  # a reading that finds a printed box alone, beside one that finds a pen's ink, is no ink
     kept = {}  # reading: (ink, mask), in the order of the readings they stand for
     for f in found:  # each replaced by the darkest reading that shows it up as a shade, if any
