@@ -548,6 +548,21 @@ def number_on_a_line(digits, rng, photo=False):
     return page
 
 
+def underlined_number(digits, rng):
+    """A number of `digits` (`number`, upright) on a white canvas, its strokes thickened by a round pen of 3-6 px,
+    underlined by hand: a stroke 3-6 px thick, 6-13 px under its lowest digit, reaching 0-7 px beyond it at each
+    end (less than two strokes' widths). uint8 `(H, W)`, dark on light."""
+    image, boxes = number(digits, rng, slant=0.0)
+    page = np.pad(image, ((0, 40), (20, 20)))
+    pen = int(rng.integers(3, 7))
+    page = cv2.dilate(page, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (pen, pen)))
+    y = max(box[3] for box in boxes) + int(rng.integers(6, 14))
+    x0 = min(box[0] for box in boxes) + 20 - int(rng.integers(0, 8))
+    x1 = max(box[2] for box in boxes) + 20 + int(rng.integers(0, 8))
+    cv2.line(page, (x0, y), (x1, y), 255, int(rng.integers(3, 7)))
+    return 255 - page
+
+
 def skipping_pen(digit, rng, skip=True):
     """A digit 80-150 px tall in a 3-6 px ballpoint that skips, as on glossy paper: 10-25 % of its ink left out in
     gaps across the strokes (where smooth noise with blobs 1.5-3 pen widths across is lowest), dark on white

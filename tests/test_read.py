@@ -177,6 +177,23 @@ def test_a_number_on_a_line_is_read_without_the_line(recognizer, mnist_test, pho
     assert right >= 11
 
 
+@pytest.mark.slow  # several seconds: 20 numbers
+def test_a_number_underlined_by_hand_is_read_without_the_underline(recognizer, mnist_test):
+    """Numbers underlined by hand (`synth.underlined_number`): the underline is as thick as the strokes and reaches
+    less than two strokes' widths beyond the number, so it was neither a hand-drawn underline (which reached two
+    widths beyond the ink above it) nor a printed answer line (at most half as thick as the strokes), and it was
+    read as a "?" among the digits ("50014" as "50?014"; 7 of these 20 read exactly). A flat line through the
+    ink's lowest quarter that reaches beyond two or more marks above it at both ends is an underline: no digit's
+    stroke spans the digits beside it (18 of 20 now)."""
+    images, labels = mnist_test
+    right = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(labels), int(rng.integers(3, 6)), replace=False)
+        right += recognizer.read(synth.underlined_number(images[idx], rng)).text == "".join(map(str, labels[idx]))
+    assert right >= 17
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_thin_one_beside_bold_digits_is_not_a_speck(recognizer, mnist_test, seed):
     """Three digits in a bold pen, then a 1 drawn as a thin line as tall as they are: it holds under 8 % of the
