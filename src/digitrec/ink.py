@@ -569,7 +569,7 @@ def _ink_mask(g, width, ball, dashes):
     return contrast, threshold, mask
 
 
-def extract_ink(gray):
+def extract_ink(gray, whole=None):
     """Separate ink from paper: the stage that `normalize` and number segmentation share.
 
     The polarity and stroke width come from `ink_readings`; strokes wider than
@@ -588,6 +588,8 @@ def extract_ink(gray):
 
     Args:
         gray: float32 `(H, W)` in [0, 1], either polarity.
+        whole: `(dark, width)`, the reading of a larger picture that `gray`
+            was cropped from, or None (`ink_hypotheses`).
 
     Returns:
         `(ink, mask)`: float32 `(H, W)` in [0, 1] (light ink on zero) and the
@@ -596,10 +598,10 @@ def extract_ink(gray):
     Raises:
         ImageError: no ink (a blank or uniform image).
     """
-    return ink_hypotheses(gray, alternatives=False)[0]
+    return ink_hypotheses(gray, alternatives=False, whole=whole)[0]
 
 
-def ink_hypotheses(gray, alternatives=True):
+def ink_hypotheses(gray, alternatives=True, whole=None):
     """`extract_ink`'s ink and mask, and the other readings' where what is ink is in doubt.
 
     The readings are `ink_readings`'s, as for `normalize_hypotheses`, and, where
@@ -611,6 +613,10 @@ def ink_hypotheses(gray, alternatives=True):
     judge the results (reading a number, by how much its digits look like
     digits) chooses among them.
 
+    `whole` is the first reading `(dark, width)` of a larger picture that
+    `gray` was cropped from (`read_ink`), or None: where none of `gray`'s
+    own readings has its polarity, it is read as the whole was.
+
     Returns:
         list of `(ink, mask)` as `extract_ink` returns them, 1 to 8 of them;
         `[0]` is `extract_ink(gray)`. Only the first with `alternatives=False`.
@@ -618,9 +624,28 @@ def ink_hypotheses(gray, alternatives=True):
     Raises:
         ImageError: as for `extract_ink`.
     """
+    return hypotheses(*read_ink(gray, whole), alternatives)
+
+
+def read_ink(gray, whole=None):
+    """The picture whose ink is read and its `ink_readings`, for `hypotheses`: `gray` (float32 `(H, W)` in [0, 1])
+    median-filtered where it is noisy (`denoised`), with the lines of squared or ruled paper lifted
+    (`lift_page_lines`); `whole` as for `ink_hypotheses`.
+
+    Raises:
+        ImageError: "no ink found" where `gray` has too little contrast (`check_contrast`).
+    """
     check_contrast(gray)
     gray = lift_page_lines(denoised(gray))
     readings = ink_readings(gray)
+    if whole and all(dark != whole[0] for dark, _ in readings):  # a tight crop of bold strokes read inside out
+        readings = [whole]
+    return gray, readings
+
+
+def hypotheses(gray, readings, alternatives=True):
+    """`ink_hypotheses` of the picture `gray` and its `readings`, as `read_ink` gives them."""
+    readings = list(readings)
     region = readings[0][1] >= min(gray.shape) / 6  # the ink read first is a region, not strokes
     near = _local_readings(gray, 1.0, one_sided=NEAR_ASYMMETRY) if alternatives and region else []
     if near:  # the most one-sided thin strokes, though not one-sided enough to count

@@ -56,7 +56,7 @@ from scipy import ndimage
 
 from digitrec.decoding import load_image
 from digitrec.errors import ImageError
-from digitrec.ink import extract_ink, first_found, ink_hypotheses
+from digitrec.ink import extract_ink, first_found, hypotheses, ink_hypotheses, read_ink
 from digitrec.masks import bbox, rescale
 from digitrec.preprocessing import LOCATE_SIDE, MIN_SIDE, source_image, with_margin
 
@@ -151,13 +151,14 @@ class Number:
         # Soft strokes a hundred pixels wide (a small digit enlarged) are found only at `normalize`'s first search
         # size: a 1000 px copy of a test digit was "no ink found" at 1024 px.
         sides = [WORK_SIDE] + ([LOCATE_SIDE] if max(gray.shape) > LOCATE_SIDE else [])
-        (self.work, self.scale, self.offset), ink = first_found(lambda side: _searched(gray, side), sides)[0]
+        (self.work, self.scale, self.offset, self.whole), ink = first_found(lambda side: _searched(gray, side),
+                                                                             sides)[0]
         self._segment(*ink)
 
     def alternatives(self):
         """This number as each other reading of what is ink sees it (`ink.ink_hypotheses`): a list."""
         numbers = []
-        for ink, mask in ink_hypotheses(self.work)[1:]:
+        for ink, mask in ink_hypotheses(self.work, whole=self.whole)[1:]:
             number = copy.copy(self)
             with contextlib.suppress(ImageError):  # a reading whose marks are all too small for a digit
                 number._segment(ink, mask)
@@ -467,28 +468,33 @@ def best_partition(n_atoms, spans, scores):
 def _searched(gray, side):
     """`_working_image(gray, side)` and `extract_ink`'s `(ink, mask)` of that image."""
     work = _working_image(gray, side)
-    return work, extract_ink(work[0])
+    return work, extract_ink(work[0], whole=work[3])
 
 
 def _working_image(gray, side=WORK_SIDE):
-    """`gray` at most `side` px a side, around its ink; with the map back: source = work / scale + offset.
+    """`gray` at most `side` px a side, around its ink; with the map back: source = work / scale + offset; and the
+    whole picture's first reading of the ink (`ink.read_ink`'s first: polarity and stroke width, in the working image's
+    pixels), or None where the working image is the whole picture.
 
     The region covers what every reading of the ink finds (`ink_hypotheses`), as in `normalize`: where the
-    first reading is the paper lit beside a shade, the digits lie in the others.
+    first reading is the paper lit beside a shade, the digits lie in the others. A crop this tight may be mostly
+    bold strokes, whose polarity then reads the other way (the paper between them taken for light strokes): the
+    whole picture's reading stands where the crop has none of its polarity.
     """
     h, w = gray.shape
     if max(h, w) <= side:
-        return gray, 1.0, (0, 0)
+        return gray, 1.0, (0, 0), None
     scale = side / max(h, w)
-    mask = np.any([mask for _, mask in ink_hypotheses(rescale(gray, scale))], axis=0)
+    page, readings = read_ink(rescale(gray, scale))
+    mask = np.any([mask for _, mask in hypotheses(page, readings)], axis=0)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     margin = 0.1 * (rows[-1] - rows[0] + 1) + 4
     y0, y1 = int(max(0, (rows[0] - margin) / scale)), int(min(h, (rows[-1] + 1 + margin) / scale))
     x0, x1 = int(max(0, (cols[0] - margin) / scale)), int(min(w, (cols[-1] + 1 + margin) / scale))
     crop = gray[y0:y1, x0:x1]
-    scale = min(1.0, side / max(crop.shape))
-    return rescale(crop, scale), scale, (x0, y0)
-
+    dark, width = readings[0]
+    crop_scale = min(1.0, side / max(crop.shape))
+    return rescale(crop, crop_scale), crop_scale, (x0, y0), (dark, width * crop_scale / scale)
 
 def _slant(ys, xs, center):
     """The shear `s` (x' = x - s (y - center)) whose vertical projection is sharpest, in [-1, 1] (+-45 degrees)."""
