@@ -627,17 +627,18 @@ def ink_hypotheses(gray, alternatives=True, whole=None):
     return hypotheses(*read_ink(gray, whole), alternatives)
 
 
-def read_ink(gray, whole=None):
-    """The picture whose ink is read and its `ink_readings`, for `hypotheses`: `gray` (float32 `(H, W)` in [0, 1])
-    median-filtered where it is noisy (`denoised`), with the lines of squared or ruled paper lifted
-    (`lift_page_lines`); `whole` as for `ink_hypotheses`.
+def read_ink(gray, whole=None, finest=1.0, lift=True):
+    """The picture whose ink is read and its `ink_readings` (`finest` as there), for `hypotheses` and `normalize`:
+    `gray` (float32 `(H, W)` in [0, 1]) median-filtered where it is noisy (`denoised`), with the lines of squared
+    or ruled paper lifted where `lift` (`lift_page_lines`); `whole` as for `ink_hypotheses`.
 
     Raises:
         ImageError: "no ink found" where `gray` has too little contrast (`check_contrast`).
     """
     check_contrast(gray)
-    gray = lift_page_lines(denoised(gray))
-    readings = ink_readings(gray)
+    gray = denoised(gray)
+    gray = lift_page_lines(gray) if lift else gray
+    readings = ink_readings(gray, finest)
     if whole and all(dark != whole[0] for dark, _ in readings):  # a tight crop of bold strokes read inside out
         readings = [whole]
     return gray, readings
@@ -645,12 +646,11 @@ def read_ink(gray, whole=None):
 
 def hypotheses(gray, readings, alternatives=True):
     """`ink_hypotheses` of the picture `gray` and its `readings`, as `read_ink` gives them."""
-    readings = list(readings)
     region = readings[0][1] >= min(gray.shape) / 6  # the ink read first is a region, not strokes
     near = _local_readings(gray, 1.0, one_sided=NEAR_ASYMMETRY) if alternatives and region else []
     if near:  # the most one-sided thin strokes, though not one-sided enough to count
         _, width, dark, _, _ = max(near, key=lambda r: r[0])
-        readings += [] if (dark, width) in readings else [(dark, width)]
+        readings = readings + ([] if (dark, width) in readings else [(dark, width)])
     found = extract_readings(gray, readings, alternatives)
     if alternatives:  # each reading's darkest class too, where its ink has two levels (a shadow band joined to it)
         found += [(ink * core, core) for ink, mask in found if (core := darkest_class(ink, mask)) is not None]

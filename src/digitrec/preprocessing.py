@@ -66,14 +66,13 @@ from digitrec.ink import (
     EIGHT_BIT,
     check_contrast,
     darkest_class,
-    denoised,
     extract_reading,
     extract_readings,
     first_found,
     ink_readings,
+    read_ink,
     stroke_reading,
 )
-from digitrec.pagelines import lift_page_lines
 
 SIZE = 28  # output side, pixels
 BOX = 20  # longest side of the digit in the output, pixels (LeCun et al. 1998)
@@ -546,10 +545,7 @@ def _fills_its_frame(gray):
 
 def _hypotheses(work, enlargement, alternatives):
     """`normalize_hypotheses` on the working image `work` (see `_working_image`)."""
-    check_contrast(work)
-    work = denoised(work)
-    work = lift_page_lines(work) if enlargement == 1 else work  # a tiny scan enlarged is no page
-    readings = ink_readings(work, finest=enlargement)
+    work, readings = read_ink(work, finest=enlargement, lift=enlargement == 1)  # a tiny scan enlarged is no page
     found = extract_readings(work, readings, alternatives)
     # a reading whose ink is gone at 20 px (crumbs beside a thick digit) is no ink, not the end of the others
     laid_out = first_found(lambda reading: _layouts(*reading, alternatives), found, every=True)
