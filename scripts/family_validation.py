@@ -1,8 +1,8 @@
 """`predict` (the whole path: every reading, the classifier choosing) on validation digits rendered by the families.
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/family_validation.py SEED N [FAMILY ...]
-        [--zoom K] [--resample nearest|linear|cubic] [--turn] [--haze C] [--blur S] [--noise S] [--shrink F]
-        [--read]
+        [--zoom K] [--resample nearest|linear|cubic] [--turn] [--tilt D] [--lean D] [--haze C] [--blur S]
+        [--noise S] [--shrink F] [--read]
 
 For each family of `renderings.FAMILIES` (or those named), N digits of the validation split (10 %,
 `data.stratified_split` seed 0; never test digits), drawn with `(SEED, the family's index)`, each rendered with
@@ -11,7 +11,9 @@ and the misreads as (label, answer), "no ink" where normalization found none. Co
 running it with each on `PYTHONPATH`. `--zoom K` enlarges every picture K times first (`--resample nearest`: by
 repeating pixels, as a viewer zooms; `linear`, `cubic`: smoothly), as a user who enlarged a tiny scan gives it.
 `--turn` turns every picture 1-3 degrees either way (drawn with the digit's rendering seed; the border repeated),
-as a form is scanned or photographed askew. `--haze C` maps every level v of every picture's colour channels to
+as a form is scanned or photographed askew; `--tilt D` turns it D degrees either way instead, and `--lean D` shears
+it so that its upright lines lean D degrees either way, its level lines level (`synth.sheared`: a page photographed
+at an angle, locally). `--haze C` maps every level v of every picture's colour channels to
 0.85 * 255 * (1 - C) + C v, as in a washed-out photo (haze or glare adds light: the share C of the contrast is left;
 0.35: 141 + 0.35 v). `--blur S` blurs every picture's colour channels by a Gaussian of standard deviation S pixels,
 as a photo out of focus is (after `--haze`); `--noise S` adds Gaussian noise of standard deviation S levels (of
@@ -96,6 +98,8 @@ def main():
     parser.add_argument("--zoom", type=int, default=1)
     parser.add_argument("--resample", choices=RESAMPLE, default="nearest")
     parser.add_argument("--turn", action="store_true", help="turn every picture 1-3 degrees either way")
+    parser.add_argument("--tilt", type=float, help="turn every picture this many degrees either way")
+    parser.add_argument("--lean", type=float, help="shear every picture so that upright lines lean this many degrees")
     parser.add_argument("--haze", type=float, help="the share of every picture's contrast to leave")
     parser.add_argument("--blur", type=float, help="the standard deviation of a defocus blur, pixels")
     parser.add_argument("--noise", type=float, help="the standard deviation of Gaussian noise, levels of 255")
@@ -117,6 +121,8 @@ def main():
                 picture = cv2.resize(decoded(picture), None, fx=args.shrink, fy=args.shrink, interpolation=cv2.INTER_AREA)
             picture = zoomed(picture, args.zoom, args.resample)
             picture = synth.askew(decoded(picture), rng) if args.turn else picture
+            picture = synth.turned(decoded(picture), args.tilt * rng.choice([-1, 1]))[0] if args.tilt else picture
+            picture = synth.sheared(decoded(picture), args.lean * rng.choice([-1, 1]))[0] if args.lean else picture
             picture = picture if args.haze is None else hazy(picture, args.haze)
             picture = picture if args.blur is None else blurred(picture, args.blur)
             pictures.append(picture if args.noise is None else synth.low_light(picture, rng, args.noise))

@@ -469,6 +469,16 @@ def turned(picture, degrees):
     return cv2.warpAffine(picture, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), turn
 
 
+def sheared(picture, degrees):
+    """A scan or photo (uint8 `(H, W)` or `(H, W, 3)`) sheared about its centre so that its upright lines lean
+    `degrees` and its level lines stay level (a form photographed at an angle: locally, perspective is an affine
+    map), its border's paper repeated, and the (2, 3) matrix that sheared it."""
+    h, w = picture.shape[:2]
+    t = np.tan(np.radians(degrees))
+    shear = np.array([[1.0, t, -t * h / 2], [0.0, 1.0, 0.0]])
+    return cv2.warpAffine(picture, shear, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), shear
+
+
 def askew(picture, rng):
     """`picture` turned 1-3 degrees either way (drawn from `rng`), as a form is scanned or photographed askew."""
     return turned(picture, rng.uniform(1, 3) * rng.choice([-1, 1]))[0]

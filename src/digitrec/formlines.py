@@ -17,7 +17,7 @@ import numpy as np
 
 from digitrec import masks
 from digitrec._stats import median
-from digitrec.pagelines import skew, turned
+from digitrec.pagelines import skew, warped
 
 # A mask is searched for form lines turned by its skew (`drop_turned_form_lines`) where that is at least
 # MIN_SKEW degrees and turning sharpens its row profile at least MIN_SKEW_GAIN times (lines put their pixels in a
@@ -33,6 +33,7 @@ from digitrec.pagelines import skew, turned
 # touching its box went with the box (the unturned family 291 -> 290 of 300; comb fields turned 1-3 degrees,
 # `scripts/read_validation.py 3 --n 0 --in-boxes 160 --turn`, 109 of 160 at 0.5, 0.75 and 1 degree alike).
 MIN_SKEW, MIN_SKEW_GAIN = 0.75, 1.5
+FORM_SKEW = 6.0  # the most a form's lines are searched turned or leaning, degrees (`drop_turned_form_lines`)
 SKEW_ALWAYS = 256 * 256
 LINES_ONLY = 0.75  # the share of a mask's pixels in straight runs over which it is printed lines (`all_form_lines`)
 
@@ -172,25 +173,34 @@ def _bridged_across(kept, mask, width):
 
 
 def drop_turned_form_lines(mask, width, strength):
-    """`drop_form_lines` for a form scanned or photographed turned by up to `pagelines.PAGE_SKEW` degrees.
+    """`drop_form_lines` for a form scanned or photographed turned or sheared by up to `FORM_SKEW` degrees.
 
     Turned a degree or more, a thin printed line has no straight run along
     the rows or columns as long as a form's line (`_line_length`), and a row
-    of printed boxes stayed as ink, or went in part. Where `_lines_skew`
-    finds the mask's lines turned, its contrast `strength` is turned by
-    their skew so that they run along the rows and columns, and
-    `drop_form_lines` runs there on it, thresholded at half the mask's
-    faintest contrast (a line a pixel thick that the turn blurred is
-    whole); what that removes is turned back, widened by 2 px, and removed
-    from the mask, the strokes that crossed it bridged again
-    (`_bridged_across`). Where it removes nothing, or everything, the
-    search in the picture's own frame stands.
+    of printed boxes stayed as ink, or went in part. Where `_lines_frame`
+    finds the mask's lines turned (or, where the search in the picture's own
+    frame removes nothing, leaning), its contrast `strength` is mapped so
+    that they run along the rows and columns, and `drop_form_lines` runs
+    there on it, thresholded at half the mask's faintest contrast (a line a
+    pixel thick that the turn blurred is whole); what that removes is mapped
+    back, widened by 2 px, and removed from the mask, the strokes that
+    crossed it bridged again (`_bridged_across`). Where it removes nothing,
+    or everything, the search in the picture's own frame stands.
+
+    Leaning lines: a form photographed at an angle shows its boxes sheared
+    as well as turned (locally, perspective is an affine map), and no turn
+    stands both families of lines along the rows and columns. Validation
+    digits of the `form` family (`scripts/family_validation.py 5 60 form
+    --lean 4`, and `--lean 8`): 52 and 41 of 60 read right with the turn
+    alone, 56 and 56 now (56 unsheared). Where the own frame removes a line,
+    the upright lines stay square to the level ones: slanted handwriting
+    leans too, and an underlined "179" searched sheared lost its 7's foot.
     """
     kept = drop_form_lines(mask, width, strength)
-    angle = _lines_skew(mask)
-    if angle is None:
+    linear = _lines_frame(mask, lean=kept is mask)
+    if linear is None:
         return kept
-    level_strength, _, matrix = turned(strength.astype(np.float32), angle)
+    level_strength, _, matrix = warped(strength.astype(np.float32), linear)
     level = level_strength >= 0.5 * strength[mask].min()  # thin lines that turning blurred under the threshold too
     found = drop_form_lines(level, width, level_strength)
     if found is level:
@@ -202,14 +212,30 @@ def drop_turned_form_lines(mask, width, strength):
     return _bridged_across(rest, mask, width) if rest.any() else kept
 
 
-def _lines_skew(mask):
-    """The skew (degrees) of the lines of a bool mask (`pagelines.skew` of up to 1024 of its pixels), or None where
-    it is under `MIN_SKEW`, or where the mask has more than `SKEW_ALWAYS` pixels and turning sharpens its row
-    profile less than `MIN_SKEW_GAIN` times (no lines)."""
+def _lines_frame(mask, lean=True):
+    """The (2, 2) linear map (x, y) -> (x', y') that levels the lines of a bool mask and stands its upright lines
+    up, or None where neither family is skewed `MIN_SKEW` degrees or more, or where the mask has more than
+    `SKEW_ALWAYS` pixels and turning sharpens neither its row nor its column profile `MIN_SKEW_GAIN` times (no
+    lines).
+
+    Each family's skew is `pagelines.skew` of up to 1024 of the mask's pixels (of their transpose for the upright
+    lines), up to `FORM_SKEW` degrees. A family with too little gain is taken square to the other, and so are the
+    upright lines unless `lean`.
+    """
     y, x = np.nonzero(mask)
     step = max(1, y.size // 1024)
-    angle, gain = skew((y[::step], x[::step], np.ones(len(y[::step]), np.float32)), mask.shape, gain=True)
-    return angle if abs(angle) >= MIN_SKEW and (gain >= MIN_SKEW_GAIN or mask.size <= SKEW_ALWAYS) else None
+    y, x, weight = y[::step], x[::step], np.ones(len(y[::step]), np.float32)
+    rows, rows_gain = skew((y, x, weight), mask.shape, gain=True, limit=FORM_SKEW)
+    columns, columns_gain = skew((x, y, weight), mask.shape[::-1], gain=True, limit=FORM_SKEW)
+    small = mask.size <= SKEW_ALWAYS
+    rows_found, columns_found = small or rows_gain >= MIN_SKEW_GAIN, small or columns_gain >= MIN_SKEW_GAIN
+    if not (rows_found or columns_found):
+        return None
+    rows, columns = (rows if rows_found else -columns), (columns if columns_found and lean else -rows)
+    if max(abs(rows), abs(columns)) < MIN_SKEW:
+        return None
+    t, u = np.radians(rows), np.radians(columns)
+    return np.array([[np.cos(u), -np.sin(u)], [-np.sin(t), np.cos(t)]])
 
 
 def _only_rims(kept, removed):

@@ -24,7 +24,7 @@ LINE_CONTRAST = 0.03  # the least darkness relative to the paper of a pixel that
 # `scripts/family_validation.py 5 200 grid ruled --shrink 0.25`, 142 -> 168 and 173 -> 185 of 200.
 PAGE_SIDE = 64
 PAGE_LINE = 7  # the black-hat disk that finds printed lines: lines up to about 5 px wide, pixels
-PAGE_SKEW = 6.0  # the most a page's lines are tilted in the picture, degrees
+PAGE_SKEW = 10.0  # the most a page's lines are tilted in the picture, degrees
 PAGE_TILE = 0.6  # the side of the tiles searched again for lines that perspective turned, in the page's sides
 
 
@@ -34,22 +34,29 @@ def turned(a, degrees):
     Returns `(turned, inside, matrix)`: float32, the bool mask of the
     canvas pixels that come from `a`, and the (2, 3) affine matrix.
     """
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    return warped(a, np.array([[c, s], [-s, c]]))
+
+
+def warped(a, linear):
+    """`a` mapped by the (2, 2) `linear` (x, y) -> (x', y') about its centre onto a canvas that holds all of it
+    (zero outside); `turned` is the rotation. Returns `(warped, inside, matrix)` as `turned` does."""
     h, w = a.shape
-    c, s = abs(np.cos(np.radians(degrees))), abs(np.sin(np.radians(degrees)))
-    size = (int(np.ceil(w * c + h * s)), int(np.ceil(w * s + h * c)))
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(degrees), 1.0)
-    m[:, 2] += ((size[0] - w) / 2, (size[1] - h) / 2)
-    turned = cv2.warpAffine(a, m, size, flags=cv2.INTER_LINEAR, borderValue=-1.0)  # `a` is never negative
-    inside = turned >= 0
-    turned[~inside] = 0
-    return turned, inside, m
+    corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64) - (w / 2, h / 2)
+    extent = np.abs(corners @ np.asarray(linear, np.float64).T).max(axis=0)
+    size = (int(np.ceil(2 * extent[0])), int(np.ceil(2 * extent[1])))
+    m = np.hstack([linear, (np.array(size) / 2 - linear @ np.array([w / 2, h / 2]))[:, None]])
+    out = cv2.warpAffine(a, m, size, flags=cv2.INTER_LINEAR, borderValue=-1.0)  # `a` is never negative
+    inside = out >= 0
+    out[~inside] = 0
+    return out, inside, m
 
 
-def skew(points, shape, gain=False):
+def skew(points, shape, gain=False, limit=None):
     """The angle (degrees) that turns the lines through `points` onto rows: the sharpest projection profile.
 
     Postl (1986)'s criterion, the variance of the row sums of the turned
-    image, searched over +-`PAGE_SKEW` in 1 degree steps, then 0.25;
+    image, searched over +-`limit` degrees (default `PAGE_SKEW`) in 1 degree steps, then 0.25;
     `points` are `(rows, columns, weights)` of pixels in an image of `shape`.
     With `gain`, `(angle, that variance over the variance unturned)`: how
     much sharper the turn makes the profile.
@@ -65,7 +72,8 @@ def skew(points, shape, gain=False):
         counts = np.bincount(rows.ravel(), np.tile(weight, len(t)), minlength=len(t) * length)
         return counts.reshape(len(t), length).var(axis=1)
 
-    coarse = np.arange(-PAGE_SKEW, PAGE_SKEW + 0.01, 1.0)
+    limit = PAGE_SKEW if limit is None else limit
+    coarse = np.arange(-limit, limit + 0.01, 1.0)
     fine = coarse[np.argmax(sharpness(coarse))] + np.arange(-0.75, 0.76, 0.25)
     scores = sharpness(np.append(fine, 0.0))
     angle = float(fine[np.argmax(scores[:-1])])
