@@ -257,6 +257,29 @@ def number_photo(image, rng, shadow=0.8):
     return _photograph(cover, rng, (top + rows / 2, left + cols / 2), shadow)[0]
 
 
+def beside_a_table(picture, rng):
+    """A photo (uint8 `(H, W)` or `(H, W, 3)`) whose page does not fill the frame: a strip of a dark table (3-40 %
+    bright, textured) along one side, covering 8-20 % of the picture across and tilted up to 5 degrees, clear of
+    the ink (its bounding box, found as what is darker than a 15 px closing by 40 % of the most, and 5 % of the side
+    beyond).
+    uint8 RGB."""
+    rgb = picture if picture.ndim == 3 else np.dstack([picture] * 3)
+    rgb, (h, w) = rgb[..., :3].copy(), picture.shape[:2]
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    dark = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8)) - grey
+    ys, xs = np.nonzero(dark > 0.4 * dark.max())
+    tilt = np.tan(np.radians(rng.uniform(-5, 5)))
+    rooms = np.array([xs.min() / w, 1 - xs.max() / w, ys.min() / h, 1 - ys.max() / h]) - 0.05 - abs(tilt) / 2
+    side = int(np.argmax(rooms))
+    share = min(rng.uniform(0.08, 0.2), rooms[side])
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    across, along, size = [(xx, yy - h / 2, w), (w - xx, yy - h / 2, w), (yy, xx - w / 2, h), (h - yy, xx - w / 2, h)][side]
+    strip = across < share * size + tilt * along
+    texture = 1 + 0.15 * cv2.resize(rng.standard_normal((h // 20 + 2, w // 20 + 2)).astype(np.float32), (w, h))
+    table = rng.uniform(8, 100) * rng.uniform(0.7, 1.0, 3) * texture[..., None]
+    return np.where(strip[..., None], np.clip(table, 0, 255), rgb).astype(np.uint8)
+
+
 def photos(digits, rng, **kwargs):
     """`photo` for each digit in `digits`, a list of uint8 RGB arrays."""
     return [photo(d, rng, **kwargs) for d in digits]

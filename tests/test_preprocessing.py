@@ -20,7 +20,7 @@ from PIL import Image, features
 from scipy import ndimage
 
 import synth
-from digitrec import data, decoding, formlines, pagelines, preprocessing, renderings
+from digitrec import data, decoding, formlines, masks, pagelines, preprocessing, renderings
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
 from digitrec.ink import NOISE_GATE, STROKE_WORK, denoised, extract_ink, noise_level, work_width
@@ -674,6 +674,28 @@ def test_the_lines_of_squared_and_ruled_paper_are_not_ink(mnist_test):
             a, b = normalize(lined), normalize(plain)  # up to a pixel apart: a thin 1's centre of mass moves
             scores.append(max(similarity(np.roll(a, shift, (0, 1)), b) for shift in SHIFTS))
     assert min(scores) > 0.85, np.round(scores, 2)
+
+
+def test_the_table_beside_the_page_is_dropped_but_not_a_tight_crops_strokes(mnist_test):
+    """`formlines.drop_page_edges`: a dark strip along a side of a photo, apart from the digit, goes; a digit whose
+    strokes fill the picture from side to side (a tight crop: a 5's flag along its top) keeps them all, and so
+    does a digit within a stroke width of the strip."""
+    digit = cv2.resize(mnist_test[0][0], (60, 60), interpolation=cv2.INTER_CUBIC) > 100  # a 7
+    page = np.zeros((200, 160), bool)
+    page[70:130, 50:110] = digit
+    beside = page.copy()
+    beside[:, :12] = True  # the table, 12 px wide, along the left side
+    strength = beside.astype(np.float32)
+    assert np.array_equal(formlines.drop_page_edges(beside, 4.0, strength), page)
+    near = np.zeros_like(page)
+    near[70:130, 2:62] = digit
+    near[:, :12] = True  # the 7's bar 3 px from the strip
+    assert formlines.drop_page_edges(near, 4.0, near.astype(np.float32)) is near
+    five = cv2.resize(mnist_test[0][15], (16, 16), interpolation=cv2.INTER_AREA) > 60  # test digit 15, a 5
+    r0, r1, c0, c1 = masks.bbox(five)
+    tight = cv2.resize(five[r0:r1, c0:c1].astype(np.uint8), (64, 64), interpolation=cv2.INTER_NEAREST).astype(bool)
+    tight[:20], tight[58:], tight[:6, :58] = False, False, True  # its flag along the top, 14 px above the rest
+    assert formlines.drop_page_edges(tight, 6.0, tight.astype(np.float32)) is tight
 
 
 def test_the_lines_of_a_page_turned_8_or_9_degrees_are_not_ink(mnist_test):

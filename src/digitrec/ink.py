@@ -33,7 +33,7 @@ from digitrec import masks
 from digitrec._stats import median, percentile
 from digitrec.decoding import UNIT_LEVELS
 from digitrec.errors import ImageError
-from digitrec.formlines import all_form_lines, drop_form_lines, drop_turned_form_lines, has_a_line
+from digitrec.formlines import all_form_lines, drop_form_lines, drop_page_edges, drop_turned_form_lines, has_a_line
 from digitrec.pagelines import lift_page_lines
 
 STROKE_CV = 0.5  # the most a consistent pen stroke's width varies (coefficient of variation)
@@ -534,18 +534,19 @@ def _stroke_readings(local):
     return [(dark, width)] + [(r[2], r[1]) for r in sorted(thick, key=lambda r: -r[0])[:1]]
 
 
-def _separate(g, width, dashes=True):
+def _separate(g, width, dashes=True, page=True):
     """Ink and mask of dark ink `g` (float32, dark on light) drawn `width` px wide (see `extract_ink`), and the ink's
     median contrast (darkness relative to the paper, in [0, 1]). `dashes=False` drops a skipping pen's dashes as
     specks too (`masks._near_strokes`): in a number's candidate digit, the specks are its neighbours' cut-off slivers.
+    `page=False` keeps what lies along the picture's sides (`formlines.drop_page_edges`): a tiny scan enlarged.
 
     Where the ink found holds strokes more than `BOLD` times wider than `width` (the 95th percentile of its ridge
     widths), the paper is estimated again with a rolling ball sized from those (`_ink_mask`)."""
-    contrast, threshold, mask = _ink_mask(g, width, width, dashes)
+    contrast, threshold, mask = _ink_mask(g, width, width, dashes, page)
     bold = float(percentile(masks.ridge_widths(mask), 95))
     if bold > BOLD * width:
         with contextlib.suppress(ImageError):  # the wider ball finds no ink beyond its noise floor: the first stands
-            contrast, threshold, mask = _ink_mask(g, width, bold, dashes)
+            contrast, threshold, mask = _ink_mask(g, width, bold, dashes, page)
     level = float(percentile(contrast[mask], 90))
     low = 0.5 * threshold
     ink = np.clip((contrast - low) / max(level - low, 1e-6), 0.0, 1.0)
@@ -553,7 +554,7 @@ def _separate(g, width, dashes=True):
     return ink, mask, float(median(contrast[mask]))
 
 
-def _ink_mask(g, width, ball, dashes):
+def _ink_mask(g, width, ball, dashes, page):
     """`_separate`'s contrast (the darkness relative to the paper), threshold and ink mask, without form lines and
     specks, for strokes `width` px wide, the paper being the closing by a disk of `3 * ball + 1` px."""
     paper = cv2.morphologyEx(g, cv2.MORPH_CLOSE, masks.disk(3 * ball + 1))
@@ -564,8 +565,9 @@ def _ink_mask(g, width, ball, dashes):
     mask = contrast > threshold
     if not mask.any():
         raise ImageError("no ink found: nothing stands out from the background")
-    mask = masks.drop_specks(drop_turned_form_lines(mask, width, contrast), contrast, tall=True,
-                        reach=masks.SKIP_REACH * width * dashes)[0]
+    mask = drop_turned_form_lines(mask, width, contrast)
+    mask = drop_page_edges(mask, width, contrast) if page else mask
+    mask = masks.drop_specks(mask, contrast, tall=True, reach=masks.SKIP_REACH * width * dashes)[0]
     return contrast, threshold, mask
 
 
@@ -713,9 +715,9 @@ def check_contrast(gray):
         raise ImageError("no ink found: the image is blank or has too little contrast")
 
 
-def extract_reading(gray, reading, dashes=True, finest=None):
+def extract_reading(gray, reading, dashes=True, finest=None, page=True):
     """`extract_ink`'s ink and mask, on the copy where thick strokes are `STROKE_WORK` px wide, and the ink's median
-    contrast (`_separate`, which takes `dashes`).
+    contrast (`_separate`, which takes `dashes` and `page`).
 
     `reading` is `(dark, width)`, one of `ink_readings`'s; `finest` (pixels)
     is the thinnest reading of its polarity, if any: see `work_width`.
@@ -725,8 +727,8 @@ def extract_reading(gray, reading, dashes=True, finest=None):
     g = gray if dark else 1.0 - gray
     work = work_width(width, finest)
     if work == width:
-        return _separate(g, width, dashes)
-    return _separate(masks.rescale(g, work / width), work, dashes)
+        return _separate(g, width, dashes, page)
+    return _separate(masks.rescale(g, work / width), work, dashes, page)
 
 
 def work_width(width, finest=None):
@@ -777,7 +779,7 @@ def darkest_class(ink, mask):
     return core if (lighter & ~near).sum() >= 0.25 * lighter.sum() else None
 
 
-def extract_readings(gray, readings, alternatives):
+def extract_readings(gray, readings, alternatives, page=True):
     """`(ink, mask)` of `extract_reading` for each of `readings` that finds ink (the first only, without `alternatives`),
     each shade replaced by the ink it was read instead of.
 
@@ -788,7 +790,7 @@ def extract_readings(gray, readings, alternatives):
     takes its place (once). Where the first reading that finds ink is that
     much wider than others of its polarity, they are extracted too,
     alternatives or not, so that `extract_ink` and `normalize` read what
-    their alternatives' first is.
+    their alternatives' first is. `page` as for `extract_reading`.
 
     Raises:
         ImageError: no reading finds ink (the first one's error).
@@ -797,7 +799,7 @@ def extract_readings(gray, readings, alternatives):
         return min(width for dark, width in readings if dark == reading[0])
 
     def extract(reading):
-        return (reading, *extract_reading(gray, reading, finest=finest(reading)))
+        return (reading, *extract_reading(gray, reading, finest=finest(reading), page=page))
 
     def thinner(reading, than):  # of the same polarity, at least SHADOW_WIDTH times thinner
         return reading[0] == than[0] and SHADOW_WIDTH * reading[1] <= than[1]

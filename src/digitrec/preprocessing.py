@@ -545,8 +545,9 @@ def _fills_its_frame(gray):
 
 def _hypotheses(work, enlargement, alternatives):
     """`normalize_hypotheses` on the working image `work` (see `_working_image`)."""
-    work, readings = read_ink(work, finest=enlargement, lift=enlargement == 1)  # a tiny scan enlarged is no page
-    found = extract_readings(work, readings, alternatives)
+    page = enlargement == 1  # a tiny scan enlarged is no page: no lines to lift, no table beside it
+    work, readings = read_ink(work, finest=enlargement, lift=page)
+    found = extract_readings(work, readings, alternatives, page)
     # a reading whose ink is gone at 20 px (crumbs beside a thick digit) is no ink, not the end of the others
     laid_out = first_found(lambda reading: _layouts(*reading, alternatives), found, every=True)
     return np.stack([image for images in laid_out for image in images])
