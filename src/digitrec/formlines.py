@@ -177,25 +177,24 @@ def drop_page_edges(mask, width, strength):
     stroke width clear of them and does not reach two opposite sides of the
     picture: in a tight crop, whose strokes fill it from side to side,
     nothing is dropped (nor in a tiny scan enlarged: `ink.extract_reading`'s
-    `page`). Removing dark
-    borders connected to the picture's sides is how document imaging
-    cleans marginal noise (Fan, Wang and Lay 2002, "Marginal noise removal
-    of document images", Pattern Recognition 35; Shafait, van Beusekom,
-    Keysers and Breuel 2008, "Document cleanup using page frame detection",
-    IJDAR 11).
+    `page`). Removing dark borders connected to the picture's sides is how
+    document imaging cleans marginal noise (Fan, Wang and Lay 2002,
+    "Marginal noise removal of document images", Pattern Recognition 35;
+    Shafait, van Beusekom, Keysers and Breuel 2008, "Document cleanup using
+    page frame detection", IJDAR 11).
 
     Returns `mask` itself where it drops nothing.
     """
     n, labels, _, _ = masks.boxes(mask)
+    if n < 3:  # one mark or none: nothing else to be the ink
+        return mask
     contact = sum(np.bincount(side, minlength=n) >= EDGE_CONTACT * len(side)
                   for side in (labels[0], labels[-1], labels[:, 0], labels[:, -1]))
     contact[0] = 0
-    if n < 3 or not contact.any():
-        return mask
     edge = contact[labels] > 0
-    rest = masks.drop_specks(mask & ~edge, strength)[0] if (mask & ~edge).any() else None
-    if rest is None:
+    if not edge.any() or not (mask & ~edge).any():
         return mask
+    rest = masks.drop_specks(mask & ~edge, strength)[0]
     (r0, r1, c0, c1), (h, w) = masks.bbox(rest), mask.shape
     fills = (r0 <= width and r1 >= h - width) or (c0 <= width and c1 >= w - width)  # a tight crop
     if fills or (cv2.dilate(edge.view(np.uint8), masks.disk(2 * width + 1)).astype(bool) & rest).any():
