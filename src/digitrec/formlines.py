@@ -27,7 +27,8 @@ from digitrec.pagelines import skew, warped
 # one digit gains too little for that (1.0-1.3, turned 1-3 degrees: the digit fills the rows too), so masks of
 # at most SKEW_ALWAYS pixels, a digit's crop, are searched turned whatever they gain (the gate saves the cost of
 # the search on a photo's big masks): validation digits of the `form` family turned 1-3 degrees
-# (`scripts/family_validation.py 5 300 form --turn`) 262 -> 284 of 300. Turned under 0.75 degrees, a line a pixel
+# (`scripts/family_validation.py 5 300 form --turn`) 262 -> 284 of 300 (281 on 2026-12-05, before
+# and after the sheared frame of `_lines_frame`). Turned under 0.75 degrees, a line a pixel
 # thick still has runs of 76 px along the rows, a form's line for strokes up to 12 px wide, and the search in the
 # picture's own frame finds it; at 0.5, a digit's own skew turned an unturned `form` digit's search, and a stroke
 # touching its box went with the box (the unturned family 291 -> 290 of 300; comb fields turned 1-3 degrees,

@@ -496,6 +496,7 @@ def _working_image(gray, side=WORK_SIDE):
     crop_scale = min(1.0, side / max(crop.shape))
     return rescale(crop, crop_scale), crop_scale, (x0, y0), (dark, width * crop_scale / scale)
 
+
 def _slant(ys, xs, center):
     """The shear `s` (x' = x - s (y - center)) whose vertical projection is sharpest, in [-1, 1] (+-45 degrees)."""
     best, best_score = 0.0, -1.0
