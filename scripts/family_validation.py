@@ -15,10 +15,8 @@ as a form is scanned or photographed askew; `--tilt D` turns it D degrees either
 it so that its upright lines lean D degrees either way, its level lines level (`synth.sheared`: a page photographed
 at an angle, locally). `--haze C` maps every level v of every picture's colour channels to
 0.85 * 255 * (1 - C) + C v, as in a washed-out photo (haze or glare adds light: the share C of the contrast is left;
-0.35: 141 + 0.35 v). `--glare G` adds a hot spot, as a lamp or a flash lights glossy paper: a Gaussian of
-standard deviation a quarter of the shorter side, centred in the middle 40 % of the picture (drawn with the digit's
-rendering seed), adds the share G of the light each level lacks to white at its centre (v + G (255 - v) there; after
-`--haze`). `--blur S` blurs every picture's colour channels by a Gaussian of standard deviation S pixels,
+0.35: 141 + 0.35 v). `--glare G` adds a hot spot, as a lamp or a flash lights glossy paper (`synth.glared`,
+drawn with the digit's rendering seed; after `--haze`). `--blur S` blurs every picture's colour channels by a Gaussian of standard deviation S pixels,
 as a photo out of focus is (after `--haze`); `--noise S` adds Gaussian noise of standard deviation S levels (of
 255), as a photo taken in low light (after `--blur`); `--shrink F` reduces every picture to F (< 1) of its size by
 area averaging first, as a small crop of a photo. `--read` answers with `Recognizer.read` instead (a reading of anything
@@ -70,21 +68,6 @@ def _colour_mapped(picture, f):
 def hazy(picture, c):
     """`--haze C`: a picture's colour channels mapped from v to 0.85 * 255 * (1 - c) + c v, uint8."""
     return _colour_mapped(picture, lambda v: 0.85 * 255 * (1 - c) + c * v.astype(np.float32))
-
-
-def glared(picture, g, rng):
-    """`--glare G`: a picture's colour channels lit by a hot spot, v + G w (255 - v), w a Gaussian of standard deviation
-    a quarter of the shorter side centred in the middle 40 % of the picture (drawn with `rng`), 1 at its centre;
-    uint8."""
-    def lit(v):
-        h, w = v.shape[:2]
-        cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        spot = g * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (min(h, w) / 4) ** 2))
-        v = v.astype(np.float32)
-        return v + (spot if v.ndim == 2 else spot[..., None]) * (255 - v)
-
-    return _colour_mapped(picture, lit)
 
 
 def blurred(picture, sigma):
@@ -143,7 +126,7 @@ def main():
             picture = synth.turned(decoded(picture), args.tilt * rng.choice([-1, 1]))[0] if args.tilt else picture
             picture = synth.sheared(decoded(picture), args.lean * rng.choice([-1, 1]))[0] if args.lean else picture
             picture = picture if args.haze is None else hazy(picture, args.haze)
-            picture = picture if args.glare is None else glared(picture, args.glare, rng)
+            picture = picture if args.glare is None else synth.glared(picture, args.glare, rng)
             picture = picture if args.blur is None else blurred(picture, args.blur)
             pictures.append(picture if args.noise is None else synth.low_light(picture, rng, args.noise))
         start = time.perf_counter()

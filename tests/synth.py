@@ -639,6 +639,21 @@ def low_light(picture, rng, sigma=16.0):
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
+def glared(picture, g, rng):
+    """An image file's bytes (or a uint8 array) lit by a hot spot, as a lamp or a flash lights glossy paper and the
+    ink on it: each colour level v (not the alpha) becomes v + g w (255 - v), w a Gaussian of standard deviation a
+    quarter of the shorter side, 1 at its centre, drawn in the middle 40 % of the picture with `rng`; a uint8
+    array. At its centre, what the paper and the ink lack to white shrinks to 1 - g of it."""
+    out = np.asarray(Image.open(io.BytesIO(picture)) if isinstance(picture, bytes) else picture, np.float64).copy()
+    h, w = out.shape[:2]
+    cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
+    yy, xx = np.mgrid[0:h, 0:w]
+    spot = g * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (min(h, w) / 4) ** 2))
+    colour = out[..., :3] if out.ndim == 3 else out  # a view: not the alpha channel
+    colour += (spot if out.ndim == 2 else spot[..., None]) * (255 - colour)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 def read_refused(recognizer, picture):
     """Whether `recognizer.read` refuses `picture`: reads nothing but "?", or finds no ink in it (`ImageError`, as
     for blank paper or marks all too small for a digit)."""
