@@ -502,7 +502,10 @@ def normalize_hypotheses(image, alternatives=True):
     fill its frame) is read at `STRETCHED_ASPECT` of its width too: the
     stretch lost its aspect ratio.
     A picture enlarged by pixel repetition, or smoothly from a tiny one, is
-    read as the tiny one it shows (`_source_resolution`, `_smooth_source`).
+    read as the tiny one it shows (`_source_resolution`, `_smooth_source`);
+    one enlarged smoothly, which may as well be a photo out of focus whose
+    digit is a tenth of the picture (a few pixels tall at that size), is
+    read at its own size too.
 
     Args:
         image: as for `normalize`.
@@ -514,10 +517,20 @@ def normalize_hypotheses(image, alternatives=True):
     Raises:
         ImageError: as for `normalize`.
     """
-    gray = source_image(image)
+    full = _source_resolution(to_grayscale(image))
+    gray = _smooth_source(full)
     same = _in_mnist_layout(gray)
     if same is not None:
         return same[None]
+    if gray is full or not alternatives:
+        return _hypotheses_of(gray, alternatives)
+    # a smooth picture is read at full size too: a photo out of focus holds no finer detail than a tiny scan
+    # enlarged, but its digit may be a tenth of the picture, a few pixels tall at 63 px
+    return np.concatenate(first_found(lambda g: _hypotheses_of(g, alternatives), [gray, full], every=True))
+
+
+def _hypotheses_of(gray, alternatives):
+    """`normalize_hypotheses` of the source image `gray` (float32 `(H, W)`), once smoothness is settled."""
     # A big photo is searched at LOCATE_SIDE; one over twice that side, where that finds no ink, at twice that again:
     # a small digit drawn with a thin pen is under a pixel wide at the first scale, where a shadow's edge may be
     # taken for the ink. (Smaller photos keep at least half their stroke width at the first scale; searching them
