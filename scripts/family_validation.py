@@ -16,11 +16,11 @@ it so that its upright lines lean D degrees either way, its level lines level (`
 at an angle, locally). `--haze C` maps every level v of every picture's colour channels to
 0.85 * 255 * (1 - C) + C v, as in a washed-out photo (haze or glare adds light: the share C of the contrast is left;
 0.35: 141 + 0.35 v). `--glare G` adds a hot spot, as a lamp or a flash lights glossy paper (`synth.glared`,
-drawn with the digit's rendering seed; after `--haze`). `--blur S` blurs every picture's colour channels by a Gaussian of standard deviation S pixels,
-as a photo out of focus is (after `--haze`); `--noise S` adds Gaussian noise of standard deviation S levels (of
-255), as a photo taken in low light (after `--blur`); `--shrink F` reduces every picture to F (< 1) of its size by
-area averaging first, as a small crop of a photo. `--read` answers with `Recognizer.read` instead (a reading of anything
-but the one digit counts as a misread, its text shown).
+drawn with the digit's rendering seed; after `--haze`). `--blur S` blurs every picture's colour channels by a
+Gaussian of standard deviation S pixels, as a photo out of focus is (after `--glare`); `--noise S` adds Gaussian
+noise of standard deviation S levels (of 255), as a photo taken in low light (after `--blur`); `--shrink F` reduces
+every picture to F (< 1) of its size by area averaging first, as a small crop of a photo. `--read` answers with
+`Recognizer.read` instead (a reading of anything but the one digit counts as a misread, its text shown).
 """
 
 import argparse

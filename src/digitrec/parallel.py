@@ -54,7 +54,8 @@ def normalize_source(source, name=None):
         name: how an error message names the image (default: the path).
 
     Returns:
-        float32 `(k, 28, 28)` in [0, 1], k = 1 to 6 (`Recognizer.choose` decides).
+        float32 `(k, 28, 28)` in [0, 1], k >= 1, as `normalize_hypotheses` gives them (`Recognizer.choose`
+        decides).
 
     Raises:
         ImageError (or its subclasses `UnsupportedImageError`,
