@@ -523,11 +523,10 @@ def normalize_hypotheses(image, alternatives=True):
     same = _in_mnist_layout(gray)
     if same is not None:
         return same[None]
-    if gray is full or not alternatives:
-        return _hypotheses_of(gray, alternatives)
     # a smooth picture is read at full size too: a photo out of focus holds no finer detail than a tiny scan
     # enlarged, but its digit may be a tenth of the picture, a few pixels tall at 63 px
-    return np.concatenate(first_found(lambda g: _hypotheses_of(g, alternatives), [gray, full], every=True))
+    sizes = [gray] if gray is full or not alternatives else [gray, full]
+    return np.concatenate(first_found(lambda g: _hypotheses_of(g, alternatives), sizes, every=True))
 
 
 def _hypotheses_of(gray, alternatives):
