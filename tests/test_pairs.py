@@ -1,5 +1,6 @@
 """The two-digit classifier (`digitrec.pairs`) and its part in `Recognizer.read`: touching digits read whole."""
 
+import dataclasses
 import json
 
 import cv2
@@ -10,7 +11,7 @@ import synth
 from digitrec import outliers, pairs, rejection, runs, runtimes
 from digitrec.errors import ModelError
 from digitrec.inference import Recognizer
-from digitrec.segmentation import CUT_PENALTY, PAIR_PENALTY, Candidate, Number, pair_scores
+from digitrec.segmentation import CUT_PENALTY, PAIR_PENALTY, SHORT_PENALTY, Candidate, Number, pair_scores
 
 N_PAIRS = 40  # two-digit numbers of touching MNIST test digits, for the reading test
 MIN_WITH = 0.7  # read exactly with the pair classifier: measured 33 of 40 (without it 31)
@@ -50,13 +51,18 @@ def test_marginals_are_each_digits_share_of_the_pair_distribution():
 
 
 def test_a_pair_reading_is_scored_by_its_probability_and_refused_under_the_threshold():
-    candidate = Candidate(0, 2, (0, 2), np.zeros((4, 8), "float32"), (0, 0, 8, 4), 1.0, 1.2, 1, frozenset({0}))
+    image = np.zeros((20, 40), "float32")
+    image[:, 4:14] = image[:, 26:36] = 1.0  # two digits' worth of ink, each as tall as the line
+    candidate = Candidate(0, 2, (0, 2), image, (0, 0, 40, 20), 1.0, 1.2, 1, frozenset({0}))
     sure, flat = np.zeros(101), np.full(101, 1 / 101)
     sure[42], sure[pairs.SINGLE] = 0.9, 0.1
     scores = pair_scores([candidate, candidate], np.stack([sure, flat]), min_pair_score=0.3)
     assert scores[0] == pytest.approx(np.log(0.9) - PAIR_PENALTY - CUT_PENALTY / 2)
     assert scores[1] == -np.inf
     assert np.isfinite(pair_scores([candidate], flat[None])).all()  # no threshold: every answer counts
+    image[10:, 26:36] = 0.0  # the right part half as tall: no digit of the same number
+    short = pair_scores([dataclasses.replace(candidate, image=image)], sure[None])
+    assert short[0] == pytest.approx(scores[0] - SHORT_PENALTY)
 
 
 def test_the_bundled_pair_classifier_has_its_calibrated_threshold():
