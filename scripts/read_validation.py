@@ -2,7 +2,7 @@
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/read_validation.py SEED [--n 150] [--model M]
         [--pairs P|none] [--pair-penalty X] [--non-digits K] [--pen-letters K] [--on-a-line K] [--two-digits K]
-        [--in-boxes K] [--turn] [-v]
+        [--in-boxes K] [--in-combs K] [--turn] [-v]
 
 The digits are the validation split of the training set (10 %, `data.stratified_split` seed 0), never
 test digits; the numbers are composed as the slow tests compose theirs (`tests/synth.py`'s `numbers`:
@@ -19,8 +19,10 @@ photographed number) and the shares read exactly;
 `--two-digits K`, K two-digit numbers whose digits touch (one connected mark; `synth.numbers`, two canvases to one
 photo, seed SEED + 2) and how many are read exactly; `--in-boxes K`, K numbers written in a row of printed boxes
 (`synth.number_in_boxes`, seed SEED: scans and photos in turn, the digits clear of the boxes in one pair of them
-and touching them in the next) and how many of each are read exactly; `--turn` turns the pictures of
-`--on-a-line` and `--in-boxes` 1-3 degrees either way (as a form is scanned or photographed askew);
+and touching them in the next) and how many of each are read exactly; `--in-combs K`, K numbers in a comb field
+open at the top (the same, clear of the sides, with `ticks`: sides rising 0.2-0.5 of the cells' height from the
+line under them in one pair, full-height sides without a top line in the next); `--turn` turns the pictures of
+`--on-a-line`, `--in-boxes` and `--in-combs` 1-3 degrees either way (as a form is scanned or photographed askew);
 `-v` lists every misread, and what the non-digits and pen letters not refused were read as. Settings were compared
 with it, old code against new, by running it with each on `PYTHONPATH`, and models by `--model`.
 """
@@ -71,6 +73,7 @@ def main():
     parser.add_argument("--on-a-line", type=int, default=0, help="numbers on a line (canvas and photo) to read too")
     parser.add_argument("--two-digits", type=int, default=0, help="two-digit touching numbers to read too")
     parser.add_argument("--in-boxes", type=int, default=0, help="numbers in a row of printed boxes to read too")
+    parser.add_argument("--in-combs", type=int, default=0, help="numbers in a comb field open at the top to read too")
     parser.add_argument("--turn", action="store_true", help="turn the on-a-line and in-boxes pictures 1-3 degrees")
     parser.add_argument("-v", action="store_true", help="list the misreads")
     args = parser.parse_args()
@@ -104,6 +107,16 @@ def main():
             picture = synth.askew(picture, rng) if args.turn else picture
             right[kind] += read_text(recognizer, picture) == "".join(map(str, y[idx]))
         print("in boxes", {" ".join(k): v for k, v in sorted(right.items())}, "of", args.in_boxes, flush=True)
+    if args.in_combs:
+        rng, right = np.random.default_rng(args.seed), collections.Counter()
+        for i in range(args.in_combs):
+            idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
+            kind = ("scan", "photo")[i % 2], ("ticks", "sides")[i // 2 % 2]
+            picture, _ = synth.number_in_boxes(x[idx], rng, photo=kind[0] == "photo",
+                                               ticks=rng.uniform(0.2, 0.5) if kind[1] == "ticks" else 1.0)
+            picture = synth.askew(picture, rng) if args.turn else picture
+            right[kind] += read_text(recognizer, picture) == "".join(map(str, y[idx]))
+        print("in combs", {" ".join(k): v for k, v in sorted(right.items())}, "of", args.in_combs, flush=True)
     if args.two_digits:
         right, total = collections.Counter(), collections.Counter()
         for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + 2, args.two_digits, True, (2, 2)):

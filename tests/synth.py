@@ -443,7 +443,7 @@ def number_crossed_by_a_band(digits, rng):
     return buf.getvalue()
 
 
-def number_in_boxes(digits, rng, touching=False, photo=None):
+def number_in_boxes(digits, rng, touching=False, photo=None, ticks=None):
     """A number written on a form, one digit in each printed box of a row (a comb field, as for an ID or a
     postcode): `(picture, boxes)`, the picture a uint8 `(H, W)` scan or uint8 RGB photo (`photo` True or False;
     None: half each), and each digit's drawing box `(x0, y0, x1, y1)` (x1, y1 exclusive).
@@ -453,6 +453,8 @@ def number_in_boxes(digits, rng, touching=False, photo=None):
     or, with `touching`, up to a pen width into them (touching or crossing a side, as people write). The boxes
     share their sides, printed 1-3 px wide, 40-90 % as dark as the ink, and up to four are left empty at the
     end. The scan has a little grain; the photo is `_photograph`'s (lighting, often a shadow, texture, JPEG).
+    With `ticks` (a share of the boxes' height), the field is a comb open at the top: a line under the boxes, and
+    their sides rise that far from it (1.0: full-height sides, no top line).
     """
     h = rng.uniform(30, 80)
     pen_width = rng.uniform(0.05, 0.12) * h
@@ -474,8 +476,9 @@ def number_in_boxes(digits, rng, touching=False, photo=None):
     n_boxes = len(digits) + int(rng.integers(0, 5))  # a field may have boxes to spare, left empty
     right, bottom = x0 + n_boxes * box_w, y0 + box_h
     for i in range(n_boxes + 1):
-        draw.line([(x0 + i * box_w, y0), (x0 + i * box_w, bottom)], fill=255, width=thick)
-    draw.line([(x0, y0), (right, y0)], fill=255, width=thick)
+        draw.line([(x0 + i * box_w, bottom - (ticks or 1.0) * box_h), (x0 + i * box_w, bottom)], fill=255, width=thick)
+    if ticks is None:
+        draw.line([(x0, y0), (right, y0)], fill=255, width=thick)
     draw.line([(x0, bottom), (right, bottom)], fill=255, width=thick)
     cover = np.maximum(cover, np.asarray(lines, "float32") / 255 * np.float32(rng.uniform(0.4, 0.9)))
     if rng.random() < 0.5 if photo is None else photo:

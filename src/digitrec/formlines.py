@@ -136,10 +136,15 @@ def _drop_lines_in(mask, width, strength, shape):
     low = [i for i, (_, r0, _, height) in enumerate(boxes[1:, :4], 1)  # flat, through the lowest quarter or under
            if height <= 3 * width and 2 * r0 + height >= 2 * top + 1.5 * (bottom - top)
            and r0 > width]  # (with ink above it: OpenCV would crash on labelling an empty array)
-    under = [i for i in low if _underlines(labels == i, mask, width)]
-    kept = mask & ~np.isin(labels, under) if under else mask.copy()
+    kept = mask.copy()
+    for i in low:
+        group = labels == i
+        teeth = _comb_teeth(group, mask)
+        if teeth is not None or _underlines(group, mask, width):
+            kept &= ~group if teeth is None else ~(group | teeth)
     _, labels, boxes, _ = masks.boxes(lines)
     rest = None
+    spanning = np.isin(labels, 1 + np.flatnonzero((boxes[1:, 2] >= 0.9 * w) | (boxes[1:, 3] >= 0.9 * h)))
     for label, (c0, r0, box_w, box_h, area) in enumerate(boxes[1:], 1):
         r1, c1 = r0 + box_h, c0 + box_w
         hollow = area < 0.5 * box_h * box_w
@@ -149,7 +154,8 @@ def _drop_lines_in(mask, width, strength, shape):
         boxlike = hollow and _closes_its_box(group, width)
         if not (boxlike or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h) or not (mask & ~group).any():
             continue
-        o0, o1, p0, p1 = masks.bbox(mask & ~group)  # a ruled line reaches beyond all the rest, noise too
+        others = mask & ~(group | spanning)  # a ruled line reaches beyond all the rest (noise too) but its fellows
+        o0, o1, p0, p1 = masks.bbox(others) if others.any() else (r0, r1, c0, c1)
         ruled = ((c1 - c0 >= 0.9 * w and c0 < p0 - width and c1 > p1 + width)
                  or (r1 - r0 >= 0.9 * h and r0 < o0 - width and r1 > o1 + width))
         frame = False
@@ -288,6 +294,40 @@ def _only_rims(kept, removed):
     """
     reach = max(1.0, float(median(masks.ridge_widths(removed))) / 2)
     return not (kept & (cv2.distanceTransform((~removed).view(np.uint8), cv2.DIST_L2, 3) > reach)).any()
+
+
+def _comb_teeth(group, mask):
+    """The teeth of a comb field standing on `group`, a flat straight run under the ink (`drop_form_lines`
+    chooses), or None where it is no comb's spine: bool like `mask`.
+
+    A comb field (a form's row of cells open at the top: a printed line
+    with a tick, or a full-height side, at each cell's border) frames its
+    digits from below and from the sides only, so `_closes_its_box` does
+    not take it for a box, and its ticks hid the digits' ink from
+    `_underlines`. Its teeth are the components standing on the line
+    (touching its top row) no wider than twice its thickness plus 2 px
+    (printed, as the line is) nor than a third of their height (thin
+    uprights: not a 1 beside a 2 whose flat base is the line), at least two
+    of them, as tall as each other
+    (within 25 % of their median height), the outermost at the line's two
+    ends (within twice its thickness plus 2 px), and the marks above the
+    line (at least half as tall as the tallest) lie between those two.
+    """
+    r0, r1, c0, c1 = masks.bbox(group)
+    reach = 2 * (r1 - r0) + 2
+    n, labels, stats, _ = masks.boxes(mask[:r0] & ~group[:r0])
+    left, top, w, h = (stats[1:, k] for k in range(4))
+    teeth = np.flatnonzero((top + h >= r0) & (w <= reach) & (3 * w <= h))
+    teeth = teeth[np.abs(h[teeth] - np.median(h[teeth])) <= 0.25 * np.median(h[teeth])] if len(teeth) else teeth
+    if len(teeth) < 2 or left[teeth].min() > c0 + reach or (left + w)[teeth].max() < c1 - reach:
+        return None
+    rest = np.setdiff1d(np.arange(n - 1), teeth)
+    rest = rest[h[rest] >= 0.5 * h[rest].max()] if len(rest) else rest  # marks, not specks
+    if not len(rest) or left[rest].min() < left[teeth].min() or (left + w)[rest].max() > (left + w)[teeth].max():
+        return None
+    out = np.zeros_like(mask)
+    out[:r0] = np.isin(labels, teeth + 1)
+    return out
 
 
 def _underlines(group, mask, width):
