@@ -14,6 +14,7 @@ spaced across the page, are lifted before the ink is read
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from digitrec import masks
 from digitrec._stats import median
@@ -87,6 +88,14 @@ def _closes_its_box(group, width):
     return all(side.mean() >= 0.5 for side in sides)
 
 
+def _encloses(group, ink):
+    """Whether at least 90 % of the bool `ink` (not empty) lies in the holes of `group`: a box closed around the
+    digit, where the lines of the cells beside it, cut by the crop, leave sides of the group's bounding box
+    open (a digit cut out of a row of printed boxes with a margin)."""
+    holes = ndimage.binary_fill_holes(group) & ~group
+    return bool(ink.any()) and np.count_nonzero(ink & holes) >= 0.9 * np.count_nonzero(ink)
+
+
 def drop_form_lines(mask, width, strength):
     """Remove printed boxes and ruled lines from the ink mask.
 
@@ -151,7 +160,9 @@ def _drop_lines_in(mask, width, strength, shape):
         if not (hollow or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h):  # (before any whole-image work: texture)
             continue
         group = labels == label
-        boxlike = hollow and _closes_its_box(group, width)
+        if hollow and rest is None:
+            rest = masks.drop_specks(mask & ~lines, strength)[0]
+        boxlike = hollow and (_closes_its_box(group, width) or _encloses(group, rest | (lines & ~group)))
         if not (boxlike or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h) or not (mask & ~group).any():
             continue
         others = mask & ~(group | spanning)  # a ruled line reaches beyond all the rest (noise too) but its fellows
@@ -160,7 +171,6 @@ def _drop_lines_in(mask, width, strength, shape):
                  or (r1 - r0 >= 0.9 * h and r0 < o0 - width and r1 > o1 + width))
         frame = False
         if boxlike:  # a box frames the rest of the ink, noise aside
-            rest = masks.drop_specks(mask & ~lines, strength)[0] if rest is None else rest
             inner = rest | (lines & ~group)
             if inner.any():
                 o0, o1, p0, p1 = masks.bbox(inner)
