@@ -2,10 +2,11 @@
 
 Straight runs at least six stroke widths long are found by opening the mask
 with line structuring elements (the usual way to find form lines); a group
-of them is dropped where it frames the rest of the ink (a box), crosses the
-picture beyond the ink at both ends (a ruled line) or lies under the ink (an
-answer line), and strokes a removed line crossed are bridged
-(`drop_form_lines`). Lines not level in the picture are searched turned by
+of them is dropped where it frames the rest of the ink (a box, or a box
+whose holes hold the ink), crosses the picture beyond the ink at both ends
+(a ruled line) or lies under the ink (an answer line, or the spine of a
+comb field open at the top, with its teeth), and strokes a removed line
+crossed are bridged (`drop_form_lines`). Lines not level in the picture are searched turned by
 the mask's skew (`drop_turned_form_lines`; the angle from
 `digitrec.pagelines.skew`). The lines of squared and ruled paper, evenly
 spaced across the page, are lifted before the ink is read
