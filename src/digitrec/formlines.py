@@ -63,13 +63,20 @@ def has_a_line(mask, width):
     return bool(cv2.erode(low.view(np.uint8), np.ones((1, _line_length(width)), np.uint8)).any())
 
 
+def printed_lines(mask, width):
+    """The straight runs of a form's line length (`_line_length(width)`) of the bool `mask` (not empty), where
+    they hold at least `LINES_ONLY` of its pixels (bool like `mask`); else None."""
+    lines = np.logical_or(*_straight_runs(mask, width))
+    return lines if np.count_nonzero(lines) >= LINES_ONLY * np.count_nonzero(mask) else None
+
+
 def all_form_lines(mask, width):
     """Whether the ink `mask` (bool, not empty) is printed lines and nothing else: its straight runs of a form's
     line length (`_line_length(width)`) hold at least `LINES_ONLY` of its pixels, and they close a box more than
     four stroke widths across (`_closes_its_box`; a lone stroke closes its own bounding box) or are a flat line
     across 90 % of the picture's width (a ruled line; not upright: a 1 may span a tight crop's height)."""
-    lines = np.logical_or(*_straight_runs(mask, width))
-    if np.count_nonzero(lines) < LINES_ONLY * np.count_nonzero(mask):
+    lines = printed_lines(mask, width)
+    if lines is None:
         return False
     r0, r1, c0, c1 = masks.bbox(lines)
     box = min(r1 - r0, c1 - c0) > 4 * width and _closes_its_box(lines, width)

@@ -33,7 +33,14 @@ from digitrec import masks
 from digitrec._stats import median, percentile
 from digitrec.decoding import UNIT_LEVELS
 from digitrec.errors import ImageError
-from digitrec.formlines import all_form_lines, drop_form_lines, drop_page_edges, drop_turned_form_lines, has_a_line
+from digitrec.formlines import (
+    all_form_lines,
+    drop_form_lines,
+    drop_page_edges,
+    drop_turned_form_lines,
+    has_a_line,
+    printed_lines,
+)
 from digitrec.pagelines import lift_page_lines
 
 STROKE_CV = 0.5  # the most a consistent pen stroke's width varies (coefficient of variation)
@@ -524,14 +531,18 @@ def ink_readings(gray, finest=1.0):
 def _stroke_readings(local):
     """`ink_readings`'s answer from local readings of strokes (`_local_readings`): the most one-sided one, then the
     most one-sided of the other polarity at least three times thicker, whose gaps it may be; or that thicker one
-    alone where the thin strokes lie within it (`_between_strokes`)."""
+    alone where the thin strokes lie within it (`_between_strokes`). Where the most one-sided reading is printed
+    lines (`formlines.printed_lines`: a form photographed, its 1 px lines more one-sided than a pen's strokes,
+    which at that width leave only crumbs), the most one-sided of its polarity at least three times thicker comes
+    last: the pen's."""
     best = max(local, key=lambda r: r[0])
     other = max((r for r in local if r[2] != best[2] and r[1] > best[1]), key=lambda r: r[0], default=None)
     if other and _between_strokes(best, other):  # the most one-sided thin strokes are the paper between thick ones
         return [(other[2], other[1])]
-    _, width, dark, _, _ = best
+    _, width, dark, mask, _ = best
     thick = [r for r in local if r[2] != dark and r[1] >= 3 * width]  # whose gaps may be the thin strokes
-    return [(dark, width)] + [(r[2], r[1]) for r in sorted(thick, key=lambda r: -r[0])[:1]]
+    pen = [r for r in local if r[2] == dark and r[1] >= 3 * width] if printed_lines(mask, width) is not None else []
+    return [(dark, width)] + [(r[2], r[1]) for kind in (thick, pen) for r in sorted(kind, key=lambda r: -r[0])[:1]]
 
 
 def _separate(g, width, dashes=True, page=True):
