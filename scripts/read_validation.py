@@ -61,6 +61,24 @@ def report_refused(name, recognizer, pictures, verbose):
         print(f"   read {read_text(recognizer, picture)}")
 
 
+def fields_read(recognizer, digits, rng, n, second, turn):
+    """How many of `n` numbers written in a form's field (`synth.number_in_boxes`) are read exactly, by kind (a
+    Counter of `(scan or photo, second kind)`): scans and photos in turn, and the two kinds of `second` in the next
+    pair each, `("clear", "touching")` (printed boxes; the digits touching them) or `("ticks", "sides")` (comb
+    fields open at the top: sides 0.2-0.5 of the cells' height, or full-height sides)."""
+    x, y, val = digits
+    right = collections.Counter()
+    for i in range(n):
+        idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
+        kind = ("scan", "photo")[i % 2], second[i // 2 % 2]
+        ticks = rng.uniform(0.2, 0.5) if kind[1] == "ticks" else 1.0 if kind[1] == "sides" else None
+        picture, _ = synth.number_in_boxes(x[idx], rng, touching=kind[1] == "touching", photo=kind[0] == "photo",
+                                           ticks=ticks)
+        picture = synth.askew(picture, rng) if turn else picture
+        right[kind] += read_text(recognizer, picture) == "".join(map(str, y[idx]))
+    return right
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seed", type=int)
@@ -98,25 +116,11 @@ def main():
             picture = synth.askew(picture, rng) if args.turn else picture
             right += read_text(recognizer, picture) == "".join(map(str, y[idx]))
         print("on a line", "(photo)" if photo else "(canvas)", round(right / args.on_a_line, 3), flush=True)
-    if args.in_boxes:
-        rng, right = np.random.default_rng(args.seed), collections.Counter()
-        for i in range(args.in_boxes):
-            idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
-            kind = ("scan", "photo")[i % 2], ("clear", "touching")[i // 2 % 2]
-            picture, _ = synth.number_in_boxes(x[idx], rng, touching=kind[1] == "touching", photo=kind[0] == "photo")
-            picture = synth.askew(picture, rng) if args.turn else picture
-            right[kind] += read_text(recognizer, picture) == "".join(map(str, y[idx]))
-        print("in boxes", {" ".join(k): v for k, v in sorted(right.items())}, "of", args.in_boxes, flush=True)
-    if args.in_combs:
-        rng, right = np.random.default_rng(args.seed), collections.Counter()
-        for i in range(args.in_combs):
-            idx = rng.choice(val, int(rng.integers(3, 7)), replace=False)
-            kind = ("scan", "photo")[i % 2], ("ticks", "sides")[i // 2 % 2]
-            picture, _ = synth.number_in_boxes(x[idx], rng, photo=kind[0] == "photo",
-                                               ticks=rng.uniform(0.2, 0.5) if kind[1] == "ticks" else 1.0)
-            picture = synth.askew(picture, rng) if args.turn else picture
-            right[kind] += read_text(recognizer, picture) == "".join(map(str, y[idx]))
-        print("in combs", {" ".join(k): v for k, v in sorted(right.items())}, "of", args.in_combs, flush=True)
+    for name, n, second in (("in boxes", args.in_boxes, ("clear", "touching")), ("in combs", args.in_combs,
+                                                                              ("ticks", "sides"))):
+        if n:
+            right = fields_read(recognizer, (x, y, val), np.random.default_rng(args.seed), n, second, args.turn)
+            print(name, {" ".join(k): v for k, v in sorted(right.items())}, "of", n, flush=True)
     if args.two_digits:
         right, total = collections.Counter(), collections.Counter()
         for truth, picture, _, kind in synth.numbers((x[val], y[val]), args.seed + 2, args.two_digits, True, (2, 2)):

@@ -100,8 +100,10 @@ def _encloses(group, ink):
     """Whether at least 90 % of the bool `ink` (not empty) lies in the holes of `group`: a box closed around the
     digit, where the lines of the cells beside it, cut by the crop, leave sides of the group's bounding box
     open (a digit cut out of a row of printed boxes with a margin)."""
-    holes = ndimage.binary_fill_holes(group) & ~group
-    return bool(ink.any()) and np.count_nonzero(ink & holes) >= 0.9 * np.count_nonzero(ink)
+    r0, r1, c0, c1 = masks.bbox(group)  # no hole reaches beyond the group's box: fill only that
+    window = group[r0:r1, c0:c1]
+    holes = ndimage.binary_fill_holes(window) & ~window
+    return bool(ink.any()) and np.count_nonzero(ink[r0:r1, c0:c1] & holes) >= 0.9 * np.count_nonzero(ink)
 
 
 def drop_form_lines(mask, width, strength):

@@ -417,7 +417,7 @@ def pair_scores(candidates, pair_probabilities, min_pair_score=0.0):
         `SHORT` line heights, as for a candidate digit (the classifier was
         trained on digits 0.85-1.15 times as tall as each other; a mark
         whose part is a bar or a hook beside a stroke is no pair: validation
-        scribbles read "61", "76" and "95", seed 77; pen-written letters read
+        scribbles read "61" and "76" are refused, seed 77; pen-written letters read
         as nothing but "?" 214 -> 216 of 300 at seed 21, non-digits and
         composed numbers unchanged, `scripts/read_validation.py`).
         `PAIR_PENALTY` was chosen among 0.7, 1.5 and 2.5 on numbers composed
