@@ -1,11 +1,12 @@
 """What `predict` or `read` answers for phone photos of blank paper or of an empty form field: no digit on the page.
 
-    .venv/bin/python scripts/blank_photos.py SEED N [--haze C] [--read] [--field]
+    .venv/bin/python scripts/blank_photos.py SEED N [--haze C] [--shadow D] [--read] [--field]
 
 N pages 300-800 px a side, drawn with SEED: `renderings.photo` of an empty cover (paper tint, a lighting gradient,
 grain, JPEG 60-85), 7 in 10 with a shadow band or half-plane across the middle (penumbra 3-10 % of the shorter
 side). Prints how many `predict` finds no ink in, refuses ("not a digit") and reads as a digit, with the digits
-read. `--haze C` leaves the share C of the contrast first (`family_validation.py --haze`). `--read` asks `read`
+read. `--haze C` leaves the share C of the contrast first (`family_validation.py --haze`); `--shadow D`
+then casts a hard-edged shadow D dark (`synth.shadowed`, drawn with SEED). `--read` asks `read`
 instead: refused means nothing but "?" read, and "read as digits" counts texts of two digits or more. `--field`
 puts an empty form field on every page, as a crop of one field of a photographed form: in turn a printed box
 (its sides 80-96 % of the page's) and a ruled line across the page, 2-8 px thick, at 40-90 % darkness.
@@ -21,9 +22,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from family_validation import hazy
 
+import synth
 from digitrec import renderings
 from digitrec.errors import ImageError
 from digitrec.inference import Recognizer
@@ -49,6 +52,7 @@ def main():
     parser.add_argument("seed", type=int)
     parser.add_argument("n", type=int)
     parser.add_argument("--haze", type=float, help="the share of every page's contrast to leave")
+    parser.add_argument("--shadow", type=float, help="the share of the light a hard-edged shadow takes")
     parser.add_argument("--read", action="store_true", help="read each page as a number")
     parser.add_argument("--field", action="store_true", help="an empty printed box or ruled line on every page")
     args = parser.parse_args()
@@ -58,6 +62,7 @@ def main():
         cover = empty_field((h, w), rng, box=i % 2 == 0) if args.field else np.zeros((h, w), np.float32)
         page = renderings.photo(cover, rng, 0.5, int(rng.integers(60, 86)), shadow=bool(rng.random() < 0.7))
         page = np.asarray(Image.open(io.BytesIO(page))) if args.haze is None else hazy(page, args.haze)
+        page = page if args.shadow is None else synth.shadowed(page, args.shadow, rng)
         try:
             label = recognizer.read(page).text if args.read else recognizer.predict([page])[0].label
         except ImageError:

@@ -2,7 +2,7 @@
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/family_validation.py SEED N [FAMILY ...]
         [--zoom K] [--resample nearest|linear|cubic] [--turn] [--tilt D] [--lean D] [--haze C] [--glare G]
-        [--blur S] [--noise S] [--shrink F] [--read]
+        [--shadow D] [--blur S] [--noise S] [--shrink F] [--read]
 
 For each family of `renderings.FAMILIES` (or those named), N digits of the validation split (10 %,
 `data.stratified_split` seed 0; never test digits), drawn with `(SEED, the family's index)`, each rendered with
@@ -16,8 +16,10 @@ it so that its upright lines lean D degrees either way, its level lines level (`
 at an angle, locally). `--haze C` maps every level v of every picture's colour channels to
 0.85 * 255 * (1 - C) + C v, as in a washed-out photo (haze or glare adds light: the share C of the contrast is left;
 0.35: 141 + 0.35 v). `--glare G` adds a hot spot, as a lamp or a flash lights glossy paper (`synth.glared`,
-drawn with the digit's rendering seed; after `--haze`). `--blur S` blurs every picture's colour channels by a
-Gaussian of standard deviation S pixels, as a photo out of focus is (after `--glare`); `--noise S` adds Gaussian
+drawn with the digit's rendering seed; after `--haze`). `--shadow D` casts a hard-edged shadow D dark across it
+(`synth.shadowed`: a half-plane or a band, as direct light casts a hand's or a pen's; drawn with the rendering seed,
+after `--glare`). `--blur S` blurs every picture's colour channels by a
+Gaussian of standard deviation S pixels, as a photo out of focus is (after `--shadow`); `--noise S` adds Gaussian
 noise of standard deviation S levels (of 255), as a photo taken in low light (after `--blur`); `--shrink F` reduces
 every picture to F (< 1) of its size by area averaging first, as a small crop of a photo. `--read` answers with
 `Recognizer.read` instead (a reading of anything but the one digit counts as a misread, its text shown).
@@ -103,6 +105,7 @@ def main():
     parser.add_argument("--lean", type=float, help="shear every picture so that upright lines lean this many degrees")
     parser.add_argument("--haze", type=float, help="the share of every picture's contrast to leave")
     parser.add_argument("--glare", type=float, help="the share of the light lacking to white a hot spot adds")
+    parser.add_argument("--shadow", type=float, help="the share of the light a hard-edged shadow takes")
     parser.add_argument("--blur", type=float, help="the standard deviation of a defocus blur, pixels")
     parser.add_argument("--noise", type=float, help="the standard deviation of Gaussian noise, levels of 255")
     parser.add_argument("--shrink", type=float, help="reduce every picture to this share of its size first")
@@ -127,6 +130,7 @@ def main():
             picture = synth.sheared(decoded(picture), args.lean * rng.choice([-1, 1]))[0] if args.lean else picture
             picture = picture if args.haze is None else hazy(picture, args.haze)
             picture = picture if args.glare is None else synth.glared(picture, args.glare, rng)
+            picture = picture if args.shadow is None else synth.shadowed(picture, args.shadow, rng)
             picture = picture if args.blur is None else blurred(picture, args.blur)
             pictures.append(picture if args.noise is None else synth.low_light(picture, rng, args.noise))
         start = time.perf_counter()

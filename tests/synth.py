@@ -657,6 +657,25 @@ def glared(picture, g, rng):
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
+def shadowed(picture, darkness, rng):
+    """An image file's bytes (or a uint8 array) under a hard-edged shadow, as direct light (the sun, a desk lamp)
+    casts a hand's, a phone's, a pen's or a ruler's: a half-plane or, half the time, a band 10-40 % of the shorter
+    side wide, its edge or middle passing within a fifth of the shorter side of the picture's centre at any angle,
+    its edges a logistic of scale 1 % of the shorter side (at least a quarter pixel: a hard shadow's penumbra is
+    narrow); each colour level (not the alpha) is multiplied by 1 - `darkness` inside it. A uint8 array, drawn with
+    `rng`. (The families' photos cast soft shadows only, 20-45 % dark: `renderings._lighting`.)"""
+    out = np.asarray(Image.open(io.BytesIO(picture)) if isinstance(picture, bytes) else picture, np.float64).copy()
+    h, w = out.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    angle, offset = rng.uniform(0, 2 * np.pi), rng.uniform(-0.2, 0.2) * min(h, w)
+    signed = (xx - w / 2) * np.cos(angle) + (yy - h / 2) * np.sin(angle) - offset
+    if rng.random() < 0.5:
+        signed = rng.uniform(0.05, 0.2) * min(h, w) - np.abs(signed)
+    shade = 1 / (1 + np.exp(np.clip(-signed / max(0.01 * min(h, w) / 4, 0.25), -50, 50)))
+    colour = out[..., :3] if out.ndim == 3 else out  # a view: not the alpha channel
+    colour *= 1 - darkness * (shade if out.ndim == 2 else shade[..., None])
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
 def read_refused(recognizer, picture):
     """Whether `recognizer.read` refuses `picture`: reads nothing but "?", or finds no ink in it (`ImageError`, as
     for blank paper or marks all too small for a digit)."""

@@ -200,6 +200,19 @@ def test_a_narrow_shadow_band_across_a_marker_digit_is_left_out(mnist_test, reco
 
 
 
+def test_a_form_digit_under_a_hard_shadow_is_read(mnist_test, recognizer):
+    """Test digits in a printed box or on a ruled line (the `form` family) photographed under a hard-edged shadow
+    45 % dark (`synth.shadowed`: a half-plane or a band, as direct light casts a hand's or a pen's). The page's
+    split often takes the paper lit beside the shadow for light ink; where that runs along a quarter of the
+    picture's edge, the thin dark strokes are offered to the classifier too (`ink.LIT_EDGE`): 32 of these 40 are
+    read right, 29 before."""
+    images, labels = mnist_test
+    pages = []
+    for i in range(40):
+        rng = np.random.default_rng(i)
+        pages.append(synth.shadowed(renderings.render("form", images[i], rng), 0.45, rng))
+    assert sum(p.label == y for p, y in zip(recognizer.predict(pages), labels[:40])) >= 31
+
 def test_a_thick_marker_digit_beside_a_shadow_band_is_read(mnist_test, recognizer):
     """The pages of `synth.thick_marker_beside_a_band`: the flat-fielded page's split holds the digit and pieces
     of the band; only the digit, its largest piece, need a pen's sharp edges. 11 of these 20 were read right when

@@ -139,6 +139,11 @@ NEAR_ASYMMETRY = 1.5
 # not ink: ink is the image's strongest thin structure (found where big photos of thick strokes read as light grain).
 FAINT = 4.0
 STROKE_LENGTH = 5.0  # the shortest a local reading's longest stroke may be, in stroke widths (not dots, not edges)
+# The share of the picture's edge along which a split's light ink may be paper lit beside a hard shadow (`ink_readings`:
+# dark thin strokes are offered then too). Set a priori (lit paper beside a shadow crossing the page runs along half
+# its edge or more; light strokes touch it at a few points); checked on the validation split (family_validation.py
+# --shadow 0.45, and the families without it digit for digit; README).
+LIT_EDGE = 0.25
 MIN_CONTRAST = 0.1  # the faintest ink kept: darkness relative to the paper (paper texture stays under it)
 # How much stronger the darker class of the ink must be than the lighter to be offered alone (`darkest_class`):
 # chosen on the validation split's marker renderings (400 digits: none 93.5 %, 1.5 95.25 % at twice the cost,
@@ -331,6 +336,12 @@ def _joins_a_shade(gray, split, reading):
             or float(percentile(masks.ridge_widths(rest), 75)) >= max(r1 - r0, c1 - c0) / 2)
 
 
+def _edge_share(mask):
+    """The share of the picture's edge (its outermost pixels) that the bool `mask` covers, in [0, 1]."""
+    edge = np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
+    return float(edge.mean())
+
+
 def _global_reading(gray):
     """Otsu's split of `gray`: `(threshold, sides, sharpness)`.
 
@@ -478,9 +489,12 @@ def ink_readings(gray, finest=1.0):
     (`normalize_hypotheses`). So does it where the split is sharp and thin
     strokes were found too, but not joined to a shade (a digit beside a
     hard-edged shadow, or one drawn inside a dark region): the most one-sided
-    local reading comes last. Where the split's ink is a region, strokes of
-    any narrower width count there, and in a picture that was not enlarged
-    the flat-fielded reading comes last too: the region may be the paper lit
+    local reading comes last. Dark strokes count there too where the
+    split's ink is light and runs along a quarter of the picture's edge
+    (`LIT_EDGE`): the paper lit beside a hard shadow that crosses a form's
+    box or line, in pieces no wider than strokes. Where the split's ink is a
+    region, strokes of any narrower width count there, and in a picture that
+    was not enlarged the flat-fielded reading comes last too: the region may be the paper lit
     beside a soft shade whose border is a sliver of the split's edge, the
     rest being the sharp edges of thick strokes on both sides of it.
 
@@ -507,10 +521,13 @@ def ink_readings(gray, finest=1.0):
     strongest, doubt = max((r[4] for r in local), default=0.0), []
     if sharp:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
         # strokes under a third of the split's width (not the gaps between its strokes), or, where its ink is a
-        # region (a bold crop, or the paper lit beside a shade), any narrower strokes of either polarity
-        thin = [r for r in local if r[1] < (width if region else width / 3) and (r[2] == dark or region)]
-        local = [r for r in thin if _joins_a_shade(gray, gray < t, r)]
-        doubt = [(r[2], r[1]) for r in [max(thin, key=lambda r: r[0])]] if thin and not local else []
+        # region (a bold crop, or the paper lit beside a shade), any narrower strokes of either polarity; in doubt,
+        # also dark ones where the split's ink is light and runs along much of the picture's edge (the paper lit
+        # beside a hard shadow)
+        lit = not dark and _edge_share(gray >= t) >= LIT_EDGE
+        narrower = [r for r in local if r[1] < (width if region else width / 3) and (r[2] == dark or region or lit)]
+        local = [r for r in narrower if (r[2] == dark or region) and _joins_a_shade(gray, gray < t, r)]
+        doubt = [(r[2], r[1]) for r in [max(narrower, key=lambda r: r[0])]] if narrower and not local else []
         if region and not local and finest <= 1:  # the region may be paper lit beside a shade (not in a tiny scan)
             doubt += [r for r in [_flat_reading(gray, strongest)] if r]
     else:
