@@ -14,7 +14,8 @@ segmentation (`digitrec.segmentation`), steps 2-4 of the pipeline that
 - the paper under the ink estimated by a rolling-ball closing three stroke
   widths wide (Sternberg 1983), ink being the darkness relative to it,
   thresholded at Otsu's level or the noise floor (`_ink_mask`); a shade read
-  as ink gives way to darker, thinner strokes (`extract_readings`);
+  as ink gives way to darker, thinner strokes (`extract_readings`); a tiny
+  scan's even paper is also split by one global threshold (`global_split`);
 - specks, form lines (`digitrec.formlines`) and the lines of squared and ruled
   paper (`digitrec.pagelines`) dropped.
 
@@ -772,6 +773,45 @@ def work_width(width, finest=None):
     """
     work = max(STROKE_WORK, FINE_WORK * width / finest) if finest else STROKE_WORK
     return width if work / width > 0.75 else work
+
+
+# The share of `global_split`'s ink that the other readings must have lost for it to be offered: a quarter. Set a
+# priori; the first reading keeps 85-95 % of it for undistorted scans, letters and shapes of 16-28 px (the 5th and 50th
+# percentiles), and 27-89 % for scans of 16 px blurred by 1 px (5th and 50th; validation renderings, 60 each).
+KEPT_SHARE = 0.75
+
+
+def global_split(gray, dark, kept):
+    """A tiny scan's ink read by one global threshold: the `dark` (else light) side of Otsu's (1979) split of
+    float32 `gray` `(H, W)` in [0, 1], as scans of forms were read (the paper of a scan cropped to one digit is
+    even), its strength rising from the paper's median level to the ink's 10th percentile. Returns `(ink, mask)`
+    as `extract_ink` does, or None where that side covers more than `MAX_INK_SHARE` of the picture, or where
+    `kept` (bool, like `gray`: the ink the other readings kept) holds `KEPT_SHARE` of it or more: another reading of
+    the same ink is only another chance for a letter or a shape to pass for a digit.
+
+    `_ink_mask`'s threshold serves photos: it is at least 4 robust sigmas of
+    the paper side's levels, their noise and texture. In a scan of 16 px
+    whose strokes the scanner's optics blurred and which the digit fills,
+    that side is mostly the strokes' soft shoulders, the floor rises to 0.8
+    of the contrast, and only the strokes' darkest cores are kept (a 0 read
+    as a 1, an 8 as a 1). The classifier chooses among the readings
+    (`Recognizer.choose`).
+    """
+    g = gray if dark else 1.0 - gray
+    mask = g <= masks.otsu(g)
+    if not 0 < np.count_nonzero(mask) <= MAX_INK_SHARE * mask.size:
+        return None
+    if np.count_nonzero(mask & kept) >= KEPT_SHARE * np.count_nonzero(mask):
+        return None
+    paper, core = float(median(g[~mask])), float(percentile(g[mask], 10))
+    return np.clip((paper - g) / max(paper - core, 1e-3), 0.0, 1.0).astype(np.float32), mask
+
+
+def global_splits(gray, readings, found):
+    """`global_split` of `gray` for each polarity of `readings` (`ink_readings`'s), beside the `(ink, mask)` list
+    that `extract_readings` `found` (at any size): a list of `(ink, mask)`."""
+    kept = np.logical_or.reduce([_full_size(ink, mask, gray.shape)[1] for ink, mask in found])
+    return [split for dark in dict.fromkeys(r[0] for r in readings) if (split := global_split(gray, dark, kept))]
 
 
 def darkest_class(ink, mask):

@@ -28,6 +28,9 @@ that do them (the data flowing one way):
    lighting gradients and shadow edges and removes the strokes; ink is the
    darkness relative to it (a flat field), so ink in a shadow keeps its
    contrast; threshold at max(Otsu 1979, 4 robust noise sigmas, 10 %);
+   a tiny scan enlarged is also read by one global Otsu threshold, whose
+   even paper needs no background, where the other readings lost a quarter
+   of its ink (`global_splits`: a blurred scan's strokes);
    where the ink then has two levels, a shadow band narrow enough to pass
    the closing and the darker pen, the darker level alone is a reading too;
    a reading whose ink is a shade (a hard-edged shadow band: ink at most
@@ -69,6 +72,7 @@ from digitrec.ink import (
     extract_reading,
     extract_readings,
     first_found,
+    global_splits,
     ink_readings,
     read_ink,
     stroke_reading,
@@ -500,7 +504,8 @@ def normalize_hypotheses(image, alternatives=True):
     MNIST's pen, thinned half as much too (`_mnist_layout`).
     A tiny image whose ink reaches all four borders (a digit stretched to
     fill its frame) is read at `STRETCHED_ASPECT` of its width too: the
-    stretch lost its aspect ratio.
+    stretch lost its aspect ratio. A tiny image's ink is also read by one
+    global Otsu split of its levels where the others lost some (`ink.global_splits`).
     A picture enlarged by pixel repetition, or smoothly from a tiny one, is
     read as the tiny one it shows (`_source_resolution`, `_smooth_source`);
     one enlarged smoothly, which may as well be a photo out of focus whose
@@ -541,7 +546,7 @@ def _hypotheses_of(gray, alternatives):
         return found
     narrow = masks.resize(gray, max(1, round(STRETCHED_ASPECT * gray.shape[1])), gray.shape[0])
     with contextlib.suppress(ImageError):
-        found = np.concatenate([found, _hypotheses(*_working_image(narrow), alternatives)])
+        found = np.concatenate([found, _hypotheses(*_working_image(narrow), alternatives, split=False)])
     return found
 
 
@@ -556,11 +561,14 @@ def _fills_its_frame(gray):
     return bool(ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any())
 
 
-def _hypotheses(work, enlargement, alternatives):
-    """`normalize_hypotheses` on the working image `work` (see `_working_image`)."""
+def _hypotheses(work, enlargement, alternatives, split=True):
+    """`normalize_hypotheses` on the working image `work` (see `_working_image`); with `split`, a tiny scan's
+    global split too (`global_splits`)."""
     page = enlargement == 1  # a tiny scan enlarged is no page: no lines to lift, no table beside it
     work, readings = read_ink(work, finest=enlargement, lift=page)
     found = extract_readings(work, readings, alternatives, page)
+    if alternatives and split and not page:  # a tiny scan enlarged: its ink read by one global threshold too
+        found += global_splits(work, readings, found)
     # a reading whose ink is gone at 20 px (crumbs beside a thick digit) is no ink, not the end of the others
     laid_out = first_found(lambda reading: _layouts(*reading, alternatives), found, every=True)
     return np.stack([image for images in laid_out for image in images])
