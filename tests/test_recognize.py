@@ -402,6 +402,7 @@ def test_a_bold_digit_is_offered_thinned_half_as_much(mnist_test, recognizer):
     pages = [renderings.render("binary16", images[i], np.random.default_rng([7, i])) for i in index]
     assert [p.label for p in recognizer.predict(pages)] == [int(labels[i]) for i in index]
 
+
 def test_a_blurred_tiny_scan_is_read_by_one_global_threshold_too(mnist_test, recognizer, monkeypatch):
     """Scans of 16 px that the digit fills, out of focus: the rolling-ball reading's noise floor, measured on the
     paper side of its split, rises over the blurred strokes' soft shoulders and keeps only their darkest cores (a 0

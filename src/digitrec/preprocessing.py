@@ -517,8 +517,8 @@ def normalize_hypotheses(image, alternatives=True):
         alternatives: False returns the first image only (`normalize`).
 
     Returns:
-        float32 `(k, 28, 28)` in [0, 1], k = 1 to 18 (twice as many for a smooth picture, read at two
-        sizes); `[0]` is `normalize(image)`.
+        float32 `(k, 28, 28)` in [0, 1], k = 1 to 21 (a tiny scan's global split adds up to three; twice as
+        many for a smooth picture, read at two sizes); `[0]` is `normalize(image)`.
 
     Raises:
         ImageError: as for `normalize`.
