@@ -636,10 +636,7 @@ def pencil_in_a_box(digit, rng, box=(0.7, 1.0)):
 def low_light(picture, rng, sigma=16.0):
     """An image file's bytes (or a uint8 array) with Gaussian noise of `sigma` levels (of 255) added to each colour
     channel, not to its alpha, as a phone photo taken in low light: a uint8 array."""
-    out = np.asarray(Image.open(io.BytesIO(picture)) if isinstance(picture, bytes) else picture, np.float64)
-    colour = out[..., :3] if out.ndim == 3 else out  # a view: not the alpha channel
-    colour += rng.normal(0, sigma, colour.shape)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    return _recoloured(picture, lambda colour: colour + rng.normal(0, sigma, colour.shape))
 
 
 def glared(picture, g, rng):
@@ -647,14 +644,14 @@ def glared(picture, g, rng):
     ink on it: each colour level v (not the alpha) becomes v + g w (255 - v), w a Gaussian of standard deviation a
     quarter of the shorter side, 1 at its centre, drawn in the middle 40 % of the picture with `rng`; a uint8
     array. At its centre, what the paper and the ink lack to white shrinks to 1 - g of it."""
-    out = np.asarray(Image.open(io.BytesIO(picture)) if isinstance(picture, bytes) else picture, np.float64).copy()
-    h, w = out.shape[:2]
-    cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
-    yy, xx = np.mgrid[0:h, 0:w]
-    spot = g * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (min(h, w) / 4) ** 2))
-    colour = out[..., :3] if out.ndim == 3 else out  # a view: not the alpha channel
-    colour += (spot if out.ndim == 2 else spot[..., None]) * (255 - colour)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    def lit(colour):
+        h, w = colour.shape[:2]
+        cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
+        yy, xx = np.mgrid[0:h, 0:w]
+        spot = g * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (min(h, w) / 4) ** 2))
+        return colour + spot[..., None] * (255 - colour)
+
+    return _recoloured(picture, lit)
 
 
 def shadowed(picture, darkness, rng):
@@ -664,17 +661,27 @@ def shadowed(picture, darkness, rng):
     its edges a logistic of scale 1 % of the shorter side (at least a quarter pixel: a hard shadow's penumbra is
     narrow); each colour level (not the alpha) is multiplied by 1 - `darkness` inside it. A uint8 array, drawn with
     `rng`. (The families' photos cast soft shadows only, 20-45 % dark: `renderings._lighting`.)"""
+    def shaded(colour):
+        h, w = colour.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+        angle, offset = rng.uniform(0, 2 * np.pi), rng.uniform(-0.2, 0.2) * min(h, w)
+        signed = (xx - w / 2) * np.cos(angle) + (yy - h / 2) * np.sin(angle) - offset
+        if rng.random() < 0.5:
+            signed = rng.uniform(0.05, 0.2) * min(h, w) - np.abs(signed)
+        shade = 1 / (1 + np.exp(np.clip(-signed / max(0.01 * min(h, w) / 4, 0.25), -50, 50)))
+        return colour * (1 - darkness * shade[..., None])
+
+    return _recoloured(picture, shaded)
+
+
+def _recoloured(picture, change):
+    """An image file's bytes (or a uint8 array) as a uint8 array whose colour channels (not its alpha) are
+    `change(colour)`: `colour` float64 `(H, W, C)` (C = 1 for a grey picture), rounded and clipped after."""
     out = np.asarray(Image.open(io.BytesIO(picture)) if isinstance(picture, bytes) else picture, np.float64).copy()
-    h, w = out.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    angle, offset = rng.uniform(0, 2 * np.pi), rng.uniform(-0.2, 0.2) * min(h, w)
-    signed = (xx - w / 2) * np.cos(angle) + (yy - h / 2) * np.sin(angle) - offset
-    if rng.random() < 0.5:
-        signed = rng.uniform(0.05, 0.2) * min(h, w) - np.abs(signed)
-    shade = 1 / (1 + np.exp(np.clip(-signed / max(0.01 * min(h, w) / 4, 0.25), -50, 50)))
-    colour = out[..., :3] if out.ndim == 3 else out  # a view: not the alpha channel
-    colour *= 1 - darkness * (shade if out.ndim == 2 else shade[..., None])
+    colour = out[..., :3] if out.ndim == 3 else out[..., None]  # a view: not the alpha channel
+    colour[...] = change(colour)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
 
 def read_refused(recognizer, picture):
     """Whether `recognizer.read` refuses `picture`: reads nothing but "?", or finds no ink in it (`ImageError`, as

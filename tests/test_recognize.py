@@ -200,7 +200,6 @@ def test_a_narrow_shadow_band_across_a_marker_digit_is_left_out(mnist_test, reco
     assert sum(p.label == y for p, y in zip(recognizer.predict(pages), labels[:20])) >= 18
 
 
-
 def test_a_form_digit_under_a_hard_shadow_is_read(mnist_test, recognizer):
     """Test digits in a printed box or on a ruled line (the `form` family) photographed under a hard-edged shadow
     45 % dark (`synth.shadowed`: a half-plane or a band, as direct light casts a hand's or a pen's). The page's
@@ -213,6 +212,7 @@ def test_a_form_digit_under_a_hard_shadow_is_read(mnist_test, recognizer):
         rng = np.random.default_rng(i)
         pages.append(synth.shadowed(renderings.render("form", images[i], rng), 0.45, rng))
     assert sum(p.label == y for p, y in zip(recognizer.predict(pages), labels[:40])) >= 31
+
 
 def test_a_thick_marker_digit_beside_a_shadow_band_is_read(mnist_test, recognizer):
     """The pages of `synth.thick_marker_beside_a_band`: the flat-fielded page's split holds the digit and pieces
