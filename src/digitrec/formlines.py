@@ -118,8 +118,11 @@ def drop_form_lines(mask, width, strength):
     underline). A 7's bar or a 2's base, which end where the digit does,
     stays. Strokes a removed line crossed are bridged.
     A box must frame the rest of the ink without its specks (`masks.drop_specks`
-    on `strength`, float32 like `mask`); a ruled line must reach beyond all
-    of it, specks too (the straight edge of a shadow band is no such line
+    on `strength`, float32 like `mask`, judged against all the ink but the
+    box: a digit of straight strokes lies in straight runs too, and a speck
+    that a hard shadow's edge left at the picture's border, judged against
+    the few pixels the runs left of a 1, once kept its box); a ruled line
+    must reach beyond all of it, specks too (the straight edge of a shadow band is no such line
     where bits of the band lie beyond the digit). It runs before speck
     removal: a row of printed boxes may hold ten times the ink of a thin 1
     in one of them. Where all that would be left is the removed lines' rims
@@ -162,7 +165,6 @@ def _drop_lines_in(mask, width, strength, shape):
         if teeth is not None or _underlines(group, mask, width):
             kept &= ~group if teeth is None else ~(group | teeth)
     _, labels, boxes, _ = masks.boxes(lines)
-    rest = None
     spanning = np.isin(labels, 1 + np.flatnonzero((boxes[1:, 2] >= 0.9 * w) | (boxes[1:, 3] >= 0.9 * h)))
     for label, (c0, r0, box_w, box_h, area) in enumerate(boxes[1:], 1):
         r1, c1 = r0 + box_h, c0 + box_w
@@ -170,9 +172,8 @@ def _drop_lines_in(mask, width, strength, shape):
         if not (hollow or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h):  # (before any whole-image work: texture)
             continue
         group = labels == label
-        if hollow and rest is None:
-            rest = masks.drop_specks(mask & ~lines, strength)[0]
-        boxlike = hollow and (_closes_its_box(group, width) or _encloses(group, rest | (lines & ~group)))
+        inner = masks.drop_specks(mask & ~group, strength)[0] if hollow else None  # the rest of the ink, no specks
+        boxlike = hollow and (_closes_its_box(group, width) or _encloses(group, inner))
         if not (boxlike or c1 - c0 >= 0.9 * w or r1 - r0 >= 0.9 * h) or not (mask & ~group).any():
             continue
         others = mask & ~(group | spanning)  # a ruled line reaches beyond all the rest (noise too) but its fellows
@@ -180,11 +181,9 @@ def _drop_lines_in(mask, width, strength, shape):
         ruled = ((c1 - c0 >= 0.9 * w and c0 < p0 - width and c1 > p1 + width)
                  or (r1 - r0 >= 0.9 * h and r0 < o0 - width and r1 > o1 + width))
         frame = False
-        if boxlike:  # a box frames the rest of the ink, noise aside
-            inner = rest | (lines & ~group)
-            if inner.any():
-                o0, o1, p0, p1 = masks.bbox(inner)
-                frame = r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
+        if boxlike and inner.any():  # a box frames the rest of the ink, noise aside
+            o0, o1, p0, p1 = masks.bbox(inner)
+            frame = r0 <= o0 + width and r1 >= o1 - width and c0 <= p0 + width and c1 >= p1 - width
         if frame or ruled:
             kept &= ~group
     if kept.sum() == mask.sum() or _only_rims(kept, mask & ~kept):  # nothing in the box: the box is the ink
