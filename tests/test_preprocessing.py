@@ -554,21 +554,41 @@ def test_a_box_is_dropped_around_a_digit_of_straight_strokes_despite_a_speck_out
     assert np.array_equal(kept & ~box, mask & ~box), "ink beside the box was lost"
 
 
-@pytest.mark.parametrize("index", [41266, 25261, 26258])
-def test_a_boxed_digit_under_a_hard_shadow_is_read(mnist_dir, index):
+@pytest.mark.parametrize(("family", "index"), [("form", 41266), ("form", 25261), ("form", 26258), ("noise", 10614),
+                                               ("noise", 49436)])
+def test_a_digit_half_in_a_hard_shadow_is_read(mnist_dir, family, index):
     """MNIST training digits 41266 (a 1 of thick straight strokes), 25261 (a 2) and 26258 (a 0) as the `form` family
-    renders them in a printed box (`scripts/family_validation.py 5 100 form --shadow 0.45`), a hard shadow's
-    half-plane or band across each: Otsu's split took the paper lit beside the shadow for light ink, and the digit
-    was refused. The 1: the reading that found it kept its box, held by a speck of the shadow's edge at the
-    picture's border, and was taken for a box alone. The 2 and the 0: their dark strokes were not offered, being
-    wider than a third of the lit paper's width (the 2), or beside thin light strokes along the shadow's edge (the
-    0); now the darkest strokes are offered last wherever the split's ink is paper lit along the picture's edge."""
+    renders them in a printed box, and 10614 (a 9) and 49436 (a 6) as the `noise` family does (salt and pepper),
+    each under a hard shadow's half-plane or band (`scripts/family_validation.py 5 100 form noise --shadow 0.45`):
+    Otsu's split took the paper lit beside the shadow for light ink, and the digit was refused. The 1: the reading
+    that found it kept its box, held by a speck of the shadow's edge at the picture's border, and was taken for a
+    box alone. The 2 and the 0: their dark strokes were not offered, being wider than a third of the lit paper's
+    width (the 2), or beside thin light strokes along the shadow's edge (the 0). The 9 and the 6: no local reading
+    found dark strokes among the noise; the darkest of three Otsu classes is offered now."""
     from digitrec.inference import Recognizer
 
     images, labels = data.load_split("train", mnist_dir)
-    rng = np.random.default_rng([5, list(renderings.FAMILIES).index("form"), index])
-    picture = synth.shadowed(renderings.render("form", images[index], rng), 0.45, rng)
+    rng = np.random.default_rng([5, list(renderings.FAMILIES).index(family), index])
+    picture = synth.shadowed(renderings.render(family, images[index], rng), 0.45, rng)
     assert Recognizer().predict([picture])[0].label == labels[index]
+
+
+def test_the_darkest_of_three_levels_is_strokes_or_nothing():
+    """`ink._darkest_level`: dark strokes on paper half in shadow (three levels) give their width; a picture of two
+    levels has no third class (it raised ValueError out of `normalize` for a binary non-digit), and a darkest class
+    that is a region, not strokes, is no reading."""
+    from digitrec.ink import _darkest_level
+
+    paper = np.full((90, 90), 0.9, np.float32)
+    paper[:, 45:] = 0.5  # the shaded half
+    strokes = paper.copy()
+    strokes[20:70, 30:35] = strokes[20:25, 30:60] = 0.1  # a 7-like pair of strokes 5 px wide, across the shadow
+    (dark, width), = _darkest_level(strokes)
+    assert dark and 3.5 <= width <= 6.5
+    assert _darkest_level(np.where(paper > 0.7, 1.0, 0.0).astype(np.float32)) == []
+    region = paper.copy()
+    region[10:80, 10:80] = 0.1  # a dark square, not strokes
+    assert _darkest_level(region) == []
 
 
 def test_a_ring_whose_pen_skipped_twice_is_normalized_closed():
