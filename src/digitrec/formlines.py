@@ -122,8 +122,8 @@ def drop_form_lines(mask, width, strength):
     box: a digit of straight strokes lies in straight runs too, and a speck
     that a hard shadow's edge left at the picture's border, judged against
     the few pixels the runs left of a 1, once kept its box); a ruled line
-    must reach beyond all of it, specks too (the straight edge of a shadow band is no such line
-    where bits of the band lie beyond the digit). It runs before speck
+    must reach beyond all of it, specks too (the straight edge of a shadow
+    band is no such line where bits of the band lie beyond the digit). It runs before speck
     removal: a row of printed boxes may hold ten times the ink of a thin 1
     in one of them. Where all that would be left is the removed lines' rims
     (`_only_rims`), nothing is removed: the box is the ink.

@@ -499,8 +499,8 @@ def ink_readings(gray, finest=1.0):
     light strokes along the shadow's edge were found: validation digits of
     the `form` family under a hard shadow 45 % dark,
     `scripts/family_validation.py 5 200 form --shadow 0.45`, 164 -> 176
-    read right, with the box fix of `formlines.drop_form_lines`; held-out
-    seed 6: 169 -> 176, and 189 -> 195 at 30 %; unshadowed families,
+    read right, with the box fix of `formlines.drop_form_lines` (1d33992);
+    held-out seed 6: 169 -> 176, and 189 -> 195 at 30 %; unshadowed families,
     blank pages and non-digits as before). Where the split's ink is a
     region, strokes of any narrower width count there, and in a picture that
     was not enlarged the flat-fielded reading comes last too: the region may be the paper lit
@@ -565,7 +565,8 @@ def _darkest_level(gray):
     (salt and pepper noise answers both ways alike). Validation digits under a hard shadow 45 % dark
     (`scripts/family_validation.py 5 200 --shadow 0.45`, with the rest of that day's change to `ink_readings`):
     `noise` 150 -> 189 of 200, `tight16` 171 -> 184, all 15 families 283 -> 194 wrong of 3,000; held-out seed
-    6, 100 each: 123 -> 88 wrong of 1,500 (`noise` 79 -> 97); unshadowed, blank pages and non-digits as before (README)."""
+    6, 100 each: 123 -> 88 wrong of 1,500 (`noise` 79 -> 97); unshadowed, blank pages and non-digits as before
+    (README)."""
     from skimage.filters import threshold_multiotsu  # here: few pictures need it
 
     try:
