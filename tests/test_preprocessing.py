@@ -554,25 +554,6 @@ def test_a_box_is_dropped_around_a_digit_of_straight_strokes_despite_a_speck_out
     assert np.array_equal(kept & ~box, mask & ~box), "ink beside the box was lost"
 
 
-@pytest.mark.parametrize(("family", "index"), [("form", 41266), ("form", 25261), ("form", 26258), ("noise", 10614),
-                                               ("noise", 49436)])
-def test_a_digit_half_in_a_hard_shadow_is_read(mnist_dir, family, index):
-    """MNIST training digits 41266 (a 1 of thick straight strokes), 25261 (a 2) and 26258 (a 0) as the `form` family
-    renders them in a printed box, and 10614 (a 9) and 49436 (a 6) as the `noise` family does (salt and pepper),
-    each under a hard shadow's half-plane or band (`scripts/family_validation.py 5 100 form noise --shadow 0.45`):
-    Otsu's split took the paper lit beside the shadow for light ink, and the digit was refused. The 1: the reading
-    that found it kept its box, held by a speck of the shadow's edge at the picture's border, and was taken for a
-    box alone. The 2 and the 0: their dark strokes were not offered, being wider than a third of the lit paper's
-    width (the 2), or beside thin light strokes along the shadow's edge (the 0). The 9 and the 6: no local reading
-    found dark strokes among the noise; the darkest of three Otsu classes is offered now."""
-    from digitrec.inference import Recognizer
-
-    images, labels = data.load_split("train", mnist_dir)
-    rng = np.random.default_rng([5, list(renderings.FAMILIES).index(family), index])
-    picture = synth.shadowed(renderings.render(family, images[index], rng), 0.45, rng)
-    assert Recognizer().predict([picture])[0].label == labels[index]
-
-
 def test_the_darkest_of_three_levels_is_strokes_or_nothing():
     """`ink._darkest_level`: dark strokes on paper half in shadow (three levels) give their width; a picture of two
     levels has no third class (it raised ValueError out of `normalize` for a binary non-digit), and a darkest class

@@ -20,7 +20,7 @@ from PIL import Image
 from scipy import ndimage
 
 import synth
-from digitrec import preprocessing, renderings
+from digitrec import data, preprocessing, renderings
 from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError, ModelError
 from digitrec.inference import BUNDLED_MODEL, Prediction, Recognizer
@@ -205,14 +205,32 @@ def test_a_form_digit_under_a_hard_shadow_is_read(mnist_test, recognizer):
     """Test digits in a printed box or on a ruled line (the `form` family) photographed under a hard-edged shadow
     45 % dark (`synth.shadowed`: a half-plane or a band, as direct light casts a hand's or a pen's). The page's
     split often takes the paper lit beside the shadow for light ink; where that runs along a quarter of the
-    picture's edge, the thin dark strokes are offered to the classifier too (`ink.LIT_EDGE`): 32 of these 40 are
-    read right, 29 before."""
+    picture's edge, the thin dark strokes are offered to the classifier too (`ink.LIT_EDGE`): 32 of these 40 were
+    read right, 29 before; 34 since dark strokes of any width, or the darkest of three levels, are offered there
+    and a box is dropped despite a speck outside it (2026-12-06; the cases below)."""
     images, labels = mnist_test
     pages = []
     for i in range(40):
         rng = np.random.default_rng(i)
         pages.append(synth.shadowed(renderings.render("form", images[i], rng), 0.45, rng))
-    assert sum(p.label == y for p, y in zip(recognizer.predict(pages), labels[:40])) >= 31
+    assert sum(p.label == y for p, y in zip(recognizer.predict(pages), labels[:40])) >= 33
+
+
+@pytest.mark.parametrize(("family", "index"), [("form", 41266), ("form", 25261), ("form", 26258), ("noise", 10614),
+                                               ("noise", 49436)])
+def test_a_digit_half_in_a_hard_shadow_is_read(mnist_dir, recognizer, family, index):
+    """MNIST training digits 41266 (a 1 of thick straight strokes), 25261 (a 2) and 26258 (a 0) as the `form` family
+    renders them in a printed box, and 10614 (a 9) and 49436 (a 6) as the `noise` family does (salt and pepper),
+    each under a hard shadow's half-plane or band (`scripts/family_validation.py 5 100 form noise --shadow 0.45`):
+    Otsu's split took the paper lit beside the shadow for light ink, and the digit was refused. The 1: the reading
+    that found it kept its box, held by a speck of the shadow's edge at the picture's border, and was taken for a
+    box alone. The 2 and the 0: their dark strokes were not offered, being wider than a third of the lit paper's
+    width (the 2), or beside thin light strokes along the shadow's edge (the 0). The 9 and the 6: no local reading
+    found dark strokes among the noise; the darkest of three Otsu classes is offered now."""
+    images, labels = data.load_split("train", mnist_dir)
+    rng = np.random.default_rng([5, list(renderings.FAMILIES).index(family), index])
+    picture = synth.shadowed(renderings.render(family, images[index], rng), 0.45, rng)
+    assert recognizer.predict([picture])[0].label == labels[index]
 
 
 def test_a_thick_marker_digit_beside_a_shadow_band_is_read(mnist_test, recognizer):

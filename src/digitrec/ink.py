@@ -501,7 +501,9 @@ def ink_readings(gray, finest=1.0):
     `scripts/family_validation.py 5 200 form --shadow 0.45`, 164 -> 176
     read right, with the box fix of `formlines.drop_form_lines` (1d33992);
     held-out seed 6: 169 -> 176, and 189 -> 195 at 30 %; unshadowed families,
-    blank pages and non-digits as before). Where the split's ink is a
+    blank pages and non-digits as before); where no local reading found
+    dark strokes there (salt and pepper noise), the darkest of three levels
+    (`_darkest_level`). Where the split's ink is a
     region, strokes of any narrower width count there, and in a picture that
     was not enlarged the flat-fielded reading comes last too: the region may be the paper lit
     beside a soft shade whose border is a sliver of the split's edge, the
@@ -520,7 +522,7 @@ def ink_readings(gray, finest=1.0):
     """
     t, ((score, width, dark), (other, other_width, _)), sharpness = _global_reading(gray)
     sharp = sharpness >= SHARP_EDGE
-    region = width >= min(gray.shape) / 6  # the split's ink is a region, not strokes: either polarity may be ink
+    region = _is_region(width, gray.shape)  # the split's ink is a region, not strokes: either polarity may be ink
     # on a sharp split only local strokes under a third of its width count: none can be when that is `finest`, and
     # none are looked for in a drawing, whose paper is one level (`_flat_paper`)
     scales = LOCAL_SCALES[:-1] if sharp else LOCAL_SCALES  # see LOCAL_SCALES
@@ -557,6 +559,12 @@ def ink_readings(gray, finest=1.0):
     return list(dict.fromkeys(found))
 
 
+def _is_region(width, shape):
+    """Whether a reading `width` px wide in a picture of `shape` is a region rather than strokes: as wide as a sixth
+    of the picture's shorter side."""
+    return width >= min(shape) / 6
+
+
 def _darkest_level(gray):
     """`[(True, width)]` for the darkest class of a three-class Otsu split of `gray` (Liao, Chen and Chung 2001,
     `skimage.filters.threshold_multiotsu`) where its strokes are consistent (`stroke_reading`; specks dropped)
@@ -574,7 +582,7 @@ def _darkest_level(gray):
     except ValueError:  # under three levels (a binary picture): no third class
         return []
     variation, width, _ = stroke_reading(gray < low, 1.0 - gray)
-    return [(True, width)] if variation <= STROKE_CV and width < min(gray.shape) / 6 else []  # no region
+    return [(True, width)] if variation <= STROKE_CV and not _is_region(width, gray.shape) else []
 
 
 def _stroke_readings(local):
@@ -709,7 +717,7 @@ def read_ink(gray, whole=None, finest=1.0, lift=True):
 
 def hypotheses(gray, readings, alternatives=True):
     """`ink_hypotheses` of the picture `gray` and its `readings`, as `read_ink` gives them."""
-    region = readings[0][1] >= min(gray.shape) / 6  # the ink read first is a region, not strokes
+    region = _is_region(readings[0][1], gray.shape)  # the ink read first is a region, not strokes
     near = _local_readings(gray, 1.0, one_sided=NEAR_ASYMMETRY) if alternatives and region else []
     if near:  # the most one-sided thin strokes, though not one-sided enough to count
         _, width, dark, _, _ = max(near, key=lambda r: r[0])
