@@ -784,23 +784,24 @@ def check_contrast(gray):
         raise ImageError("no ink found: the image is blank or has too little contrast")
 
 
-def extract_reading(gray, reading, dashes=True, finest=None, page=True):
+def extract_reading(gray, reading, dashes=True, finest=None, page=True, enlargement=1):
     """`extract_ink`'s ink and mask, on the copy where thick strokes are `STROKE_WORK` px wide, and the ink's median
     contrast (`_separate`, which takes `dashes` and `page`).
 
     `reading` is `(dark, width)`, one of `ink_readings`'s; `finest` (pixels)
-    is the thinnest reading of its polarity, if any: see `work_width`.
+    is the thinnest reading of its polarity, if any, and `enlargement` how
+    many times a tiny scan was enlarged to `gray`: see `work_width`.
     """
     check_contrast(gray)
     dark, width = reading
     g = gray if dark else 1.0 - gray
-    work = work_width(width, finest)
+    work = work_width(width, finest, enlargement)
     if work == width:
         return _separate(g, width, dashes, page)
     return _separate(masks.rescale(g, work / width), work, dashes, page)
 
 
-def work_width(width, finest=None):
+def work_width(width, finest=None, enlargement=1):
     """The stroke width, pixels, on the copy where `extract_reading` separates strokes `width` px wide.
 
     `width`, or `STROKE_WORK` where that shrinks the copy by more than a
@@ -808,9 +809,19 @@ def work_width(width, finest=None):
     reading of the same polarity: a printed box's lines beside a marker's
     strokes) become thinner than `FINE_WORK` px: shrunk further, such lines
     fade into the paper in pieces, and a box's remnants are no longer a box
-    (`drop_form_lines`).
+    (`drop_form_lines`); nor, for a tiny scan enlarged `enlargement` times,
+    smaller than the scan itself: a scan out of focus has a fat Otsu split,
+    so its strokes read several times wider than they are (a 3 blurred by 2
+    px at 28x28: 26.8 px in the 84 px working image, 7.6 unblurred), and the
+    copy where they are 6 px wide, 19 px a side, closed its loops into a blob
+    read "1". Validation digits blurred by 2 px (`scripts/family_validation.py
+    5 200 clean inverted binary32 tight16 stretched16 binary16 --blur 2`):
+    510 -> 492 wrong of 1,200 (`clean` 147 -> 153, `inverted` 147 -> 154,
+    `binary32` 182 -> 185 of 200).
     """
     work = max(STROKE_WORK, FINE_WORK * width / finest) if finest else STROKE_WORK
+    if enlargement > 1:
+        work = max(work, width / enlargement)
     return width if work / width > 0.75 else work
 
 
@@ -894,7 +905,7 @@ def darkest_class(ink, mask):
     return core if (lighter & ~near).sum() >= 0.25 * lighter.sum() else None
 
 
-def extract_readings(gray, readings, alternatives, page=True):
+def extract_readings(gray, readings, alternatives, page=True, enlargement=1):
     """`(ink, mask)` of `extract_reading` for each of `readings` that finds ink (the first only, without `alternatives`),
     each shade replaced by the ink it was read instead of.
 
@@ -905,7 +916,7 @@ def extract_readings(gray, readings, alternatives, page=True):
     takes its place (once). Where the first reading that finds ink is that
     much wider than others of its polarity, they are extracted too,
     alternatives or not, so that `extract_ink` and `normalize` read what
-    their alternatives' first is. `page` as for `extract_reading`.
+    their alternatives' first is. `page` and `enlargement` as for `extract_reading`.
 
     Raises:
         ImageError: no reading finds ink (the first one's error).
@@ -914,7 +925,7 @@ def extract_readings(gray, readings, alternatives, page=True):
         return min(width for dark, width in readings if dark == reading[0])
 
     def extract(reading):
-        return (reading, *extract_reading(gray, reading, finest=finest(reading), page=page))
+        return (reading, *extract_reading(gray, reading, finest=finest(reading), page=page, enlargement=enlargement))
 
     def thinner(reading, than):  # of the same polarity, at least SHADOW_WIDTH times thinner
         return reading[0] == than[0] and SHADOW_WIDTH * reading[1] <= than[1]
@@ -923,7 +934,7 @@ def extract_readings(gray, readings, alternatives, page=True):
     narrower = [] if alternatives else [r for r in readings if thinner(r, found[0][0])]
     with contextlib.suppress(ImageError):  # thinner readings that find no ink are no evidence
         found += first_found(extract, narrower, every=True) if narrower else []
-    pens = [f for f in found if not all_form_lines(f[2], work_width(f[0][1], finest(f[0])))]
+    pens = [f for f in found if not all_form_lines(f[2], work_width(f[0][1], finest(f[0]), enlargement))]
     found = pens or found  # a reading that finds a printed box alone, beside one that finds a pen's ink, is no ink
     kept = {}  # reading: (ink, mask), in the order of the readings they stand for
     for f in found:  # each replaced by the darkest reading that shows it up as a shade, if any

@@ -566,7 +566,7 @@ def _hypotheses(work, enlargement, alternatives, split=True):
     global split too (`global_splits`)."""
     page = enlargement == 1  # a tiny scan enlarged is no page: no lines to lift, no table beside it
     work, readings = read_ink(work, finest=enlargement, lift=page)
-    found = extract_readings(work, readings, alternatives, page)
+    found = extract_readings(work, readings, alternatives, page, enlargement)
     if alternatives and split and not page:  # a tiny scan enlarged: its ink read by one global threshold too
         found += global_splits(work, readings, found)
     # a reading whose ink is gone at 20 px (crumbs beside a thick digit) is no ink, not the end of the others
