@@ -438,9 +438,8 @@ def normalize_ink(ink):
     Its polarity is known (light on exact black) and it holds no shade,
     texture or page lines, so of `ink_readings` only the stroke width is taken
     (of the light side of Otsu's split, as `ink._global_reading` measures it); the ink is then
-    extracted again at that width and laid out as MNIST, as `normalize` does
-    (a tiny candidate enlarged to be read, on a copy no smaller than itself:
-    `ink.work_width`). Ink that touches the frame gets a margin of black first (15 % of the
+    extracted again at that width and laid out as MNIST, as `normalize` does.
+    Ink that touches the frame gets a margin of black first (15 % of the
     longest side, `with_margin`, as `segmentation` gives its candidates), so that the
     paper estimate has room beside the strokes.
 
@@ -476,14 +475,13 @@ def normalize_ink_hypotheses(ink, alternatives=True):
     ink = np.asarray(ink, "float32")
     if ink[[0, -1]].any() or ink[:, [0, -1]].any():
         ink = with_margin(ink)
-    work, enlargement = _working_image(ink)
+    work, _ = _working_image(ink)
     check_contrast(work)
     # the light side of `ink._global_reading`'s split
     _, width, _ = stroke_reading(work > masks.otsu(work), work, by_area=True)
     if not width:  # no strokes of a consistent width on the light side: read it as any picture
         return normalize(ink)[None]
-    found = extract_reading(work, (False, width), dashes=False, enlargement=enlargement)
-    return np.stack(_mnist_layout(*found[:2], halfway=alternatives))
+    return np.stack(_mnist_layout(*extract_reading(work, (False, width), dashes=False)[:2], halfway=alternatives))
 
 
 def with_margin(ink):
