@@ -211,7 +211,8 @@ def drop_page_edges(mask, width, strength):
 
     Returns `mask` itself where it drops nothing.
     """
-    n, labels, _, _ = masks.boxes(mask)
+    labels, areas = masks.components(mask)  # the labels alone: a third of the cost of `masks.boxes`
+    n = len(areas) + 1
     if n < 3:  # one mark or none: nothing else to be the ink
         return mask
     contact = sum(np.bincount(side, minlength=n) >= EDGE_CONTACT * len(side)
