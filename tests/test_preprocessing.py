@@ -1021,6 +1021,20 @@ def test_chamfer_disk_dilation_is_the_distance_transform_within_a_radius(radius)
         assert np.array_equal(cv2.dilate(ink.astype(np.uint8), _chamfer_disk(radius)).astype(bool), within)
 
 
+@pytest.mark.parametrize("diameter", [31, masks.WIDE_KERNEL, 151])
+def test_closing_is_opencvs_closing_exactly(diameter):
+    """`masks.closing` (the paper under bold ink, `ink._ink_mask`) runs wide kernels on an 8-bit picture's levels
+    in uint8: the result is OpenCV's float32 closing, value for value, for an 8-bit picture, for one minus it
+    (values off the 1/255 lattice), and for a picture of more than 256 values (run as it is)."""
+    rng = np.random.default_rng(diameter)
+    levels = cv2.GaussianBlur(rng.integers(0, 256, (120, 170)).astype(np.uint8), (0, 0), 3)
+    levels[40:60, 20:150] = 30  # a bold dark bar for the closing to fill
+    kernel = masks.disk(diameter)
+    for image in (levels / np.float32(255), 1 - levels / np.float32(255), rng.random((120, 170), np.float32)):
+        expected = cv2.morphologyEx(image, cv2.MORPH_CLOSE, kernel)
+        closed = masks.closing(image, kernel)
+        assert closed.dtype == image.dtype and np.array_equal(closed, expected)
+
 def test_a_tiny_scan_is_never_separated_on_a_copy_smaller_than_itself(mnist_test, monkeypatch):
     """A 28x28 digit out of focus (a Gaussian of 2 px) has a fat Otsu split: its strokes read three or four times
     wider than they are, and the copy where they would be `ink.STROKE_WORK` px wide was 19-26 px a side, smaller than

@@ -626,7 +626,7 @@ def _ink_mask(g, width, ball, dashes, page):
     """`_separate`'s contrast (the darkness relative to the paper), threshold and ink mask, without form lines, the
     table beside the page (where `page`) and specks, for strokes `width` px wide, the paper being the closing by a
     disk of `3 * ball + 1` px."""
-    paper = cv2.morphologyEx(g, cv2.MORPH_CLOSE, masks.disk(3 * ball + 1))
+    paper = masks.closing(g, masks.disk(3 * ball + 1))
     contrast = np.clip((paper - g) / np.maximum(paper, 0.05), 0.0, 1.0)
     otsu = masks.otsu(contrast)
     paper_side = contrast[contrast <= otsu]  # the noise floor is measured on the paper, which may be the minority

@@ -14,6 +14,7 @@ from scipy import ndimage
 
 from digitrec._stats import median
 
+WIDE_KERNEL = 41  # `closing` works on 256 levels in uint8 from this kernel side on, pixels (20 -> 9 ms there)
 SKIP_REACH = 2.0  # ink this many stroke widths from a stroke or nearer is no speck (a skipping pen's dashes)
 
 
@@ -43,6 +44,27 @@ def disk(diameter):
     """An elliptical structuring element (uint8, `odd(diameter)` px square) for OpenCV's morphology."""
     d = odd(diameter)
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
+
+
+def closing(image, kernel):
+    """OpenCV's grey-level closing of float32 `image` by the structuring element `kernel`, exactly.
+
+    A closing only selects among the image's own values, so it commutes with
+    any increasing map of them. Where the kernel is at least `WIDE_KERNEL` px
+    wide and the image holds one value per level of 256 (an 8-bit picture,
+    or one minus it: not a resampled copy), it runs on those levels in uint8,
+    whose morphology is several times as fast (a 91 px disk on a 500 x 450
+    photo: 93 -> 35 ms, the check included), and they are mapped back to
+    the values. Elsewhere it runs on `image` itself (the check costs about
+    2 ms on a quarter-megapixel image; a narrower kernel saves less).
+    """
+    if kernel.shape[0] >= WIDE_KERNEL:
+        levels = np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
+        values = np.zeros(256, image.dtype)
+        values[levels.ravel()] = image.ravel()
+        if np.array_equal(values[levels], image):  # one value per level, so levels and values rise together
+            return values[cv2.morphologyEx(levels, cv2.MORPH_CLOSE, kernel)]
+    return cv2.morphologyEx(image, cv2.MORPH_CLOSE, kernel)
 
 
 def otsu(values):
