@@ -164,8 +164,8 @@ def _near_strokes(keep, labels, areas, mask, strength, reach):
     index, width = np.arange(1, len(keep)), reach / SKIP_REACH
     dist = cv2.distanceTransform(pad(mask), cv2.DIST_L2, 3)[1:-1, 1:-1]
     mean = ndimage.mean(strength, labels, index)
-    stroke = np.concatenate([[False], (ndimage.maximum(dist, labels, index) >= width / 4) & (areas >= width**2 / 2)
-                             & (mean >= 0.5 * median(mean[keep[1:]]))])
+    thick = np.bincount(labels[dist >= width / 4], minlength=len(keep))[1:] > 0  # ndimage.maximum's sort: 10x the cost
+    stroke = np.concatenate([[False], thick & (areas >= width**2 / 2) & (mean >= 0.5 * median(mean[keep[1:]]))])
     pieces = np.take(keep | stroke, labels) & mask
     groups = components(cv2.dilate(pieces.view(np.uint8), disk(reach)) > 0)[0]
     seeded = np.zeros(groups.max() + 1, bool)
