@@ -1035,6 +1035,7 @@ def test_closing_is_opencvs_closing_exactly(diameter):
         closed = masks.closing(image, kernel)
         assert closed.dtype == image.dtype and np.array_equal(closed, expected)
 
+
 def test_a_tiny_scan_is_never_separated_on_a_copy_smaller_than_itself(mnist_test, monkeypatch):
     """A 28x28 digit out of focus (a Gaussian of 2 px) has a fat Otsu split: its strokes read three or four times
     wider than they are, and the copy where they would be `ink.STROKE_WORK` px wide was 19-26 px a side, smaller than

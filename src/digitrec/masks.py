@@ -1,6 +1,6 @@
 """Image and mask primitives that every stage of normalization shares.
 
-Resampling (`resize`, `rescale`, `fit`), structuring elements (`disk`),
+Resampling (`resize`, `rescale`, `fit`), structuring elements (`disk`), grey-level closing (`closing`),
 thresholds (Otsu 1979's `otsu`; `noise_floor`, a robust median + 4 sigma),
 8-connected components and their statistics (`components`, `boxes`), speck
 removal (`drop_specks`) and stroke widths along a mask's ridges
@@ -10,7 +10,6 @@ in [0, 1] unless said otherwise; masks are bool; sizes are in pixels.
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from digitrec._stats import median
 
@@ -138,7 +137,7 @@ def drop_specks(mask, strength, tall=False, reach=0):
         return mask, areas
     keep = np.concatenate([[False], (mass >= 0.08 * mass.max()) & (areas >= 2)])
     if reach and keep[1:].any() and not keep[1:].all():
-        keep = _near_strokes(keep, labels, areas, mask, strength, reach)
+        keep = _near_strokes(keep, labels, areas, mass, mask, reach)
     if keep[1:].all():
         return mask, areas
     strongest = int(mass.argmax())
@@ -154,16 +153,17 @@ def drop_specks(mask, strength, tall=False, reach=0):
     return kept, areas[keep[1:]]
 
 
-def _near_strokes(keep, labels, areas, mask, strength, reach):
+def _near_strokes(keep, labels, areas, mass, mask, reach):
     """`keep` (bool `(n + 1,)` over `labels`, [0] the background) and every piece of stroke linked to a kept
     component by pieces of stroke with gaps up to `reach` px (joined by a dilation): the dashes of a stroke that
     the pen skipped. A piece of stroke is at least half as thick as a stroke (`reach` / `SKIP_REACH` px), as large
-    as half a square of its side, and half as strong as the kept ink (mean `strength`); salt noise, a line's
+    as half a square of its side, and half as strong as the kept ink (mean strength: `mass`, each component's sum of
+    it, over `areas`); salt noise, a line's
     remnants and faint texture beside the strokes are not, and texture away from the strokes is linked to none.
     """
-    index, width = np.arange(1, len(keep)), reach / SKIP_REACH
+    width = reach / SKIP_REACH
     dist = cv2.distanceTransform(pad(mask), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    mean = ndimage.mean(strength, labels, index)
+    mean = mass / areas  # the components' mean strength
     thick = np.bincount(labels[dist >= width / 4], minlength=len(keep))[1:] > 0  # ndimage.maximum's sort: 10x the cost
     stroke = np.concatenate([[False], thick & (areas >= width**2 / 2) & (mean >= 0.5 * median(mean[keep[1:]]))])
     pieces = np.take(keep | stroke, labels) & mask
