@@ -572,6 +572,27 @@ def test_the_darkest_of_three_levels_is_strokes_or_nothing():
     assert _darkest_level(region) == []
 
 
+def test_the_darkest_class_is_a_pens_ink_not_a_band_crossing_the_picture():
+    """`ink.darkest_class` on a shadow band's strength (0.35) joined to darker ink (0.6): a pen's stroke that the
+    band crosses is its darker class (ink half again as dark as the shade; twice as dark was asked until
+    2026-12-06, and under a hard shadow a marker's ink in the band's light was refused); a darker band that
+    crosses the whole picture (a hard shadow over a lighter soft one, or over a form's printed line) is none on a
+    page, but is in a tiny scan enlarged, whose ink may reach across its frame."""
+    from digitrec.ink import darkest_class
+
+    def strength(rows):
+        ink = np.zeros((120, 120), np.float32)
+        ink[30:39, :] = 0.35  # the band, across the picture
+        ink[rows, 50:59] = 0.6
+        return ink, ink > 0
+
+    stroke = darkest_class(*strength(slice(10, 100)))
+    assert stroke is not None and stroke[10:100, 50:59].all() and not stroke[30:39, :40].any()
+    crossing = strength(slice(None))
+    assert darkest_class(*crossing) is None
+    assert darkest_class(*crossing, page=False) is not None
+
+
 def test_a_ring_whose_pen_skipped_twice_is_normalized_closed():
     """A 0 drawn 10 px wide whose ballpoint skipped at two places (gaps of about 1.5 and 2.5 stroke widths): its
     arcs point at each other across each gap and are joined, so the normalized 0 is one closed ring. Before, the

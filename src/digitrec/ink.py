@@ -146,17 +146,14 @@ STROKE_LENGTH = 5.0  # the shortest a local reading's longest stroke may be, in 
 # --shadow 0.45, and the families without it digit for digit; README).
 LIT_EDGE = 0.25
 MIN_CONTRAST = 0.1  # the faintest ink kept: darkness relative to the paper (paper texture stays under it)
-# How much stronger the darker class of the ink must be than the lighter to be offered alone (`darkest_class`):
-# chosen on the validation split's marker renderings (400 digits: none 93.5 %, 1.5 95.25 % at twice the cost,
-# 2 95.25 %, 2.5 95.0 %). The quarter of the lighter class beyond a stroke width was tried once, not tuned: it keeps
-# marker's gain and gives back what tight16 and stretched16 lost (1 of 1,000 each: their soft edges offered alone)
-# and the non-digit photos the classifier then took for digits (letters 23 -> 26 -> 23 of 150, shapes 16 -> 18 -> 17).
-CORE_CONTRAST = 2.0
 # A reading of what is ink is a shade, not ink, where one of its polarity this many times thinner finds ink this
 # many times darker (median contrasts; `extract_readings`): a pen is darker than any shadow it lies in. Set a priori, the
 # width ratio as `ink_readings`'s "three times thicker" and the contrast "half again as dark"; checked on the validation
 # split: 300 digits beside a hard-edged band 286 -> 293 of 300 (`scripts/distortion_validation.py band`), and 300
-# of each family read digit for digit as before (`scripts/family_validation.py 5 300`).
+# of each family read digit for digit as before (`scripts/family_validation.py 5 300`). `darkest_class` asks the
+# same contrast of a pen's ink over the shadow band that joins it (twice until 2026-12-06, chosen on the validation
+# marker renderings without a hard shadow: 400 digits, none 93.5 %, 1.5 95.25 % at twice the cost, 2 95.25 %,
+# 2.5 95.0 %; with it, 13 more of 2,500 validation digits under a hard shadow read right, none lost: README).
 SHADOW_WIDTH, SHADOW_CONTRAST = 3.0, 1.5
 # The share of a thin local reading lying within a thicker one of the other polarity (closed and filled) that makes
 # it the paper between its strokes (`_between_strokes`). Chosen on validation renderings: 0.75 gave marker 96.25 ->
@@ -871,14 +868,14 @@ def global_splits(gray, readings, found):
     return [split] if split else []
 
 
-def darkest_class(ink, mask):
+def darkest_class(ink, mask, page=True):
     """The mask of the darker class of Otsu's split of the ink's strength, where it is a second, darker level.
 
     A shadow band no wider than three strokes passes the rolling-ball
     background and joins the strokes it crosses (a pen or a ruler lying on
     the page); a pen's ink is darker than any shadow, and darker still inside
     one. Where Otsu's split of the strength within `mask` leaves a darker
-    class at least `CORE_CONTRAST` times as strong on average as the lighter,
+    class at least `SHADOW_CONTRAST` times as strong on average as the lighter,
     each with at least a tenth of the pixels, the lighter class reaches the
     picture's border and at least a quarter of it lies more than a stroke
     width from the darker (a band crossing the page, not the soft edges of
@@ -887,22 +884,35 @@ def darkest_class(ink, mask):
     digit), the darker class is returned (Otsu applied again to the darker
     side, as Cheriet, Said and Suen 1998, "A recursive thresholding technique for
     image segmentation", IEEE TIP 7, extract the darkest object of a
-    cheque); else None. The classifier decides between the two
-    (`Recognizer.choose`).
+    cheque); else None. On a `page` (a picture read at its own size, not a
+    tiny scan enlarged, whose ink may touch its frame), the darker class
+    must not cross the picture itself (`_crosses`): then it is a band too,
+    darker than a form's printed line under it, or where two shadows
+    overlap. The classifier decides between the two (`Recognizer.choose`).
     """
     strength = ink[mask]
     darker = strength > masks.otsu(strength)
     if not 0.1 <= darker.mean() <= 0.9:
         return None
-    if strength[darker].mean() < CORE_CONTRAST * strength[~darker].mean():
+    if strength[darker].mean() < SHADOW_CONTRAST * strength[~darker].mean():
         return None
     core = np.zeros_like(mask)
     core[mask] = darker
     lighter = mask & ~core
     if not (lighter[[0, -1]].any() or lighter[:, [0, -1]].any()):  # no band crossing the picture (motion blur)
         return None
+    if page and _crosses(core):
+        return None
     near = cv2.dilate(core.astype(np.uint8), masks.disk(2 * float(median(masks.ridge_widths(core))) + 1)).astype(bool)
     return core if (lighter & ~near).sum() >= 0.25 * lighter.sum() else None
+
+
+def _crosses(mask):
+    """Whether a connected component of the bool `mask` reaches two sides of the picture (a band crossing it)."""
+    labels, _ = masks.components(mask)
+    sides = [np.unique(side) for side in (labels[0], labels[-1], labels[:, 0], labels[:, -1])]
+    reached = np.bincount(np.concatenate(sides), minlength=int(labels.max()) + 1)[1:]
+    return bool((reached >= 2).any())
 
 
 def extract_readings(gray, readings, alternatives, page=True, enlargement=1):

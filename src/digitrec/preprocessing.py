@@ -570,12 +570,12 @@ def _hypotheses(work, enlargement, alternatives, split=True):
     if alternatives and split and not page:  # a tiny scan enlarged: its ink read by one global threshold too
         found += global_splits(work, readings, found)
     # a reading whose ink is gone at 20 px (crumbs beside a thick digit) is no ink, not the end of the others
-    laid_out = first_found(lambda reading: _layouts(*reading, alternatives), found, every=True)
+    laid_out = first_found(lambda reading: _layouts(*reading, alternatives, page), found, every=True)
     return np.stack([image for images in laid_out for image in images])
 
 
-def _layouts(ink, mask, alternatives):
+def _layouts(ink, mask, alternatives, page):
     """`_mnist_layout(ink, mask)`, and with `alternatives`, a bold digit thinned half as much and the layout of the
-    ink's darkest class where it has one."""
-    core = darkest_class(ink, mask) if alternatives else None
+    ink's darkest class where it has one (`darkest_class`; `page` as there)."""
+    core = darkest_class(ink, mask, page) if alternatives else None
     return _mnist_layout(ink, mask, alternatives) + ([] if core is None else _mnist_layout(ink * core, core))
