@@ -909,10 +909,10 @@ def darkest_class(ink, mask, page=True):
 
 def _crosses(mask):
     """Whether a connected component of the bool `mask` reaches two sides of the picture (a band crossing it)."""
-    labels, _ = masks.components(mask)
-    sides = [np.unique(side) for side in (labels[0], labels[-1], labels[:, 0], labels[:, -1])]
-    reached = np.bincount(np.concatenate(sides), minlength=int(labels.max()) + 1)[1:]
-    return bool((reached >= 2).any())
+    labels, areas = masks.components(mask)
+    reached = sum(np.bincount(side, minlength=len(areas) + 1) > 0 for side in (labels[0], labels[-1], labels[:, 0],
+                                                                                labels[:, -1]))
+    return bool((reached[1:] >= 2).any())
 
 
 def extract_readings(gray, readings, alternatives, page=True, enlargement=1):
