@@ -368,6 +368,33 @@ def test_a_photo_whose_page_does_not_fill_the_frame_is_read_without_the_table(re
     assert right >= 82
 
 
+@pytest.mark.slow  # seconds: 92 pages
+def test_a_one_on_a_ruled_line_or_in_a_turned_thin_box_is_read(recognizer):
+    """Drawn 1s on forms. An upright 1 standing on a ruled line across the picture, pens 3-6 px, lines 1-5 px: its
+    stem and the line were one group of straight runs, dropped whole, and then nothing, so the line stayed (12 of
+    these 20 read as 1). A bold slanted 1 in a box of 1 px lines turned 0.75-1.5 degrees with its form, 36-56 px
+    wide: the box's level sides were shorter than a form's line of the 1's width, or broke into pieces, and stayed
+    (50 of these 72 read as 1)."""
+    pages = []
+    for pen in (3, 4, 5, 6):
+        for thick in (1, 2, 3, 4, 5):
+            page = np.full((130, 160), 235, np.uint8)
+            cv2.line(page, (80, 25), (80, 100), 30, pen)
+            cv2.line(page, (0, 100), (159, 100), 60, thick)
+            pages.append(page)
+    assert [p.label for p in recognizer.predict(pages)] == [1] * len(pages)
+    pages = []
+    for angle in (-1.5, -1.0, -0.75, 0.75, 1.0, 1.5):
+        for pen in (3, 4, 5, 6):
+            for width in (36, 46, 56):
+                page = np.zeros((110, 110), np.uint8)
+                cv2.rectangle(page, (55 - width // 2, 15), (55 + width // 2, 95), 170, 1)
+                page = cv2.warpAffine(page, cv2.getRotationMatrix2D((55, 55), angle, 1), (110, 110))
+                cv2.line(page, (52, 25), (58, 85), 220, pen)
+                pages.append(255 - page)
+    assert sum(p.label == 1 for p in recognizer.predict(pages)) >= 70
+
+
 @pytest.mark.slow  # several seconds: 120 forms
 def test_a_pencil_digit_in_a_printed_box_darker_than_it_is_read_not_the_box(recognizer, mnist_test):
     """A digit in grey pencil, its strokes as wide for its height as MNIST's, in a thin printed box (`synth.
