@@ -593,6 +593,29 @@ def test_a_thin_box_turned_or_narrow_around_a_bold_digit_is_dropped(angle):
     assert formlines.drop_printed_boxes(empty, empty.astype(np.float32)) is empty
 
 
+def test_strokes_touching_a_row_of_boxes_stay_when_the_boxes_go():
+    """Digits written in a row of printed boxes, touching them (as people write in an ID's cells): a 1 whose stem
+    rises from the bottom line, a 7 whose bar hangs from the top line and a 4 leaning on a divider. Their straight
+    strokes and the boxes were one group of runs, which framed the rest of the ink and went whole, strokes too
+    ("726236" read "26"). Only the rows and columns whose runs cross the group are the box's lines
+    (`formlines._frame_lines`)."""
+    mask = np.zeros((80, 250), bool)
+    mask[10:13, 10:240] = mask[67:70, 10:240] = True  # the top and bottom lines, 3 px
+    for x in (10, 85, 160, 237):
+        mask[10:70, x : x + 3] = True  # the sides and dividers
+    one = np.zeros_like(mask)
+    one[25:67, 45:49] = True  # a 1 standing on the bottom line
+    seven = np.zeros_like(mask)
+    seven[13:17, 100:140] = seven[17:60, 132:136] = True  # a 7's bar under the top line, and its stem
+    four = np.zeros_like(mask)
+    four[20:50, 188:192] = four[46:50, 163:215] = four[20:64, 205:209] = True  # a 4 whose bar reaches the divider
+    mask |= one | seven | four
+    kept = formlines.drop_form_lines(mask, 4.0, mask.astype(np.float32))
+    for name, digit in (("1", one), ("7", seven), ("4", four)):
+        assert np.count_nonzero(kept & digit) >= 0.9 * np.count_nonzero(digit), f"the {name} lost its strokes"
+    assert not kept[:, 237:240].any() and not kept[5:10].any() and not kept[68:].any(), "a line stayed"
+
+
 def test_the_darkest_of_three_levels_is_strokes_or_nothing():
     """`ink._darkest_level`: dark strokes on paper half in shadow (three levels) give their width; a picture of two
     levels has no third class (it raised ValueError out of `normalize` for a binary non-digit), and a darkest class
