@@ -41,6 +41,7 @@ FORM_SKEW = 6.0  # the most a form's lines are searched turned or leaning, degre
 SKEW_ALWAYS = 256 * 256
 EDGE_CONTACT = 0.5  # the share of a side of the picture that ink must lie along to be the page's edge (`drop_page_edges`)
 BOX_COVER = 0.8  # the share of the outline of the ink's rectangle that a box covers (`drop_printed_boxes`)
+BOX_LINE = 0.2  # a box's pieces are at most this share of their extent thick: lines (`drop_printed_boxes`)
 BOX_FILL = 0.4  # the share of a box's height or width that the ink in it reaches (`drop_printed_boxes`)
 LINES_ONLY = 0.75  # the share of a mask's pixels in straight runs over which it is printed lines (`all_form_lines`)
 
@@ -242,7 +243,9 @@ def drop_printed_boxes(mask, strength):
     ink (`cv2.minAreaRect`, rotating calipers: Freeman and Shapira 1975,
     "Determining the minimum-area encasing rectangle for an arbitrary closed
     curve", CACM 18): it is the connected components with 97 % of
-    their pixels within their thickness plus a pixel of that outline, and
+    their pixels within their thickness plus a pixel of that outline, at most
+    `BOX_LINE` of their extent thick (pieces of lines, not the paper's corners
+    between a tiny scan's bold strokes, read as ink in the other polarity), and
     they cover `BOX_COVER` of it (a thin line's anti-aliased print may break
     into pieces). The rest of the ink (specks dropped, `masks.drop_specks` on
     `strength`) keeps clear of the outline (90 % of it) and reaches
@@ -256,7 +259,7 @@ def drop_printed_boxes(mask, strength):
     r0, r1, c0, c1 = masks.bbox(mask)
     window = np.s_[r0:r1, c0:c1]
     ink = np.pad(mask[window], 2)  # the rectangle's corners may stick out
-    n, labels = cv2.connectedComponents(ink.view(np.uint8), connectivity=8)
+    n, labels, stats, _ = masks.boxes(ink)
     if n < 3:  # a box needs ink inside it
         return mask
     corners = cv2.boxPoints(cv2.minAreaRect(cv2.findNonZero(ink.view(np.uint8))))
@@ -267,6 +270,7 @@ def drop_printed_boxes(mask, strength):
     thickness = 2 * ndimage.maximum(dist, labels, np.arange(n)).astype(np.float32)
     near = to_line <= thickness[labels] + 1
     on = np.bincount(labels.ravel(), near.ravel(), n) >= 0.97 * np.bincount(labels.ravel(), minlength=n)
+    on &= thickness <= BOX_LINE * stats[:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]].max(axis=1)  # lines are thin
     on[0] = False
     box = on[labels]
     if not box.any() or box.sum() == ink.sum():
