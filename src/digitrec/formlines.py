@@ -259,30 +259,38 @@ def drop_printed_boxes(mask, strength):
     r0, r1, c0, c1 = masks.bbox(mask)
     window = np.s_[r0:r1, c0:c1]
     ink = np.pad(mask[window], 2)  # the rectangle's corners may stick out
-    n, labels, stats, _ = masks.boxes(ink)
-    if n < 3:  # a box needs ink inside it
-        return mask
-    corners = cv2.boxPoints(cv2.minAreaRect(cv2.findNonZero(ink.view(np.uint8))))
-    drawn = np.zeros(labels.shape, np.uint8)
-    cv2.polylines(drawn, [np.round(corners - 0.5).astype(np.int32)], True, 1, 1)
-    to_line = cv2.distanceTransform(1 - drawn, cv2.DIST_L2, 3)
-    dist = cv2.distanceTransform(ink.view(np.uint8), cv2.DIST_L2, 3)
-    thickness = 2 * ndimage.maximum(dist, labels, np.arange(n)).astype(np.float32)
-    near = to_line <= thickness[labels] + 1
-    on = np.bincount(labels.ravel(), near.ravel(), n) >= 0.97 * np.bincount(labels.ravel(), minlength=n)
-    on &= thickness <= BOX_LINE * stats[:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]].max(axis=1)  # lines are thin
-    on[0] = False
-    box = on[labels]
+    box, outline, to_outline, thickness = _along_outline(ink)
     if not box.any() or box.sum() == ink.sum():
         return mask
-    reach = cv2.distanceTransform(1 - box.view(np.uint8), cv2.DIST_L2, 3) <= thickness[on].max() + 1
+    reach = cv2.distanceTransform(1 - box.view(np.uint8), cv2.DIST_L2, 3) <= thickness + 1
     rest = masks.drop_specks(ink & ~box, np.pad(strength[window], 2))[0]
-    clear = np.count_nonzero(rest & (to_line > thickness[on].max() + 1)) >= 0.9 * np.count_nonzero(rest)
-    if not (np.mean(reach[drawn > 0]) >= BOX_COVER and clear and _fills_box(rest, drawn > 0)):
+    clear = np.count_nonzero(rest & (to_outline > thickness + 1)) >= 0.9 * np.count_nonzero(rest)
+    if not (np.mean(reach[outline]) >= BOX_COVER and clear and _fills_box(rest, outline)):
         return mask
     out = mask.copy()
     out[window] &= ~box[2:-2, 2:-2]
     return out
+
+
+def _along_outline(ink):
+    """`(box, outline, to_outline, thickness)` of the bool mask `ink` (`drop_printed_boxes`): its connected
+    components that lie along the outline of its minimum-area rectangle and are lines, the outline drawn 1 px
+    wide, each pixel's distance to it (float32, pixels) and the thickest of those components (pixels; 0 where
+    there are none)."""
+    n, labels, stats, _ = masks.boxes(ink)
+    outline = np.zeros(ink.shape, np.uint8)
+    if n < 3:  # a box needs ink inside it
+        return np.zeros_like(ink), outline.astype(bool), None, 0.0
+    corners = cv2.boxPoints(cv2.minAreaRect(cv2.findNonZero(ink.view(np.uint8))))
+    cv2.polylines(outline, [np.round(corners - 0.5).astype(np.int32)], True, 1, 1)
+    to_outline = cv2.distanceTransform(1 - outline, cv2.DIST_L2, 3)
+    dist = cv2.distanceTransform(ink.view(np.uint8), cv2.DIST_L2, 3)
+    thickness = 2 * ndimage.maximum(dist, labels, np.arange(n)).astype(np.float32)
+    near = to_outline <= thickness[labels] + 1
+    on = np.bincount(labels.ravel(), near.ravel(), n) >= 0.97 * np.bincount(labels.ravel(), minlength=n)
+    on &= thickness <= BOX_LINE * stats[:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]].max(axis=1)  # lines are thin
+    on[0] = False
+    return on[labels], outline.astype(bool), to_outline, float(thickness[on].max(initial=0.0))
 
 
 def _fills_box(rest, outline):
