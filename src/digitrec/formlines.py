@@ -168,7 +168,8 @@ def _drop_lines_in(mask, width, strength, shape):
         teeth = _comb_teeth(group, mask)
         if teeth is not None or _underlines(group, mask, width):
             kept &= ~group if teeth is None else ~(group | teeth)
-    spanning = _crossing_runs(across, down, shape)
+    upright = masks.boxes(down)
+    spanning = _crossing(labels, boxes, cv2.CC_STAT_WIDTH, w) | _crossing(*upright[1:3], cv2.CC_STAT_HEIGHT, h)
     _, labels, boxes, _ = masks.boxes(lines)
     for label, (c0, r0, box_w, box_h, area) in enumerate(boxes[1:], 1):
         r1, c1 = r0 + box_h, c0 + box_w
@@ -225,15 +226,11 @@ def _frame_lines(group, across, down):
     return group & rows[:, None] | np.isin(upright, np.setdiff1d(upright[:, columns], [0]))
 
 
-def _crossing_runs(across, down, shape):
-    """The straight runs (bool masks `across`, `down` of `_straight_runs`) that cross at least 90 % of a picture of
-    `shape` (rows, columns) along their own direction: ruled lines, without the strokes that stand on them (a 1's
-    stem, in the vertical runs, joins the line it touches)."""
-    crossing = []
-    for runs, extent, length in ((across, cv2.CC_STAT_WIDTH, shape[1]), (down, cv2.CC_STAT_HEIGHT, shape[0])):
-        _, labels, stats, _ = masks.boxes(runs)
-        crossing.append(np.isin(labels, 1 + np.flatnonzero(stats[1:, extent] >= 0.9 * length)))
-    return crossing[0] | crossing[1]
+def _crossing(labels, stats, extent, length):
+    """The straight runs (`labels` and `stats` of `masks.boxes` on `_straight_runs`' `across` or `down`) whose
+    `extent` (`cv2.CC_STAT_WIDTH` or `HEIGHT`) is at least 90 % of the picture's `length` along it: ruled lines,
+    without the strokes that stand on them (a 1's stem, in the vertical runs, joins the line it touches)."""
+    return np.isin(labels, 1 + np.flatnonzero(stats[1:, extent] >= 0.9 * length))
 
 
 def drop_printed_boxes(mask, strength):
