@@ -209,7 +209,7 @@ def _frame_lines(group, across, down):
 
     Validation numbers written in a row of boxes touching them (`scripts/read_validation.py SEED --n 0 --in-boxes
     160`, half of them touching): seed 7 66 -> 71 of 80 read exactly, 58 -> 75 turned 1-3 degrees (`--turn`),
-    seed 11 65 -> 74; clear of the boxes 68 -> 67, 70 -> 70 and 60 -> 60 (a photo whose box lines are its first
+    seed 11 65 -> 74; clear of the boxes 68 -> 67, 70 -> 71 and 60 -> 60 (a photo whose box lines are its first
     reading lost the digits' reading beside it); digits in one box (`scripts/family_validation.py SEED 400 form`,
     seeds 5, 6, 21, 22) 29 -> 27 wrong, turned and leaning as before. With a pixel either side and the rows
     crossing half of the group only, a turned row's levelled lines left slivers read as digits (seed 7, turned,
