@@ -61,11 +61,12 @@ def report_refused(name, recognizer, pictures, verbose):
         print(f"   read {read_text(recognizer, picture)}")
 
 
-def fields_read(recognizer, digits, rng, n, second, turn):
+def fields_read(recognizer, digits, rng, n, second, turn, verbose=False):
     """How many of `n` numbers written in a form's field (`synth.number_in_boxes`) are read exactly, by kind (a
     Counter of `(scan or photo, second kind)`): scans and photos in turn, and the two kinds of `second` in the next
     pair each, `("clear", "touching")` (printed boxes; the digits touching them) or `("ticks", "sides")` (comb
-    fields open at the top: sides 0.2-0.5 of the cells' height, or full-height sides)."""
+    fields open at the top: sides 0.2-0.5 of the cells' height, or full-height sides). With `verbose`, prints each
+    misread: its index, kind, the number and what was read."""
     x, y, val = digits
     right = collections.Counter()
     for i in range(n):
@@ -75,7 +76,10 @@ def fields_read(recognizer, digits, rng, n, second, turn):
         picture, _ = synth.number_in_boxes(x[idx], rng, touching=kind[1] == "touching", photo=kind[0] == "photo",
                                            ticks=ticks)
         picture = synth.askew(picture, rng) if turn else picture
-        right[kind] += read_text(recognizer, picture) == "".join(map(str, y[idx]))
+        text, truth = read_text(recognizer, picture), "".join(map(str, y[idx]))
+        right[kind] += text == truth
+        if verbose and text != truth:
+            print(f"   {i} {' '.join(kind)}: {truth} read {text}")
     return right
 
 
@@ -119,7 +123,7 @@ def main():
     for name, n, second in (("in boxes", args.in_boxes, ("clear", "touching")), ("in combs", args.in_combs,
                                                                               ("ticks", "sides"))):
         if n:
-            right = fields_read(recognizer, (x, y, val), np.random.default_rng(args.seed), n, second, args.turn)
+            right = fields_read(recognizer, (x, y, val), np.random.default_rng(args.seed), n, second, args.turn, args.v)
             print(name, {" ".join(k): v for k, v in sorted(right.items())}, "of", n, flush=True)
     if args.two_digits:
         right, total = collections.Counter(), collections.Counter()

@@ -592,6 +592,44 @@ def test_a_thin_box_turned_or_narrow_around_a_bold_digit_is_dropped(angle, half_
     assert formlines.drop_printed_boxes(empty, empty.astype(np.float32)) is empty
 
 
+@pytest.mark.parametrize("angle", [-1.5, -1.0, 1.5])
+def test_a_bold_box_turned_around_a_zero_touching_it_leaves_no_slivers(angle):
+    """A box of 4 px lines turned a degree or so with its form, framing a 0 that touches its top and bottom lines:
+    the line openings take each line's straight core and leave slivers along its edges and corners, which were
+    kept (and a sliver over the 0, bridged to it across the removed line, came back as a bar: a 0 "not a digit").
+    Pieces of ink that lie wholly within 2 px of the box's removed lines are its slivers
+    (`formlines._frame_lines`); the 0's arcs along the lines join the rest of it, and stay."""
+    page = np.zeros((110, 110), np.uint8)
+    cv2.rectangle(page, (34, 24), (76, 86), 170, 4)
+    page = cv2.warpAffine(page, cv2.getRotationMatrix2D((55, 55), angle, 1), (110, 110))
+    zero = np.zeros_like(page)
+    cv2.ellipse(zero, (55, 55), (12, 29), 10, 0, 360, 220, 6)
+    assert (zero & page).any(), "the 0 does not touch the box"
+    page = np.maximum(page, zero)
+    kept = formlines.drop_turned_form_lines(page > 85, 6.0, page.astype(np.float32) / 255)
+    near = cv2.dilate((zero > 85).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert not (kept & ~near).any(), "pieces of the box stayed"
+    assert np.count_nonzero(kept & (zero > 85)) >= 0.8 * np.count_nonzero(zero > 85), "the 0 lost its strokes"
+
+
+@pytest.mark.parametrize("lean", [-8.0, 6.0, 8.0])
+def test_a_box_photographed_at_an_angle_around_a_digit_apart_from_it_is_dropped(lean):
+    """A thin box whose sides lean (a form photographed at an angle: a parallelogram) around a bold 2-like digit
+    apart from it, the box as wide as the picture: its level lines cross the picture and went as ruled lines, and
+    its leaning sides stayed as two strokes beside the digit. The box is the pieces along the outline of the ink's
+    convex hull (`formlines.drop_printed_boxes`; along its minimum-area rectangle, only a box with square corners
+    was)."""
+    page = np.zeros((110, 110), np.uint8)
+    shift = np.tan(np.radians(lean)) * 80
+    corners = np.array([(8 + shift / 2, 15), (102 + shift / 2, 15), (102 - shift / 2, 95), (8 - shift / 2, 95)])
+    cv2.polylines(page, [np.round(corners).astype(np.int32)], True, 170, 2)
+    box = page > 85
+    cv2.polylines(page, [np.array([(40, 35), (60, 28), (70, 45), (42, 78), (72, 78)], np.int32)], False, 220, 7)
+    mask = page > 85
+    kept = formlines.drop_turned_form_lines(mask, 7.0, page.astype(np.float32) / 255)
+    assert np.array_equal(kept, mask & ~box | (page > 200))
+
+
 def test_strokes_touching_a_row_of_boxes_stay_when_the_boxes_go():
     """Digits written in a row of printed boxes, touching them (as people write in an ID's cells): a 1 whose stem
     rises from the bottom line, a 7 whose bar hangs from the top line and a 4 leaning on a divider. Their straight
