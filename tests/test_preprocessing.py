@@ -630,6 +630,30 @@ def test_a_box_photographed_at_an_angle_around_a_digit_apart_from_it_is_dropped(
     assert np.array_equal(kept, mask & ~box | (page > 200))
 
 
+def test_the_dividers_of_a_row_of_faint_boxes_go_with_the_boxes():
+    """A row of three cells printed in 1 px lines, faint enough that the threshold broke each divider from the
+    frame, with a bold digit clear of the lines in each: the frame goes as the pieces along the ink's convex hull
+    (`formlines.drop_printed_boxes`), and the dividers, straight pieces as thin as its lines and thinner than the
+    handwriting, go with it (they stayed and were read as 1s: "368" read "31618"). A 1 drawn with a pen as thin as
+    a bold box's lines are not is no divider."""
+    page = np.zeros((80, 250), np.uint8)
+    cv2.rectangle(page, (10, 10), (240, 70), 170, 1)
+    for x in (87, 164):
+        page[13:68, x] = 170  # the dividers, 2 px short of the frame at each end
+    lines = page > 85
+    for x in (30, 105, 185):
+        cv2.ellipse(page, (x + 18, 40), (12, 20), 0, 0, 360, 220, 6)  # a bold 0 in each cell
+    mask = page > 85
+    kept = formlines.drop_turned_form_lines(mask, 6.0, page.astype(np.float32) / 255)
+    assert np.array_equal(kept, mask & ~lines), ((kept & lines).sum(), (mask & ~lines & ~kept).sum())
+    bold = np.zeros((110, 110), np.uint8)
+    cv2.rectangle(bold, (25, 15), (85, 95), 170, 4)
+    cv2.line(bold, (55, 30), (57, 80), 220, 1)
+    one = bold > 200
+    kept = formlines.drop_turned_form_lines(bold > 85, 4.0, bold.astype(np.float32) / 255)
+    assert np.array_equal(kept, one)
+
+
 def test_strokes_touching_a_row_of_boxes_stay_when_the_boxes_go():
     """Digits written in a row of printed boxes, touching them (as people write in an ID's cells): a 1 whose stem
     rises from the bottom line, a 7 whose bar hangs from the top line and a 4 leaning on a divider. Their straight

@@ -241,7 +241,7 @@ def _crossing(labels, stats, extent, length):
     return np.isin(labels, 1 + np.flatnonzero(stats[1:, extent] >= 0.9 * length))
 
 
-def drop_printed_boxes(mask, strength):
+def drop_printed_boxes(mask, strength, width=np.inf):
     """The ink mask without a box printed around the rest of the ink and apart from it, at any size, turn and lean.
 
     The box lies along the outline of the convex hull of all the ink
@@ -265,7 +265,15 @@ def drop_printed_boxes(mask, strength):
     seed 5 (100) 9 -> 4 and 13 -> 6, seed 6 (200) 14 -> 3 and 18 -> 4;
     along the minimum-area rectangle, `cv2.minAreaRect`, until then).
 
-    Returns `mask` itself where it drops nothing.
+    The box's inner lines go with it (`_dividers`): a row of cells printed
+    faint, whose dividers the threshold broke from its frame, had them read
+    as 1s beside the digits ("368" as "31618"). `width` is the handwriting's
+    stroke width (pixels): dividers are thinner. Numbers in rows of boxes
+    (`scripts/read_validation.py SEED --n 0 --in-boxes 160`): 128 -> 129 of
+    160 at seed 11, 148 -> 149 turned (`--turn`) at seed 7, the rest as
+    before.
+
+    Returns `mask` itself where it drops nothing, or would drop all of it.
     """
     r0, r1, c0, c1 = masks.bbox(mask)
     window = np.s_[r0:r1, c0:c1]
@@ -278,9 +286,26 @@ def drop_printed_boxes(mask, strength):
     clear = np.count_nonzero(rest & (to_outline > thickness + 1)) >= 0.9 * np.count_nonzero(rest)
     if not (np.mean(reach[outline]) >= BOX_COVER and clear and _fills_box(rest, outline)):
         return mask
+    kept = mask[window] & ~(box | _dividers(ink & ~box, box, thickness, width))[2:-2, 2:-2]
+    if not kept.any():  # the box is the ink: a row of empty cells
+        return mask
     out = mask.copy()
-    out[window] &= ~box[2:-2, 2:-2]
+    out[window] = kept
     return out
+
+
+def _dividers(rest, box, thickness, width):
+    """The pieces of `rest` that are a printed box's inner lines (a row of cells' dividers, broken from the box
+    where its print is faint): straight along the rows or columns, no thicker than the box's lines nor than 0.7
+    stroke widths but as thick as the box's lines within a pixel (printed with them: not a thin pen's 1 in a bold
+    box), and across at least a quarter of the box."""
+    _, labels, stats, thick = _pieces(rest)
+    r0, r1, c0, c1 = masks.bbox(box)
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    straight = ((w <= thick + 2) & (h >= 0.25 * (r1 - r0))) | ((h <= thick + 2) & (w >= 0.25 * (c1 - c0)))
+    lines = straight & (thick <= min(thickness, 0.7 * width)) & (thick >= thickness - 1)
+    lines[0] = False
+    return lines[labels]
 
 
 def _along_outline(ink):
@@ -288,19 +313,26 @@ def _along_outline(ink):
     components that lie along the outline of its convex hull and are lines, the outline drawn 1 px wide, each
     pixel's distance to it (float32, pixels) and the thickest of those components (pixels; 0 where there are
     none)."""
-    n, labels, stats, _ = masks.boxes(ink)
+    n, labels, stats, thickness = _pieces(ink)
     outline = np.zeros(ink.shape, np.uint8)
     if n < 3:  # a box needs ink inside it
         return np.zeros_like(ink), outline.astype(bool), None, 0.0
     cv2.polylines(outline, [cv2.convexHull(cv2.findNonZero(ink.view(np.uint8)))], True, 1, 1)
     to_outline = cv2.distanceTransform(1 - outline, cv2.DIST_L2, 3)
-    dist = cv2.distanceTransform(ink.view(np.uint8), cv2.DIST_L2, 3)
-    thickness = 2 * ndimage.maximum(dist, labels, np.arange(n)).astype(np.float32)
     near = to_outline <= thickness[labels] + 1
     on = np.bincount(labels.ravel(), near.ravel(), n) >= 0.97 * np.bincount(labels.ravel(), minlength=n)
     on &= thickness <= BOX_LINE * stats[:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]].max(axis=1)  # lines are thin
     on[0] = False
     return on[labels], outline.astype(bool), to_outline, float(thickness[on].max(initial=0.0))
+
+
+def _pieces(ink):
+    """`(n, labels, stats, thickness)`: the 8-connected components of the bool mask `ink` (`masks.boxes`) and
+    each one's thickness, twice its largest distance to the background (float32 `(n,)`, pixels; [0] the
+    background's)."""
+    n, labels, stats, _ = masks.boxes(ink)
+    dist = cv2.distanceTransform(ink.view(np.uint8), cv2.DIST_L2, 3)
+    return n, labels, stats, 2 * ndimage.maximum(dist, labels, np.arange(n)).astype(np.float32)
 
 
 def _fills_box(rest, outline):
@@ -383,7 +415,7 @@ def drop_turned_form_lines(mask, width, strength):
     First, a box printed around the ink and apart from it goes whole, at any
     size and turn (`drop_printed_boxes`).
     """
-    mask = drop_printed_boxes(mask, strength)
+    mask = drop_printed_boxes(mask, strength, width)
     kept = drop_form_lines(mask, width, strength)
     linear = _lines_frame(mask, lean=kept is mask)
     if linear is None:
