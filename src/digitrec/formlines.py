@@ -216,10 +216,10 @@ def _frame_lines(group, mask, across, down):
     reading lost the digits' reading beside it); digits in one box (`scripts/family_validation.py SEED 400 form`,
     seeds 5, 6, 21, 22) 29 -> 27 wrong, turned and leaning as before. With a pixel either side and the rows
     crossing half of the group only, a turned row's levelled lines left slivers read as digits (seed 7, turned,
-    clear of the boxes: 3 more misread). The slivers dropped since (the rows' 2 px either side, asked of OpenCV
-    until then, had dilated nothing: a 1-D array is a row to it): turned (`--turn`, seed 7) 146 -> 148 of 160,
-    unturned the same; `form` digits turned (`SEED 300 form --turn`, seeds 5, 6) 19 -> 18 wrong, unturned the
-    same."""
+    clear of the boxes: 3 more misread). The slivers go since (the rows' 2 px either side, asked of OpenCV until
+    then, had dilated nothing: a 1-D array is a row to it); measured with `drop_printed_boxes`' convex hull, new
+    in the same commit: turned (`--turn`, seed 7) 146 -> 148 of 160, unturned the same; `form` digits turned
+    (`SEED 300 form --turn`, seeds 5, 6) 19 -> 18 wrong, unturned the same."""
     r0, r1, c0, c1 = masks.bbox(group)
     level = np.count_nonzero(group & across, axis=1) / (c1 - c0)
     columns = np.count_nonzero(group & down, axis=0) >= 0.9 * (r1 - r0)
@@ -413,7 +413,7 @@ def drop_turned_form_lines(mask, width, strength):
     leans too, and an underlined "179" searched sheared lost its 7's foot.
 
     First, a box printed around the ink and apart from it goes whole, at any
-    size and turn (`drop_printed_boxes`).
+    size, turn and lean, with its inner lines (`drop_printed_boxes`).
     """
     mask = drop_printed_boxes(mask, strength, width)
     kept = drop_form_lines(mask, width, strength)
