@@ -11,7 +11,7 @@ handwriting well only when that handwriting is prepared the same way, so
 that do them (the data flowing one way):
 
 1. (this module) working resolution: tiny images (a 16x16 scan) are enlarged before any
-   filtering; large ones are searched at `LOCATE_SIDE` (`BIG_PHOTO_SIDE` over twice that) and the region
+   filtering; large ones are searched at `LOCATE_SIDE` and the region
    around the ink is cut from the full-resolution image;
 2. (`digitrec.ink`) noise: a picture whose sensor noise would hide faint
    strokes under the noise floor (a photo taken in low light) is
@@ -87,14 +87,6 @@ MNIST_STROKE, MNIST_STROKE_RANGE = 2.7, (2.1, 3.9)
 GAP_BRIDGE = 4.0  # broken strokes' ends this many stroke widths apart or nearer may be joined (`_bridged`)
 JOIN_ANGLE = 45  # if each points at the other within this many degrees
 LOCATE_SIDE = 512  # a larger image is searched for ink at this longest side first, pixels
-# A picture over twice `LOCATE_SIDE` px (a phone's photo) is searched at this side first: the search costs as its
-# pixels and was two thirds of `normalize` on a 12-megapixel photo (issue 10 asks 50 ms; the bench's photo 59-65 ->
-# 47-55 ms, best of 15 in four alternating runs here; the bench's median 53 ms). Validation pictures that size read
-# as at `LOCATE_SIDE`
-# (`scripts/family_validation.py`): `bigphoto` 19 -> 21 wrong of 800 (seeds 5, 6, 21), photos enlarged to over
-# 1,024 px (`5 150 photo marker grid ruled --zoom 2 --resample cubic`, `6 100 photo marker --zoom 3 --resample
-# linear`) 19 -> 17 of 800.
-BIG_PHOTO_SIDE = 384
 MIN_SIDE = 64  # a smaller image is enlarged to at least this longest side before any filtering, pixels
 # A digit scaled to fill its frame both ways, as in the 16x16 scans of USPS and Semeion, has lost its aspect ratio,
 # which tells digits apart (Liu, Nakashima, Sako and Fujisawa 2004, aspect-ratio-adaptive normalization): a 1 with a
@@ -544,13 +536,11 @@ def normalize_hypotheses(image, alternatives=True):
 
 def _hypotheses_of(gray, alternatives):
     """`normalize_hypotheses` of the source image `gray` (float32 `(H, W)`), once smoothness is settled."""
-    # A big photo is searched at LOCATE_SIDE (BIG_PHOTO_SIDE over twice that); one over twice LOCATE_SIDE, where that
-    # finds no ink, at twice LOCATE_SIDE again:
+    # A big photo is searched at LOCATE_SIDE; one over twice that side, where that finds no ink, at twice that again:
     # a small digit drawn with a thin pen is under a pixel wide at the first scale, where a shadow's edge may be
     # taken for the ink. (Smaller photos keep at least half their stroke width at the first scale; searching them
     # again at full resolution read 41 of 200 blank-paper photos as digits instead of 23.)
-    big = max(gray.shape) > 2 * LOCATE_SIDE
-    locate = [BIG_PHOTO_SIDE, 2 * LOCATE_SIDE] if big else [LOCATE_SIDE]
+    locate = [LOCATE_SIDE] + ([2 * LOCATE_SIDE] if max(gray.shape) > 2 * LOCATE_SIDE else [])
     found = first_found(lambda side: _hypotheses(*_working_image(gray, side), alternatives), locate)[0]
     if not (alternatives and _fills_its_frame(gray)):
         return found
