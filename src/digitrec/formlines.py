@@ -299,7 +299,8 @@ def _dividers(rest, box, thickness, width):
     where its print is faint): straight along the rows or columns, no thicker than the box's lines nor than 0.7
     stroke widths but as thick as the box's lines within a pixel (printed with them: not a thin pen's 1 in a bold
     box), and across at least a quarter of the box."""
-    _, labels, stats, thick = _pieces(rest)
+    n, labels, stats, _ = masks.boxes(rest)
+    thick = _thicknesses(rest, labels, n)
     r0, r1, c0, c1 = masks.bbox(box)
     w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
     straight = ((w <= thick + 2) & (h >= 0.25 * (r1 - r0))) | ((h <= thick + 2) & (w >= 0.25 * (c1 - c0)))
@@ -313,10 +314,11 @@ def _along_outline(ink):
     components that lie along the outline of its convex hull and are lines, the outline drawn 1 px wide, each
     pixel's distance to it (float32, pixels) and the thickest of those components (pixels; 0 where there are
     none)."""
-    n, labels, stats, thickness = _pieces(ink)
+    n, labels, stats, _ = masks.boxes(ink)
     outline = np.zeros(ink.shape, np.uint8)
     if n < 3:  # a box needs ink inside it
         return np.zeros_like(ink), outline.astype(bool), None, 0.0
+    thickness = _thicknesses(ink, labels, n)
     cv2.polylines(outline, [cv2.convexHull(cv2.findNonZero(ink.view(np.uint8)))], True, 1, 1)
     to_outline = cv2.distanceTransform(1 - outline, cv2.DIST_L2, 3)
     near = to_outline <= thickness[labels] + 1
@@ -326,13 +328,11 @@ def _along_outline(ink):
     return on[labels], outline.astype(bool), to_outline, float(thickness[on].max(initial=0.0))
 
 
-def _pieces(ink):
-    """`(n, labels, stats, thickness)`: the 8-connected components of the bool mask `ink` (`masks.boxes`) and
-    each one's thickness, twice its largest distance to the background (float32 `(n,)`, pixels; [0] the
-    background's)."""
-    n, labels, stats, _ = masks.boxes(ink)
+def _thicknesses(ink, labels, n):
+    """The thickness of each of the `n` connected components `labels` of the bool mask `ink` (`masks.boxes`):
+    twice its largest distance to the background (float32 `(n,)`, pixels; [0] the background's)."""
     dist = cv2.distanceTransform(ink.view(np.uint8), cv2.DIST_L2, 3)
-    return n, labels, stats, 2 * ndimage.maximum(dist, labels, np.arange(n)).astype(np.float32)
+    return 2 * ndimage.maximum(dist, labels, np.arange(n)).astype(np.float32)
 
 
 def _fills_box(rest, outline):
