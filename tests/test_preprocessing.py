@@ -572,9 +572,9 @@ def test_a_thin_box_turned_or_narrow_around_a_bold_digit_is_dropped(angle, half_
     """A box printed in 1 px lines around a bold slanted 1 apart from it, turned a degree or so with its form, or
     level but narrow: its level sides are runs shorter than a form's line of the 1's width (`_line_length`: six
     stroke widths, 36 px), or the thresholded print broke into pieces, so the line openings kept it and the 1 was
-    read in its box (a "0", or not a digit). The box is the pieces along the outline of the ink's minimum-area
-    rectangle (`formlines.drop_printed_boxes`). Neither a 5's detached flag, which lies along its rectangle's
-    top, nor an empty box with a speck in it is such a box."""
+    read in its box (a "0", or not a digit). The box is the pieces along the outline of the ink's convex hull
+    (`formlines.drop_printed_boxes`). Neither a 5's detached flag, which lies along its hull's top, nor an empty
+    box with a speck in it is such a box."""
     page = np.zeros((110, 110), np.uint8)
     cv2.rectangle(page, (55 - half_width, 15), (55 + half_width, 95), 170, 1)
     page = cv2.warpAffine(page, cv2.getRotationMatrix2D((55, 55), angle, 1), (110, 110))
