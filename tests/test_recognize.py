@@ -122,6 +122,7 @@ def test_a_doubtful_polarity_is_left_to_the_classifier(mnist_test, recognizer, m
     A fourth reading: the dark strokes offered beside light ink that runs along the picture's edge, one picture.)"""
     monkeypatch.setattr(preprocessing, "_fills_its_frame", lambda gray: False)
     monkeypatch.setattr(preprocessing, "global_splits", lambda gray, readings, found: [])  # tested below
+    monkeypatch.setattr(preprocessing, "_side_pieces", lambda mask: None)  # tested above
     images, labels = mnist_test
     rng = np.random.default_rng(5)
     files = [renderings.render("binary16", images[i], rng) for i in range(N_POLARITY)]
@@ -157,6 +158,38 @@ def test_a_digit_stretched_to_fill_its_frame_is_read_at_half_its_width_too(mnist
         hypotheses = normalize_hypotheses(f)
         assert np.array_equal(hypotheses[0], normalize(f))
         assert any(np.array_equal(h, normalize(half)) for h in hypotheses) == (f is not tight)
+
+
+def _cut_from_a_number(images, i, rng, column):
+    """Test digit `i` cut from a number of three test digits (`i - 1`, `i`, `i + 1`) written in a row (or, turned,
+    in a column) 2-5 px apart, by a box that holds 15-35 % of each neighbour: dark on white, as a form's cell is."""
+    boxes = [synth.ink_box(images[j].T if column else images[j]) for j in (i - 1, i, i + 1)]
+    h = max(b.shape[0] for b in boxes)
+    keep = [max(1, round(b.shape[1] * rng.uniform(0.15, 0.35))) for b in (boxes[0], boxes[2])]
+    parts = [boxes[0][:, -keep[0]:], np.zeros((h, rng.integers(2, 6))), boxes[1], np.zeros((h, rng.integers(2, 6))),
+             boxes[2][:, : keep[1]]]
+    row = np.concatenate([np.pad(p, ((0, h - p.shape[0]), (0, 0))) for p in parts], 1)
+    return 255 - (row.T if column else row).astype(np.uint8)
+
+
+def test_a_digit_cut_from_a_number_is_read_without_its_neighbours_edges(mnist_test, recognizer):
+    """A digit cut from a written number (a form's cell, a grid over a line of digits) holds edges of its
+    neighbours at the crop's sides, joined to it as one cluster of ink: the whole was refused as not a digit. The
+    pieces cut by a side that have paper between them and the rest are offered left out too (`_side_pieces`), and
+    the classifier chooses. These 60 test digits (rows and columns): 21 read right before, 59 now."""
+    images, labels = mnist_test
+    rng = np.random.default_rng(12)
+    crops = [_cut_from_a_number(images, i, rng, column=i % 3 == 0) for i in range(1, 61)]
+    assert sum(p.label == y for p, y in zip(recognizer.predict(crops), labels[1:61])) >= 57
+
+
+def test_only_pieces_cut_by_a_side_with_paper_between_them_and_the_rest_are_left_out():
+    mask = np.zeros((20, 20), bool)
+    mask[2:18, 8:11] = True  # the digit
+    mask[5:9, 0:4] = True  # a neighbour's edge, cut by the left side
+    assert preprocessing._side_pieces(mask)[6, 1] and not preprocessing._side_pieces(mask)[10, 9]
+    mask[5:9, 0:9] = True  # joined to the digit: one piece
+    assert preprocessing._side_pieces(mask) is None
 
 
 def test_a_clear_polarity_has_one_reading(mnist_test):

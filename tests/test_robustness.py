@@ -29,11 +29,6 @@ def similarity(a, b):
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-def ink_box(digit, level=30):
-    rows, cols = np.flatnonzero((digit > level).any(1)), np.flatnonzero((digit > level).any(0))
-    return digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
-
 @pytest.mark.parametrize("family", list(renderings.FAMILIES))
 def test_every_family_renders_a_seeded_image_file(mnist_test, family):
     images, _ = mnist_test
@@ -73,7 +68,7 @@ def test_digits_that_fill_a_16x16_frame_keep_every_stroke(mnist_test):
     """Failure class 1: cropped to the ink and stretched to 16x16, then normalized, a digit keeps its shape."""
     images, labels = mnist_test
     for i in range(100):
-        stretched = np.asarray(Image.fromarray(ink_box(images[i])).resize((16, 16), Image.BILINEAR))
+        stretched = np.asarray(Image.fromarray(synth.ink_box(images[i])).resize((16, 16), Image.BILINEAR))
         for polarity in (stretched, 255 - stretched):
             out = normalize(polarity)  # never "no ink found"
             assert out.max() > 0.9
@@ -86,7 +81,7 @@ def test_binarized_thick_16x16_digits_keep_their_shape(mnist_test):
     images, labels = mnist_test
     for digit in (0, 6):
         i = int(np.flatnonzero(labels == digit)[0])
-        big = np.asarray(Image.fromarray(ink_box(images[i])).resize((64, 64), Image.BICUBIC)) > 100
+        big = np.asarray(Image.fromarray(synth.ink_box(images[i])).resize((64, 64), Image.BICUBIC)) > 100
         thick = np.asarray(Image.fromarray(big.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5)))
         binary = np.asarray(Image.fromarray(thick).resize((16, 16), Image.BOX)) > 127
         out = normalize(~binary)  # dark ink on white
@@ -102,7 +97,7 @@ def test_bold_digits_that_cover_most_of_a_16x16_frame_are_still_read_as_ink(mnis
     images, _ = mnist_test
     found = []
     for i in range(300):
-        big = cv2.resize(ink_box(images[i]), (64, 64), interpolation=cv2.INTER_CUBIC) > 127
+        big = cv2.resize(synth.ink_box(images[i]), (64, 64), interpolation=cv2.INTER_CUBIC) > 127
         thick = cv2.dilate(big.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
         binary = cv2.resize(thick * 255, (16, 16), interpolation=cv2.INTER_AREA) > 127
         if 0.7 < binary.mean() <= 0.8:
@@ -178,7 +173,7 @@ def test_a_narrow_shadow_band_across_a_marker_digit_is_not_ink(mnist_test):
 NEAR_FLOOR = {"binary32": 0.96, "form": 0.952, "marker": 0.95}
 
 
-@pytest.mark.slow  # 15 families x 200 digits through the predict path, a 12-megapixel photo among them
+@pytest.mark.slow  # 16 families x 200 digits through the predict path, a 12-megapixel photo among them
 def test_quick_robustness_bench_meets_every_floor(mnist_dir, tmp_path, capsys):
     out = tmp_path / "robustness.json"
     status = cli.main(["bench", "--robustness", "--quick", "--out", str(out), "--data-dir", str(mnist_dir)])

@@ -510,7 +510,10 @@ def normalize_hypotheses(image, alternatives=True):
     read as the tiny one it shows (`_source_resolution`, `_smooth_source`);
     one enlarged smoothly, which may as well be a photo out of focus whose
     digit is a tenth of the picture (a few pixels tall at that size), is
-    read at its own size too.
+    read at its own size too. Each reading whose ink holds pieces cut by a
+    side of the picture with paper between them and the rest (the edges of
+    a digit's neighbours, in a crop from a written number) is offered
+    without them too (`_side_pieces`).
 
     Args:
         image: as for `normalize`.
@@ -518,7 +521,8 @@ def normalize_hypotheses(image, alternatives=True):
 
     Returns:
         float32 `(k, 28, 28)` in [0, 1], k = 1 to 21 (a tiny scan's global split adds up to three; twice as
-        many for a smooth picture, read at two sizes); `[0]` is `normalize(image)`.
+        many for a smooth picture, read at two sizes), and one more for each reading with pieces at the sides to
+        leave out; `[0]` is `normalize(image)`.
 
     Raises:
         ImageError: as for `normalize`.
@@ -575,7 +579,24 @@ def _hypotheses(work, enlargement, alternatives, split=True):
 
 
 def _layouts(ink, mask, alternatives, page):
-    """`_mnist_layout(ink, mask)`, and with `alternatives`, a bold digit thinned half as much and the layout of the
-    ink's darkest class where it has one (`darkest_class`; `page` as there)."""
+    """`_mnist_layout(ink, mask)`, and with `alternatives`, a bold digit thinned half as much, the layout of the
+    ink's darkest class where it has one (`darkest_class`; `page` as there) and that of the ink without the pieces
+    at the picture's sides where it has some (`_side_pieces`)."""
     core = darkest_class(ink, mask, page) if alternatives else None
-    return _mnist_layout(ink, mask, alternatives) + ([] if core is None else _mnist_layout(ink * core, core))
+    side = _side_pieces(mask) if alternatives else None
+    return (_mnist_layout(ink, mask, alternatives) + ([] if core is None else _mnist_layout(ink * core, core))
+            + ([] if side is None else _mnist_layout(ink, mask & ~side)))
+
+
+def _side_pieces(mask):
+    """The pieces of ink cut by a side of the picture, in that side's half of it and with paper between them and
+    the rest (no column, or row, holds both): fragments of a digit's neighbours in a crop from a written number
+    (left and right) or a column of them (top and bottom). A bool mask, or None where there are none."""
+    _, labels, stats, _ = masks.boxes(mask)
+    start, end, size = stats[1:, :2], stats[1:, :2] + stats[1:, 2:4], np.array(mask.shape[::-1])  # (x, y) each
+    before, after = (start == 0) & (2 * end <= size), (end == size) & (2 * start >= size)
+    cut = (before | after).any(1)
+    if not cut.any() or cut.all():
+        return None
+    apart = ((before & (end <= start[~cut].min(0))) | (after & (start >= end[~cut].max(0)))).any(1)
+    return np.isin(labels, 1 + np.flatnonzero(apart)) if apart.any() else None

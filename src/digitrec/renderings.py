@@ -46,6 +46,7 @@ FAMILIES = {  # name: what it imitates
     "marker": "phone photo of a thick felt-tip marker digit in uneven light and a soft shadow, JPEG 60-85",
     "grid": "phone photo of a pen digit on squared paper, a shadow on half of them, JPEG 60-85",
     "ruled": "phone photo of a pen digit sitting on a line of ruled paper, a shadow on half of them, JPEG 60-85",
+    "neighbours": "grey scan of a digit cut from a written number: its neighbours' edges at the crop's sides",
 }
 
 
@@ -389,11 +390,42 @@ def _notebook(digit, rng, squared):
     return photo(page, rng, rng.uniform(0.6, 0.9), rng.integers(60, 86), shadow=rng.random() < 0.5, centre=centre)
 
 
+def _neighbours(digit, rng):
+    """A digit cut from a number written in a row (a column, one in four) by a box one digit wide, as a form's
+    cells or a grid over a line of digits cut it: the crop holds the inner 15-35 % of each neighbour (the same
+    writer's digit, 85-115 % as tall, its baseline 10 % higher or lower), 10-30 % of a digit's height away. Grey,
+    1-2.5 times MNIST's size (at least 16 px a side), either polarity."""
+    box = _ink_box(digit).astype("float32") / 255
+    column = rng.random() < 0.25
+    box = box.T if column else box  # a column is laid out as a row of transposed digits, then transposed back
+    h = box.shape[0]
+    edges = []
+    for side in (0, 1):  # the left neighbour's right edge, the right one's left edge
+        other = resize(box, *(max(1, round(n * rng.uniform(0.85, 1.15))) for n in box.shape[::-1]))
+        keep = max(1, round(other.shape[1] * rng.uniform(0.15, 0.35)))
+        edges.append((other[:, -keep:] if side == 0 else other[:, :keep], int(h * rng.uniform(-0.1, 0.1))))
+    gaps = [(np.zeros((1, max(1, round(h * rng.uniform(0.1, 0.3)))), "float32"), 0) for _ in (0, 1)]
+    parts = [edges[0], gaps[0], (box, 0), gaps[1], edges[1]]
+    m0, m1 = (int(m) for m in rng.integers(0, 3, size=2))  # the crop: the digit's rows and a pixel or two
+    row = np.zeros((h + m0 + m1, sum(p.shape[1] for p, _ in parts)), "float32")
+    x = 0
+    for p, shift in parts:
+        y0 = m0 + shift
+        clipped = p[max(0, -y0) : row.shape[0] - y0]
+        row[max(0, y0) : max(0, y0) + clipped.shape[0], x : x + p.shape[1]] = clipped
+        x += p.shape[1]
+    row = row.T if column else row
+    k = max(rng.uniform(1, 2.5), 16 / min(row.shape))  # a narrow 1's crop at least 16 px wide
+    img = resize(row, max(1, round(row.shape[1] * k)), max(1, round(row.shape[0] * k)))
+    img = np.clip(img + np.float32(0.02) * rng.standard_normal(img.shape, dtype=np.float32), 0, 1)
+    return _png(_polarity(img, rng))
+
+
 _RENDER = {
     "clean": _clean, "inverted": _inverted, "tight16": _tight16, "stretched16": _stretched16,
     "binary16": _binary16, "binary32": _binary32, "canvas": _canvas, "photo": _photo_family, "form": _form,
     "noise": _noise, "geometry": _geometry, "bigphoto": _bigphoto, "marker": _marker, "grid": _grid,
-    "ruled": _ruled,
+    "ruled": _ruled, "neighbours": _neighbours,
 }
 
 
