@@ -45,8 +45,10 @@ def run(n=1000, model=None, data_dir=None, log=None):
         digits), `families` (per family: `accuracy`, `no_ink` (images
         normalization refused), `floor`, `passed`, `seconds_per_image`
         (decode and normalize, seconds)), `normalize_ms` (see
-        `normalize_speed`) and `examples` (one rendered file per family,
-        bytes, left out of the JSON by `digitrec bench`).
+        `normalize_speed`) and `examples` (per family, one rendered file,
+        bytes, and what the model saw of it: float32 `(28, 28)`, the reading
+        `Recognizer.choose` kept, or None for no ink; left out of the JSON by
+        `digitrec bench`).
 
     Raises:
         ValueError: `n` outside [1, 10000].
@@ -63,8 +65,8 @@ def run(n=1000, model=None, data_dir=None, log=None):
     for k, family in enumerate(renderings.FAMILIES):
         rng = np.random.default_rng(SEED + k)
         files = [renderings.render(family, images[i], rng) for i in index]
-        result["examples"][family] = files[0]
-        scores = _read(recognizer, files, labels[index])
+        scores, seen = _read(recognizer, files, labels[index])
+        result["examples"][family] = (files[0], seen)
         floor = raw - CLEAN_TOLERANCE if family == "clean" else FLOORS[family]
         result["families"][family] = {**scores, "floor": round(floor, 4), "passed": scores["accuracy"] >= floor}
         if log:
@@ -75,7 +77,8 @@ def run(n=1000, model=None, data_dir=None, log=None):
 
 
 def _read(recognizer, files, labels):
-    """Accuracy of `recognizer` on encoded `files` (an unreadable one counts as wrong), and the time to normalize."""
+    """Accuracy of `recognizer` on encoded `files` (an unreadable one counts as wrong) and the time to normalize;
+    and what the model saw of the first file (float32 `(28, 28)`, or None for no ink)."""
     start = time.perf_counter()
     hypotheses, read = [], []
     for f in files:
@@ -86,10 +89,10 @@ def _read(recognizer, files, labels):
             hypotheses.append(np.zeros((1, 28, 28), "float32"))
             read.append(False)
     seconds = (time.perf_counter() - start) / len(files)
-    predicted = recognizer.choose(hypotheses)[1].argmax(axis=1)
-    correct = (predicted == labels) & np.array(read)
+    chosen, probabilities = recognizer.choose(hypotheses)
+    correct = (probabilities.argmax(axis=1) == labels) & np.array(read)
     return {"accuracy": float(correct.mean()), "no_ink": int(len(files) - sum(read)),
-            "seconds_per_image": round(seconds, 5)}
+            "seconds_per_image": round(seconds, 5)}, chosen[0] if read[0] else None
 
 
 def normalize_speed(digits):
@@ -136,7 +139,8 @@ def format_table(result):
 
 
 def plot_examples(result):
-    """One example per family, as rendered (top) and as normalized (bottom): a `matplotlib.figure.Figure`."""
+    """One example per family, as rendered (top) and as the model saw it (bottom: the normalized reading the
+    classifier kept): a `matplotlib.figure.Figure`."""
     from matplotlib.figure import Figure
     from PIL import Image
 
@@ -145,18 +149,19 @@ def plot_examples(result):
     fig = Figure(figsize=(1.6 * len(families), 3.8))
     axes = fig.subplots(2, len(families))
     for column, family in enumerate(families):
-        raw = Image.open(io.BytesIO(result["examples"][family]))
+        file, seen = result["examples"][family]
+        raw = Image.open(io.BytesIO(file))
         shown = Image.alpha_composite(Image.new("RGBA", raw.size, (160, 200, 160, 255)), raw.convert("RGBA"))
         axes[0, column].imshow(shown.convert("RGB"))
         axes[0, column].set_title(f"{family}\n{raw.width}x{raw.height}", fontsize=8)
-        try:
-            axes[1, column].imshow(preprocessing.normalize(result["examples"][family]), cmap="gray", vmin=0, vmax=1)
-        except ImageError:
+        if seen is None:
             axes[1, column].text(0.5, 0.5, "no ink", ha="center", va="center")
+        else:
+            axes[1, column].imshow(seen, cmap="gray", vmin=0, vmax=1)
         for row in (0, 1):
             axes[row, column].set_xticks([])
             axes[row, column].set_yticks([])
     axes[0, 0].set_ylabel("rendered", fontsize=9)
-    axes[1, 0].set_ylabel("normalized", fontsize=9)
+    axes[1, 0].set_ylabel("model input", fontsize=9)
     fig.tight_layout()
     return fig
