@@ -33,12 +33,6 @@ INKS = {  # RGB of the ink at full coverage, before lighting
 }
 
 
-def ink_box(digit, level=30):
-    """The rows and columns of a uint8 MNIST digit that hold ink (above `level`)."""
-    rows, cols = np.flatnonzero((digit > level).any(1)), np.flatnonzero((digit > level).any(0))
-    return digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
-
 def pen_stroke(digit, side, rng):
     """Enlarge a 28x28 MNIST digit (or any light-on-dark picture) into a pen-like stroke mask.
 

@@ -163,7 +163,7 @@ def test_a_digit_stretched_to_fill_its_frame_is_read_at_half_its_width_too(mnist
 def _cut_from_a_number(images, i, rng, column):
     """Test digit `i` cut from a number of three test digits (`i - 1`, `i`, `i + 1`) written in a row (or, turned,
     in a column) 2-5 px apart, by a box that holds 15-35 % of each neighbour: dark on white, as a form's cell is."""
-    boxes = [synth.ink_box(images[j].T if column else images[j]) for j in (i - 1, i, i + 1)]
+    boxes = [renderings._ink_box(images[j].T if column else images[j]) for j in (i - 1, i, i + 1)]
     h = max(b.shape[0] for b in boxes)
     keep = [max(1, round(b.shape[1] * rng.uniform(0.15, 0.35))) for b in (boxes[0], boxes[2])]
     parts = [boxes[0][:, -keep[0]:], np.zeros((h, rng.integers(2, 6))), boxes[1], np.zeros((h, rng.integers(2, 6))),

@@ -68,7 +68,7 @@ def test_digits_that_fill_a_16x16_frame_keep_every_stroke(mnist_test):
     """Failure class 1: cropped to the ink and stretched to 16x16, then normalized, a digit keeps its shape."""
     images, labels = mnist_test
     for i in range(100):
-        stretched = np.asarray(Image.fromarray(synth.ink_box(images[i])).resize((16, 16), Image.BILINEAR))
+        stretched = np.asarray(Image.fromarray(renderings._ink_box(images[i])).resize((16, 16), Image.BILINEAR))
         for polarity in (stretched, 255 - stretched):
             out = normalize(polarity)  # never "no ink found"
             assert out.max() > 0.9
@@ -81,7 +81,7 @@ def test_binarized_thick_16x16_digits_keep_their_shape(mnist_test):
     images, labels = mnist_test
     for digit in (0, 6):
         i = int(np.flatnonzero(labels == digit)[0])
-        big = np.asarray(Image.fromarray(synth.ink_box(images[i])).resize((64, 64), Image.BICUBIC)) > 100
+        big = np.asarray(Image.fromarray(renderings._ink_box(images[i])).resize((64, 64), Image.BICUBIC)) > 100
         thick = np.asarray(Image.fromarray(big.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5)))
         binary = np.asarray(Image.fromarray(thick).resize((16, 16), Image.BOX)) > 127
         out = normalize(~binary)  # dark ink on white
@@ -97,7 +97,7 @@ def test_bold_digits_that_cover_most_of_a_16x16_frame_are_still_read_as_ink(mnis
     images, _ = mnist_test
     found = []
     for i in range(300):
-        big = cv2.resize(synth.ink_box(images[i]), (64, 64), interpolation=cv2.INTER_CUBIC) > 127
+        big = cv2.resize(renderings._ink_box(images[i]), (64, 64), interpolation=cv2.INTER_CUBIC) > 127
         thick = cv2.dilate(big.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
         binary = cv2.resize(thick * 255, (16, 16), interpolation=cv2.INTER_AREA) > 127
         if 0.7 < binary.mean() <= 0.8:
