@@ -47,6 +47,7 @@ FAMILIES = {  # name: what it imitates
     "grid": "phone photo of a pen digit on squared paper, a shadow on half of them, JPEG 60-85",
     "ruled": "phone photo of a pen digit sitting on a line of ruled paper, a shadow on half of them, JPEG 60-85",
     "neighbours": "grey scan of a digit cut from a written number: its neighbours' edges at the crop's sides",
+    "cell": "grey scan of a digit cut from a form's cell on its printed lines: lines along some of the crop's sides",
 }
 
 
@@ -421,11 +422,38 @@ def _neighbours(digit, rng):
     return _png(_polarity(img, rng))
 
 
+def _cell(digit, rng):
+    """A digit cut from a form's cell (a row of boxes) on its printed lines, or up to 2 px outside them: the row's
+    top and bottom lines across the whole crop, each at a chance of 0.7, the cell's sides at 0.5, lines 1-3 px at
+    40-100 % of the ink's darkness; 1-4 px of paper between them and the digit at MNIST's size (more beside a
+    narrow digit: the cell is at least 0.7 as wide as tall), 1-3 times that size. Grey, dark on white."""
+    box = _ink_box(digit).astype("float32") / 255
+    (top, bottom), (left, right) = rng.integers(1, 5, (2, 2))
+    wider = max(0, round(0.7 * (box.shape[0] + top + bottom)) - box.shape[1] - left - right)  # a cell, not a 1's box
+    box = np.pad(box, ((int(top), int(bottom)), (int(left + wider // 2), int(right + wider - wider // 2))))
+    k = rng.uniform(1, 3)
+    cell = resize(box, max(1, round(box.shape[1] * k)), max(1, round(box.shape[0] * k)))
+    out = int(rng.integers(0, 3))  # px of paper beyond the lines
+    page = np.pad(cell, out)
+    h, w = page.shape
+    lines = np.zeros_like(page)
+    for side, chance in enumerate((0.7, 0.7, 0.5, 0.5)):
+        if rng.random() < chance:
+            t = int(rng.integers(1, 4))
+            at = (out, h - out - t, out, w - out - t)[side]
+            if side < 2:
+                lines[at : at + t, :] = 1
+            else:
+                lines[out : h - out, at : at + t] = 1
+    grey = 1 - np.maximum(page, lines * np.float32(rng.uniform(0.4, 1.0)))
+    return _png(_u8(grey + np.float32(0.02) * rng.standard_normal(grey.shape, dtype=np.float32)))
+
+
 _RENDER = {
     "clean": _clean, "inverted": _inverted, "tight16": _tight16, "stretched16": _stretched16,
     "binary16": _binary16, "binary32": _binary32, "canvas": _canvas, "photo": _photo_family, "form": _form,
     "noise": _noise, "geometry": _geometry, "bigphoto": _bigphoto, "marker": _marker, "grid": _grid,
-    "ruled": _ruled, "neighbours": _neighbours,
+    "ruled": _ruled, "neighbours": _neighbours, "cell": _cell,
 }
 
 
