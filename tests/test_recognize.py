@@ -233,6 +233,22 @@ def test_only_thin_lines_at_the_pictures_sides_are_taken_for_a_cells_lines():
     assert preprocessing._edge_lines(mask) is None
 
 
+def test_what_a_cells_side_leaves_along_it_does_not_count_as_the_digit():
+    """The rest must not reach from a removed line to the one opposite (an empty box in perspective, its sides no
+    full column, read as a 1); what a faint or broken side line leaves along a side is no part of the rest there,
+    or the lines of a cell whose digit lies between such remnants stayed (validation `cell` digits, seed 31: 386 ->
+    391 of 400)."""
+    mask = np.zeros((40, 40), bool)
+    mask[0:2, :], mask[38:40, :] = True, True  # the cell's top and bottom lines
+    mask[2:38, 1:3] = True  # a side line too faint to cover nine tenths of the rows: a broken, thinner remnant
+    mask[4:37:4, 1:3] = False
+    mask[8:32, 18:22] = True  # the digit
+    lines = preprocessing._edge_lines(mask)
+    assert lines is not None and lines[0, 20] and lines[39, 20] and not lines[20, 20]
+    mask[8:32, 18:22] = False  # an empty box: only the remnant is left between the lines
+    assert preprocessing._edge_lines(mask) is None
+
+
 def test_a_clear_polarity_has_one_reading(mnist_test):
     images, _ = mnist_test
     rng = np.random.default_rng(6)

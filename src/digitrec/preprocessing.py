@@ -621,6 +621,7 @@ def _edge_lines(mask):
     top, bottom, left, right = runs[0], across[0] - runs[1], runs[2], across[2] - runs[3]
     rest = np.zeros_like(box)
     rest[top:bottom, left:right] = box[top:bottom, left:right]
+    rest &= ~_slivers(rest)
     if not rest.any():
         return None
     q0, q1, p0, p1 = masks.bbox(rest)
@@ -631,6 +632,17 @@ def _edge_lines(mask):
     lines = np.zeros_like(mask)
     lines[r0:r1, c0:c1] = box & ~rest
     return lines
+
+
+def _slivers(mask):
+    """The pieces of the bool `mask` that lie within `EDGE_THIN` of its height (width) of a side of the picture:
+    what a line's blurred edge, a faint or broken line, or an empty box's side in perspective leaves along a cell's
+    side (bool like `mask`)."""
+    _, labels, stats, _ = masks.boxes(mask)
+    (h, w), (x0, y0, dx, dy) = mask.shape, stats[1:, :4].T
+    band = EDGE_THIN * np.array([w, h])
+    along = (x0 + dx <= band[0]) | (x0 >= w - band[0]) | (y0 + dy <= band[1]) | (y0 >= h - band[1])
+    return np.isin(labels, np.flatnonzero(along) + 1)
 
 
 def _edge_run(cover):
