@@ -20,7 +20,7 @@ from PIL import Image
 from scipy import ndimage
 
 import synth
-from digitrec import data, preprocessing, renderings
+from digitrec import data, formlines, preprocessing, renderings
 from digitrec.decoding import to_grayscale
 from digitrec.errors import ImageError, ModelError
 from digitrec.inference import BUNDLED_MODEL, Prediction, Recognizer
@@ -203,7 +203,7 @@ def _cut_from_a_form(digit, rng):
 def test_a_digit_cut_from_a_form_on_its_lines_is_read_without_them(mnist_test, recognizer):
     """The lines of a form's cell along the sides of a crop cut on them were not taken for form lines (a box must
     frame the rest, a ruled line reach beyond it) and joined the digit's cluster: most were refused. The rows and
-    columns along the ink's box that ink covers (`EDGE_LINE`) are offered left out too (`_edge_lines`). These 60:
+    columns along the ink's box that ink covers (`EDGE_LINE`) are offered left out too (`formlines.cell_lines`). These 60:
     38 read right before, 59 now."""
     images, labels = mnist_test
     rng = np.random.default_rng(3)
@@ -224,13 +224,13 @@ def test_only_thin_lines_at_the_pictures_sides_are_taken_for_a_cells_lines():
     mask = np.zeros((40, 40), bool)
     mask[0:2, :] = True  # a cell's top line, along the picture's side
     mask[8:36, 18:22] = True  # the digit, with paper between
-    lines = preprocessing._edge_lines(mask)
+    lines = formlines.cell_lines(mask)
     assert lines[1, 5] and not lines[20, 20] and lines.sum() == 80
     shape = np.zeros((60, 60), bool)
     shape[10:50, 10:50] = mask  # the same ink with paper around it: a drawing, not a crop
-    assert preprocessing._edge_lines(shape) is None
+    assert formlines.cell_lines(shape) is None
     mask[0:8, :] = True  # a band over a fifth of the ink's height (`EDGE_THIN`): a shadow's, no printed line
-    assert preprocessing._edge_lines(mask) is None
+    assert formlines.cell_lines(mask) is None
 
 
 def test_what_a_cells_side_leaves_along_it_does_not_count_as_the_digit():
@@ -243,10 +243,10 @@ def test_what_a_cells_side_leaves_along_it_does_not_count_as_the_digit():
     mask[2:38, 1:3] = True  # a side line too faint to cover nine tenths of the rows: a broken, thinner remnant
     mask[4:37:4, 1:3] = False
     mask[8:32, 18:22] = True  # the digit
-    lines = preprocessing._edge_lines(mask)
+    lines = formlines.cell_lines(mask)
     assert lines is not None and lines[0, 20] and lines[39, 20] and not lines[20, 20]
     mask[8:32, 18:22] = False  # an empty box: only the remnant is left between the lines
-    assert preprocessing._edge_lines(mask) is None
+    assert formlines.cell_lines(mask) is None
 
 
 def test_a_clear_polarity_has_one_reading(mnist_test):

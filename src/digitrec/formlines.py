@@ -11,7 +11,9 @@ the mask's skew (`drop_turned_form_lines`; the angle from
 `digitrec.pagelines.skew`), after a box apart from the ink, at any size, turn and lean, is dropped as the pieces
 along the outline of the ink's convex hull (`drop_printed_boxes`). The lines of squared and ruled paper, evenly
 spaced across the page, are lifted before the ink is read
-(`digitrec.pagelines`).
+(`digitrec.pagelines`). The lines of a form's cell along the sides of a
+crop cut on them are found apart (`cell_lines`), for normalization to offer
+the ink without them too.
 """
 
 import cv2
@@ -44,6 +46,16 @@ BOX_COVER = 0.8  # the share of the outline of the ink's convex hull that a box 
 BOX_LINE = 0.2  # a box's pieces are at most this share of their extent thick: lines (`drop_printed_boxes`)
 BOX_FILL = 0.4  # the share of a box's height or width that the ink in it reaches (`drop_printed_boxes`)
 LINES_ONLY = 0.75  # the share of a mask's pixels in straight runs over which it is printed lines (`all_form_lines`)
+# A row (column) at a side of the picture that ink covers at least this share of is a printed line there, a form
+# cell's that the crop was cut on (`cell_lines`); set a priori: a printed line is whole, a broken line or a
+# handwritten stroke along a side rarely covers nine tenths of it.
+EDGE_LINE = 0.9
+# ... and it lies within this share of the picture's longer side of its side: a crop cut on a cell's lines or just
+# outside them, not a shape drawn with paper around it (a triangle without its upright side read as a 7).
+EDGE_MARGIN = 0.1
+# ... and it is no thicker than this share of the ink's bounding box across it: a printed line is thin beside its cell
+# (a blob of an empty field's shadow, half the box wide, left a sliver read as a 1).
+EDGE_THIN = 0.2
 
 
 def _line_length(width):
@@ -539,3 +551,58 @@ def _underlines(group, mask, width):
     clear = np.count_nonzero((tops + heights < r0) & (heights >= 0.5 * heights.max()))  # marks, clear of it
     spans = c0 <= p0 and c1 >= p1
     return (c0 < p0 - 2 * width and c1 > p1 + 2 * width) or (spans and (thickness <= 0.5 * width or clear > 1))
+
+
+def cell_lines(mask):
+    """The ink of the lines along the sides of the ink's bounding box: from each side inwards, past rows (columns)
+    that ink covers less than half of (a line's blurred edge), the rows that it covers at least `EDGE_LINE` of
+    across the box: a form cell's printed lines, left along the sides of a crop cut on them or just outside them.
+    A bool mask, or None where there are none or nothing else; where one is thicker than `EDGE_THIN` of the box
+    (a band of shadow) or lies farther than `EDGE_MARGIN` from the picture's side (a triangle's upright side, with
+    paper around the shape, read as a 7 without it); where the rest reaches across from one line to the line
+    opposite (what is left of an empty box turned or in perspective: its sides, which no column holds whole, read
+    as a 1); and where no piece of the rest is a third as tall as the box (the crumbs that the lines of an empty
+    box leave, the paper's grain along them, read as a 1). The rest is judged without what a faint or broken side
+    line leaves along a side (`_slivers`)."""
+    r0, r1, c0, c1 = masks.bbox(mask)
+    box, (h, w) = mask[r0:r1, c0:c1], mask.shape
+    runs = np.array([_edge_run(cover) for cover in (box.mean(1), box.mean(1)[::-1], box.mean(0), box.mean(0)[::-1])])
+    across, paper = np.array([r1 - r0, r1 - r0, c1 - c0, c1 - c0]), np.array([r0, h - r1, c0, w - c1])
+    if not runs.any() or (runs > EDGE_THIN * across).any() or (paper[runs > 0] > EDGE_MARGIN * max(h, w)).any():
+        return None
+    top, bottom, left, right = runs[0], across[0] - runs[1], runs[2], across[2] - runs[3]
+    rest = np.zeros_like(box)
+    rest[top:bottom, left:right] = box[top:bottom, left:right]
+    rest &= ~_slivers(rest)
+    if not rest.any():
+        return None
+    q0, q1, p0, p1 = masks.bbox(rest)
+    if (0 < top == q0 and q1 == bottom < len(box)) or (0 < left == p0 and p1 == right < box.shape[1]):
+        return None
+    if 3 * masks.boxes(rest)[2][1:, 3].max() < len(box):
+        return None
+    lines = np.zeros_like(mask)
+    lines[r0:r1, c0:c1] = box & ~rest
+    return lines
+
+
+def _slivers(mask):
+    """The pieces of the bool `mask` that lie within `EDGE_THIN` of its height (width) of a side of the picture:
+    what a line's blurred edge, a faint or broken line, or an empty box's side in perspective leaves along a cell's
+    side (bool like `mask`)."""
+    _, labels, stats, _ = masks.boxes(mask)
+    (h, w), (x0, y0, dx, dy) = mask.shape, stats[1:, :4].T
+    band = EDGE_THIN * np.array([w, h])
+    along = (x0 + dx <= band[0]) | (x0 >= w - band[0]) | (y0 + dy <= band[1]) | (y0 >= h - band[1])
+    return np.isin(labels, np.flatnonzero(along) + 1)
+
+
+def _edge_run(cover):
+    """How many rows from the first of `cover` (each row's share of ink) a line along that side takes: the rows
+    before the first that ink covers half of (its blurred edge: no more of them than the line is thick), and from
+    it the full ones (`EDGE_LINE`), where the row after them is under half covered (the line's inner edge: a
+    digit's stroke filling a tight crop thins gradually); 0 where there is no such line."""
+    first = int(np.argmax(np.append(cover, 1) >= 0.5))  # len(cover) where no row is half covered
+    run = int(np.argmin(np.append(cover[first:] >= EDGE_LINE, False)))  # the full rows from there
+    inner = np.append(cover, 0)[first + run]
+    return first + run if 0 < run >= first and inner < 0.5 else 0
