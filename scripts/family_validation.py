@@ -2,7 +2,7 @@
 
     DIGITREC_DATA_DIR=../shared/data/mnist .venv/bin/python scripts/family_validation.py SEED N [FAMILY ...]
         [--zoom K] [--resample nearest|linear|cubic] [--turn] [--tilt D] [--lean D] [--haze C] [--glare G]
-        [--shadow D] [--blur S] [--noise S] [--shrink F] [--read]
+        [--shadow D] [--blur S] [--noise S] [--shrink F] [--read] [--four-lines]
 
 For each family of `renderings.FAMILIES` (or those named), N digits of the validation split (10 %,
 `data.stratified_split` seed 0; never test digits), drawn with `(SEED, the family's index)`, each rendered with
@@ -23,6 +23,8 @@ Gaussian of standard deviation S pixels, as a photo out of focus is (after `--sh
 noise of standard deviation S levels (of 255), as a photo taken in low light (after `--blur`); `--shrink F` reduces
 every picture to F (< 1) of its size by area averaging first, as a small crop of a photo. `--read` answers with
 `Recognizer.read` instead (a reading of anything but the one digit counts as a misread, its text shown).
+`--four-lines` draws all four of every `cell` picture's lines (`renderings.CELL_LINES`): a digit cut from its cell
+just outside the cell's frame.
 """
 
 import argparse
@@ -110,8 +112,10 @@ def main():
     parser.add_argument("--noise", type=float, help="the standard deviation of Gaussian noise, levels of 255")
     parser.add_argument("--shrink", type=float, help="reduce every picture to this share of its size first")
     parser.add_argument("--read", action="store_true", help="answer with Recognizer.read, not predict")
+    parser.add_argument("--four-lines", action="store_true", help="draw all four of every `cell` picture's lines")
     args = parser.parse_args()
     seed, n = args.seed, args.n
+    renderings.CELL_LINES = (1.0,) * 4 if args.four_lines else renderings.CELL_LINES
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
     recognizer, wrong = Recognizer(), 0

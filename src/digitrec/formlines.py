@@ -214,9 +214,10 @@ def _frame_lines(group, mask, across, down):
     """A box's printed lines in `group`, a group of straight runs that frames the ink (`across` and `down` as
     `_straight_runs` returns them): the rows where the runs cross 90 % of the group's width, with the rows beside
     them where they cross a quarter of it (hysteresis: a line's thinner edges, or its drift where a turned form
-    was levelled only nearly), and the connected upright runs through the columns where they cross 90 % of its
-    height (projection profiles; a sheared box's sides lean across several columns); the group whole where no row
-    or no column does (a turned box's steps, a sheared box's thin sides). A digit's stroke joined to a side where
+    was levelled only nearly) up to 2 px and that drift (`MIN_SKEW` across the group) beyond them (a 7's bar
+    joined to the line along half the box went with it: a 7 read as 1), and the connected upright runs through the
+    columns where they cross 90 % of its height (projection profiles; a sheared box's sides lean across several
+    columns); the group whole where no row or no column does (a turned box's steps, a sheared box's thin sides). A digit's stroke joined to a side where
     it touches the box, a 1's stem or a 7's bar, crosses no box, and stays. So do the pieces of `mask` (the ink)
     left beside the lines but for those wholly within 2 px of them: slivers along the edges of a turned line that
     no run holds, which were kept and, where a 0 touched the line, bridged to it across the line as a bar (a 0
@@ -239,6 +240,7 @@ def _frame_lines(group, mask, across, down):
         return group
     bands, _ = ndimage.label(level >= 0.25)  # a line's rows, its thinner edges too (hysteresis)
     rows = np.isin(bands, np.setdiff1d(bands[level >= 0.9], [0]))
+    rows &= ndimage.distance_transform_edt(level < 0.9) <= 2 + np.tan(np.radians(MIN_SKEW)) * (c1 - c0)
     upright = masks.components(group & down)[0]
     lines = group & rows[:, None] | np.isin(upright, np.setdiff1d(upright[:, columns], [0]))
     beside = cv2.distanceTransform((~lines).view(np.uint8), cv2.DIST_L2, 3) <= 2

@@ -36,6 +36,7 @@ from digitrec.decoding import UNIT_LEVELS
 from digitrec.errors import ImageError
 from digitrec.formlines import (
     all_form_lines,
+    cell_lines,
     drop_form_lines,
     drop_page_edges,
     drop_turned_form_lines,
@@ -349,11 +350,23 @@ def _global_reading(gray):
     `sharpness` is the split's `_edge_sharpness`.
     """
     t = masks.otsu(gray)
-    sides = []
-    for mask, strength, dark in ((gray < t, 1.0 - gray, True), (gray > t, gray, False)):
-        cv, width, _ = stroke_reading(mask, strength, by_area=True)
-        sides.append((cv + 0.5 * mask.mean(), width, dark))
+    sides = [(*_side_score(mask, strength), dark) for mask, strength, dark in
+             ((gray < t, 1.0 - gray, True), (gray > t, gray, False))]
     return t, sorted(sides), _edge_sharpness(gray, gray < t)
+
+
+def _side_score(mask, strength):
+    """`_global_reading`'s `(score, width)` of one side of the split, `mask`: scored without the lines of a form's
+    cell along its sides too (`cell_lines`), where it has some, the better of the two standing. A digit cut from a
+    cell on its four lines is dark ink and lines on light paper, the lines' long straight runs make the ink's
+    widths vary, and the paper in the cell, scored better, was read as light ink (validation digits framed by
+    all four lines, `scripts/family_validation.py`'s `cell`: refused)."""
+    lines = cell_lines(mask)
+    scored = []
+    for ink in [mask] + ([] if lines is None else [mask & ~lines]):
+        cv, width, _ = stroke_reading(ink, strength, by_area=True)
+        scored.append((cv + 0.5 * ink.mean(), width))
+    return min(scored)
 
 
 def _flat_paper(gray, ink, finest=1.0):
