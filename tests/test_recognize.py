@@ -245,6 +245,7 @@ def test_only_thin_lines_at_the_pictures_sides_are_taken_for_a_cells_lines():
     assert formlines.cell_lines(shape) is None
     mask[0:8, :] = True  # a band over a fifth of the ink's height (`EDGE_THIN`): a shadow's, no printed line
     assert formlines.cell_lines(mask) is None
+    assert formlines.cell_lines(np.zeros((1, 3000), bool)) is None  # a blank picture's split (`ink._side_score`)
 
 
 def test_what_a_cells_side_leaves_along_it_does_not_count_as_the_digit():

@@ -565,7 +565,9 @@ def cell_lines(mask):
     opposite (what is left of an empty box turned or in perspective: its sides, which no column holds whole, read
     as a 1); and where no piece of the rest is a third as tall as the box (the crumbs that the lines of an empty
     box leave, the paper's grain along them, read as a 1). The rest is judged without what a faint or broken side
-    line leaves along a side (`_slivers`)."""
+    line leaves along a side (`_slivers`). None for an empty mask (a blank picture's split)."""
+    if not mask.any():
+        return None
     r0, r1, c0, c1 = masks.bbox(mask)
     box, (h, w) = mask[r0:r1, c0:c1], mask.shape
     runs = np.array([_edge_run(cover) for cover in (box.mean(1), box.mean(1)[::-1], box.mean(0), box.mean(0)[::-1])])
