@@ -356,12 +356,14 @@ def _global_reading(gray):
 
 
 def _side_score(mask, strength):
-    """`_global_reading`'s `(score, width)` of one side of the split, `mask`: scored without the lines of a form's
-    cell along its sides too (`cell_lines`), where it has some, the better of the two standing. A digit cut from a
-    cell on its four lines is dark ink and lines on light paper, the lines' long straight runs make the ink's
-    widths vary, and the paper in the cell, scored better, was read as light ink (validation digits framed by
-    all four lines, `scripts/family_validation.py`'s `cell`: refused)."""
-    lines = cell_lines(mask)
+    """`_global_reading`'s `(score, width)` of one side of the split, `mask`: where it is the minority (ink and
+    the lines printed with it are), scored without the lines of a form's cell along its sides too (`cell_lines`),
+    where it has some, the better of the two standing. A digit cut from a cell on its four lines is dark ink and
+    lines on light paper, the lines' long straight runs make the ink's widths vary, and the paper in the cell,
+    scored better, was read as light ink (validation digits framed by all four lines, `scripts/family_validation.py
+    SEED 400 cell --four-lines`: refused). The paper is not: the rows of paper above a row of boxes, cut off by
+    its top line, are no line, and the paper scored without them was read as the ink."""
+    lines = cell_lines(mask) if 2 * np.count_nonzero(mask) < mask.size else None
     scored = []
     for ink in [mask] + ([] if lines is None else [mask & ~lines]):
         cv, width, _ = stroke_reading(ink, strength, by_area=True)
