@@ -115,7 +115,8 @@ def main():
     parser.add_argument("--four-lines", action="store_true", help="draw all four of every `cell` picture's lines")
     args = parser.parse_args()
     seed, n = args.seed, args.n
-    renderings.CELL_LINES = (1.0,) * 4 if args.four_lines else renderings.CELL_LINES
+    if args.four_lines:
+        renderings.CELL_LINES = (1.0,) * 4
     x, y = load_split("train")
     _, val = stratified_split(y, 0.1, seed=0)
     recognizer, wrong = Recognizer(), 0

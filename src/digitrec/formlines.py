@@ -217,11 +217,11 @@ def _frame_lines(group, mask, across, down):
     was levelled only nearly) up to 2 px and that drift (`MIN_SKEW` across the group) beyond them (a 7's bar
     joined to the line along half the box went with it: a 7 read as 1), and the connected upright runs through the
     columns where they cross 90 % of its height (projection profiles; a sheared box's sides lean across several
-    columns); the group whole where no row or no column does (a turned box's steps, a sheared box's thin sides). A digit's stroke joined to a side where
-    it touches the box, a 1's stem or a 7's bar, crosses no box, and stays. So do the pieces of `mask` (the ink)
-    left beside the lines but for those wholly within 2 px of them: slivers along the edges of a turned line that
-    no run holds, which were kept and, where a 0 touched the line, bridged to it across the line as a bar (a 0
-    read "not a digit": `scripts/family_validation.py 31 200 form`).
+    columns); the group whole where no row or no column does (a turned box's steps, a sheared box's thin sides). A
+    digit's stroke joined to a side where it touches the box, a 1's stem or a 7's bar, crosses no box, and stays.
+    So do the pieces of `mask` (the ink) left beside the lines but for those wholly within 2 px of them: slivers
+    along the edges of a turned line that no run holds, which were kept and, where a 0 touched the line, bridged
+    to it across the line as a bar (a 0 read "not a digit": `scripts/family_validation.py 31 200 form`).
 
     Validation numbers written in a row of boxes touching them (`scripts/read_validation.py SEED --n 0 --in-boxes
     160`, half of them touching): seed 7 66 -> 71 of 80 read exactly, 58 -> 75 turned 1-3 degrees (`--turn`),

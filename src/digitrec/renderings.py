@@ -428,8 +428,9 @@ CELL_LINES = (0.7, 0.7, 0.5, 0.5)  # the chance of each of a `cell` picture's li
 def _cell(digit, rng):
     """A digit cut from a form's cell (a row of boxes) on its printed lines, or up to 2 px outside them: the row's
     top and bottom lines across the whole crop, each at a chance of 0.7, the cell's sides at 0.5 (`CELL_LINES`),
-    lines 1-3 px at 40-100 % of the ink's darkness; 1-4 px of paper between them and the digit at MNIST's size (more beside a
-    narrow digit: the cell is at least 0.7 as wide as tall), 1-3 times that size. Grey, dark on white."""
+    lines 1-3 px at 40-100 % of the ink's darkness; 1-4 px of paper between them and the digit at MNIST's size
+    (more beside a narrow digit: the cell is at least 0.7 as wide as tall), 1-3 times that size. Grey, dark on
+    white."""
     box = _ink_box(digit).astype("float32") / 255
     (top, bottom), (left, right) = rng.integers(1, 5, (2, 2))
     wider = max(0, round(0.7 * (box.shape[0] + top + bottom)) - box.shape[1] - left - right)  # a cell, not a 1's box
