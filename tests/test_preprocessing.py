@@ -23,7 +23,7 @@ import synth
 from digitrec import data, decoding, formlines, masks, pagelines, preprocessing, renderings
 from digitrec.decoding import load_image, to_grayscale
 from digitrec.errors import DigitrecError, ImageError
-from digitrec.ink import NOISE_GATE, STROKE_WORK, denoised, extract_ink, noise_level, work_width
+from digitrec.ink import NOISE_GATE, STROKE_WORK, denoised, divided_by_paper, extract_ink, noise_level, work_width
 from digitrec.preprocessing import normalize
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
@@ -1214,3 +1214,19 @@ def test_a_tiny_scan_is_never_separated_on_a_copy_smaller_than_itself(mnist_test
     assert len(sizes) >= 20 and min(sizes) >= 28, sorted(sizes)[:5]
     assert work_width(26.8) == STROKE_WORK and work_width(26.8, enlargement=3) == pytest.approx(26.8 / 3)
     assert work_width(12.0, enlargement=4) == STROKE_WORK  # a bold 16 px scan still shrinks to 6 px strokes
+
+
+def test_a_page_divided_by_its_papers_light_shows_its_ink_alike_on_both_sides_of_a_hard_shadow():
+    """A 300 x 400 page (paper 0.9) with a dark stroke (0.2) 12 px wide across the edge of a hard shadow that takes
+    45 % of the light on the right half: divided by the paper's light, the paper is white and the stroke 0.22 on
+    both sides (0.2 / 0.9), where the picture had it 0.2 and 0.11. An evenly lit page, and light ink on a dark
+    page under the same shadow, are not divided (None)."""
+    page = np.full((300, 400), 0.9, np.float32)
+    page[140:152, 50:350] = 0.2
+    light = np.where(np.arange(400) < 200, 1.0, 0.55).astype(np.float32)
+    assert divided_by_paper(page) is None
+    flat = divided_by_paper(page * light)
+    assert flat is not None
+    assert np.allclose(flat[146, [100, 300]], 0.2 / 0.9, atol=0.01)  # the stroke, lit and shaded
+    assert np.allclose(flat[[50, 250]][:, [100, 300]], 1.0, atol=0.01)  # the paper
+    assert divided_by_paper((1.0 - page) * light) is None

@@ -70,6 +70,7 @@ from digitrec.ink import (
     EIGHT_BIT,
     check_contrast,
     darkest_class,
+    divided_by_paper,
     extract_reading,
     extract_readings,
     first_found,
@@ -517,6 +518,9 @@ def normalize_hypotheses(image, alternatives=True):
     without them too (`_side_pieces`), and each with full rows or columns
     of ink along the sides of its bounding box (the printed lines of a
     form's cell that the crop was cut on) without those (`cell_lines`).
+    A page of dark ink on unevenly lit paper (a hard shadow's edge across
+    it) is read divided by its paper's light too (`divided_by_paper`), each
+    reading of that offered as well.
 
     Args:
         image: as for `normalize`.
@@ -524,8 +528,9 @@ def normalize_hypotheses(image, alternatives=True):
 
     Returns:
         float32 `(k, 28, 28)` in [0, 1], k = 1 to 21 (a tiny scan's global split adds up to three; twice as
-        many for a smooth picture, read at two sizes), and up to two more for each reading with pieces or lines
-        at the sides to leave out; `[0]` is `normalize(image)`.
+        many for a smooth picture, read at two sizes, or an unevenly lit page, read divided by its paper's light
+        too), and up to two more for each reading with pieces or lines at the sides to leave out; `[0]` is
+        `normalize(image)`.
 
     Raises:
         ImageError: as for `normalize`.
@@ -568,10 +573,15 @@ def _fills_its_frame(gray):
     return bool(ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any())
 
 
-def _hypotheses(work, enlargement, alternatives, split=True):
+def _hypotheses(work, enlargement, alternatives, split=True, divide=True):
     """`normalize_hypotheses` on the working image `work` (see `_working_image`); with `split`, a tiny scan's
-    global split too (`global_splits`)."""
+    global split too (`global_splits`); with `divide`, an unevenly lit page divided by its paper's light too
+    (`divided_by_paper`)."""
     page = enlargement == 1  # a tiny scan enlarged is no page: no lines to lift, no table beside it
+    flat = divided_by_paper(work) if alternatives and page and divide else None
+    if flat is not None:  # a shadow's edge or uneven light: each reading, the classifier chooses
+        return np.concatenate(first_found(lambda g: _hypotheses(g, 1, alternatives, divide=False), [work, flat],
+                                          every=True))
     work, readings = read_ink(work, finest=enlargement, lift=page)
     found = extract_readings(work, readings, alternatives, page, enlargement)
     if alternatives and split and not page:  # a tiny scan enlarged: its ink read by one global threshold too
