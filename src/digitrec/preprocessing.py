@@ -530,7 +530,7 @@ def normalize_hypotheses(image, alternatives=True):
         float32 `(k, 28, 28)` in [0, 1], k = 1 to 21 (a tiny scan's global split adds up to three; twice as
         many for a smooth picture, read at two sizes, or an unevenly lit page, read divided by its paper's light
         too), and up to two more for each reading with pieces or lines at the sides to leave out; `[0]` is
-        `normalize(image)`.
+        `normalize(image)` where that finds ink (an unevenly lit page's ink may be found divided only).
 
     Raises:
         ImageError: as for `normalize`.
