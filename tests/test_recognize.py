@@ -583,6 +583,7 @@ def test_a_bold_digit_is_offered_thinned_half_as_much(mnist_test, recognizer):
     assert [p.label for p in recognizer.predict(pages)] == [int(labels[i]) for i in index]
 
 
+@pytest.mark.slow
 def test_a_blurred_tiny_scan_is_read_by_one_global_threshold_too(mnist_test, recognizer, monkeypatch):
     """Scans of 16 px that the digit fills, out of focus: the rolling-ball reading's noise floor, measured on the
     paper side of its split, rises over the blurred strokes' soft shoulders and keeps only their darkest cores (a 0
