@@ -18,6 +18,7 @@ from PIL import Image, ImageFilter
 
 import synth
 from digitrec import cli, renderings, robustness
+from digitrec.errors import ImageError
 from digitrec.preprocessing import normalize, normalize_hypotheses
 
 SIZES = {"clean": {(28, 28)}, "inverted": {(28, 28)}, "tight16": {(16, 16)}, "stretched16": {(16, 16)},
@@ -150,6 +151,18 @@ def test_a_shadow_band_is_not_ink(mnist_test):
         photo = np.clip(light * (1 - 0.4 * page), 0, 1)
         clean = np.clip(0.9 * (1 - 0.4 * page), 0, 1)
         assert similarity(normalize(photo), normalize(clean)) > 0.9
+
+
+def test_a_soft_shadow_band_across_a_blank_page_is_no_ink():
+    """A pen's or a ruler's shadow band across a blank phone photo is a region whose edges are a penumbra: a shade,
+    no ink (`ink.ink_readings`). Of these four pages, `predict` read page 14 as a "1" and refused the others before
+    (2026-12-07)."""
+    for i in (3, 7, 14, 45):
+        rng = np.random.default_rng([2026, 12, 7, i])
+        h, w = (int(v) for v in rng.integers(300, 801, size=2))
+        photo = renderings.photo(np.zeros((h, w), np.float32), rng, 0.5, int(rng.integers(60, 86)), shadow=True)
+        with pytest.raises(ImageError, match="soft-edged shade"):
+            normalize_hypotheses(np.asarray(Image.open(io.BytesIO(photo))))
 
 
 def test_a_narrow_shadow_band_across_a_marker_digit_is_not_ink(mnist_test):
