@@ -559,23 +559,24 @@ def ink_readings(gray, finest=1.0):
     Where nothing reads and the split is soft, the local readings are looked
     for again with strokes judged whole on a narrower margin around them
     (`WHOLE_BESIDE`): strokes that run into a soft shadow band. Where the
-    soft split's ink is a region that crosses the picture (`_crosses`) but
-    does not reach all four of its sides (as the ink of a crop cut to it
-    does), and the picture is read at its own size (not a tiny scan
-    enlarged), there is no ink: a region with a penumbra for an edge, from
-    side to side, is a shade, such as a pen's or a ruler's shadow band
-    across a blank page, which was read as a "1". Blank phone photos
-    (`scripts/blank_photos.py 7 300`, 7 in 10 with a soft shadow band) read
-    as a digit, the code before and after: 25 -> 15 of 300 (`--read`: 24 ->
-    15); with a hard-edged shadow too (`--shadow 0.45`) 58 -> 52; empty form
-    fields (`--field`) 10 -> 7. Validation digits (`family_validation.py`
-    draws, 100 a family: seed 31; seed 5 blurred by 1.5 px; seed 5 under a
-    hard shadow 45 % dark), with the rule alone (no region's extent asked,
-    so that it fires on more pictures), read as before but one faint pencil
-    1 under a hard shadow, whose band had been read as the "1". Tried on 2026-12-06 without the four sides, this cost test digits
-    cropped to their ink, enlarged to 200 px tall, blurred by 3 or 6 px and
-    noisy 2 and 5 of 200 (a bold 1 out of focus, cropped, is a band's
-    shape); as it is now, 0 and 1 of 200 (ad-hoc script, JPEG quality 80).
+    soft split's ink is a region that crosses the picture but does not
+    reach all four of its sides (`_is_shade`), and the picture is read at
+    its own size (not a tiny scan enlarged), there is no ink: a region with
+    a penumbra for an edge, from side to side, is a shade, such as a pen's
+    or a ruler's shadow band across a blank page, which was read as a "1".
+    Blank phone photos (`scripts/blank_photos.py 7 300`, 7 in 10 with a
+    soft shadow band) read as a digit, the code before and after: 25 -> 15
+    of 300 (`--read`: 24 -> 15); with a hard-edged shadow too (`--shadow
+    0.45`) 58 -> 52; empty form fields (`--field`) 10 -> 7. Validation
+    digits (`family_validation.py` draws, 100 a family: seed 31; seed 5
+    blurred by 1.5 px; seed 5 under a hard shadow 45 % dark), with the rule
+    alone (no region's extent asked, so that it fires on more pictures),
+    read as before but one faint pencil 1 under a hard shadow, whose band
+    had been read as the "1". Tried on 2026-12-06 without the extent, the
+    rule cost test digits cropped to their ink, enlarged to 200 px tall,
+    blurred by 3 or 6 px and noisy 2 and 5 of 200 (a bold 1 out of focus,
+    cropped, is a band's shape); as it is now, 0 and 1 of 200 (ad-hoc
+    script, JPEG quality 80).
 
     Returns:
         list of one to five `(dark, width)`: True for dark ink on light
@@ -619,12 +620,16 @@ def ink_readings(gray, finest=1.0):
         if not near:
             raise ImageError("no ink found: the image is blank or has too little contrast")
         return _stroke_readings(near)
-    shade = (gray < t) if dark else (gray > t)
-    cropped = all(side.any() for side in (shade[0], shade[-1], shade[:, 0], shade[:, -1]))  # a crop cut to the ink
-    if not sharp and region and finest <= 1 and _crosses(shade) and not cropped:
+    if not sharp and region and finest <= 1 and _is_shade(gray < t if dark else gray > t):
         raise ImageError("no ink found: only a soft-edged shade (a shadow or uneven light), no strokes")
     found = [(dark, width)] + ([(not dark, other_width)] if other - score < POLARITY_MARGIN else []) + doubt + beside
     return list(dict.fromkeys(found))
+
+
+def _is_shade(region):
+    """Whether the soft split's bool `region` crosses the picture (`_crosses`: a band, or a shadow's side) without
+    reaching all four of its sides, as the ink of a crop cut to it does (`ink_readings`)."""
+    return _crosses(region) and not masks.reaches_every_side(region)
 
 
 def _is_region(width, shape):

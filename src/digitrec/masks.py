@@ -204,3 +204,9 @@ def bbox(mask):
     exclusive."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+
+
+def reaches_every_side(mask):
+    """Whether the bool `mask` (`(H, W)`) has True pixels in its first and last rows and columns: ink that reaches
+    all four sides of the picture, as a digit's in a crop cut to it does."""
+    return bool(mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any())

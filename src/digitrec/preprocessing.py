@@ -570,7 +570,7 @@ def _fills_its_frame(gray):
     ink = gray > masks.otsu(gray)
     if 2 * np.count_nonzero(ink) > ink.size:
         ink = ~ink
-    return bool(ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any())
+    return masks.reaches_every_side(ink)
 
 
 def _hypotheses(work, enlargement, alternatives, split=True, divide=True):
