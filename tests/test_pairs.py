@@ -1,5 +1,6 @@
 """The two-digit classifier (`digitrec.pairs`) and its part in `Recognizer.read`: touching digits read whole."""
 
+import copy
 import dataclasses
 import json
 
@@ -14,7 +15,7 @@ from digitrec.inference import Recognizer
 from digitrec.segmentation import CUT_PENALTY, PAIR_PENALTY, SHORT_PENALTY, Candidate, Number, pair_scores
 
 N_PAIRS = 40  # two-digit numbers of touching MNIST test digits, for the reading test
-MIN_WITH = 0.7  # read exactly with the pair classifier: measured 33 of 40 (without it 31)
+MIN_WITH = 0.7  # read exactly with the pair classifier: measured 34 of 40 (33 before its pairs leaned alike; without it 33)
 
 
 def test_normalize_scales_the_ink_box_to_20_px_high_and_centres_it():
@@ -36,10 +37,48 @@ def test_a_training_pair_holds_both_digits_touching_or_one_pixel_apart(mnist_tes
     rng = np.random.default_rng(0)
     for i in range(20):
         a, b = images[2 * i] / 255, images[2 * i + 1] / 255
+        leaning = pairs.leaning_as(copy.deepcopy(rng), b, a)  # b as the pair draws it, leaning as a
         pair = pairs.touching_pair(rng, a, b)
-        wa, wb = (int((d > 0.1).any(axis=0).sum()) for d in (a, b))
-        assert wa + wb - 8 <= pair.shape[1] <= wa + wb + 1
+        wa, wb = (int((d > 0.1).any(axis=0).sum()) for d in (a, leaning))
+        assert wa + 0.85 * wb - 8 <= pair.shape[1] <= wa + 1.15 * wb + 2  # b scaled by 0.85-1.15
         assert np.isclose(pair.sum(), a.sum() + b.sum(), rtol=0.35)
+
+
+def test_the_second_digit_of_a_training_pair_leans_as_the_first():
+    """A 1 leaning right and its mirror image, leaning left, would make a V: the second is sheared to lean as the
+    first, give or take `SLANT_SPREAD`, its ink kept."""
+    page = np.zeros((28, 28), "float32")
+    cv2.line(page, (17, 4), (10, 23), 1.0, 3)  # "/": x falls as y grows
+    mirror = page[:, ::-1]
+    assert pairs.slant(page) < -0.3 < 0.3 < pairs.slant(mirror)
+    rng = np.random.default_rng(0)
+    leaning = [pairs.leaning_as(rng, mirror, page) for _ in range(200)]
+    offsets = np.array([pairs.slant(b) for b in leaning]) - pairs.slant(page)
+    assert abs(offsets.mean()) < 0.05 and 0.7 * pairs.SLANT_SPREAD < offsets.std() < 1.3 * pairs.SLANT_SPREAD
+    assert all(np.isclose(b.sum(), mirror.sum(), rtol=0.05) and b.max() <= 1 for b in leaning)
+    assert pairs.slant(np.zeros((28, 28))) == 0.0
+
+
+def test_a_v_is_no_pair_of_ones_but_two_ones_leaning_alike_are(mnist_test):
+    """The bundled pair classifier learnt pairs whose digits lean alike: a V (two straight strokes leaning apart,
+    meeting at the foot) is not read as "11" where it is a picture's only mark (the classifier trained on digits
+    leaning any way read 10 of these 12 as "11", and cut V, M and A into "11"), while touching pairs of MNIST test
+    1s (`touching_pair`) still are (measured 99 of 100; 97 before)."""
+    vees = []
+    for lean in (0.2, 0.3, 0.4, 0.5):
+        for width in (3, 5, 7):
+            page, top = np.zeros((100, 120), "float32"), int(lean * 70)
+            cv2.line(page, (60 - top, 15), (60, 85), 1.0, width)
+            cv2.line(page, (60, 85), (60 + top, 15), 1.0, width)
+            vees.append(pairs.normalize(page))
+    images, labels = mnist_test
+    ones, rng = images[labels == 1] / 255, np.random.default_rng(0)
+    twos = np.stack([pairs.normalize(pairs.touching_pair(rng, ones[2 * i], ones[2 * i + 1])) for i in range(100)])
+    recognizer = Recognizer()
+    q = recognizer._classify_pairs(np.stack(vees))
+    read_11 = (q.argmax(axis=1) == 11) & (rejection.digit_score(q) >= recognizer.min_isolated_pair_score)
+    assert read_11.sum() <= 2, q.argmax(axis=1)
+    assert np.mean(recognizer._classify_pairs(twos).argmax(axis=1) == 11) >= 0.93
 
 
 def test_marginals_are_each_digits_share_of_the_pair_distribution():
@@ -106,7 +145,7 @@ def test_a_digit_classifier_is_not_a_pair_classifier_nor_the_reverse(tmp_path):
 @pytest.mark.slow
 def test_bundled_pair_classifier_reads_touching_pairs_of_test_digits_and_its_onnx_copy_agrees(mnist_test):
     """Pairs made as in training, from MNIST test digits (never trained on): read as well as the validation pairs
-    (97.9 %, `pairs.train`), and the ONNX copy gives the same answers."""
+    (98.0 %, `pairs.train`), and the ONNX copy gives the same answers."""
     images, labels = mnist_test
     x, y = pairs.dataset(images, labels, 1000, seed=3, outlier_share=0.0)
     y = y.argmax(axis=1)
@@ -156,7 +195,9 @@ def test_a_letter_or_scribble_is_not_cut_into_digits_where_the_pair_classifier_s
     "?" (letters in held-out fonts, scribbles, shapes; seed 2027, not the rejection tests' seed), and 42 -> 46 since
     a picture of one mark is cut only above the stricter threshold (`min_isolated_pair_score`); 47 (43 with one
     threshold, 24 without the classifier) since an empty box is kept whole and a one-digit reading is answered as
-    `predict` answers the picture."""
+    `predict` answers the picture; 48 (44 with one threshold, 26 without) on 2026-12-07, and 48 (47 with one
+    threshold) since the classifier learnt pairs that lean alike (`pairs.leaning_as`): it cuts fewer letters, so
+    the stricter threshold has less left to refuse."""
     rng = np.random.default_rng(2027)
     pictures = [outliers.letters(rng, outliers.held_out_fonts()) for _ in range(20)]
     pictures += [outliers.scribbles(rng) for _ in range(20)] + [outliers.shapes(rng) for _ in range(20)]
@@ -169,7 +210,7 @@ def test_a_letter_or_scribble_is_not_cut_into_digits_where_the_pair_classifier_s
         refused[name] = sum(synth.read_refused(recognizer, p) for p in pictures)
     print("non-digits read as nothing but '?' (or no ink):", refused)
     assert refused["with"] >= refused["without"] + 10 and refused["with"] >= 0.55 * len(pictures), refused
-    assert refused["with"] >= refused["one threshold"] + 2, refused
+    assert refused["with"] >= refused["one threshold"], refused
 
 
 def test_the_pieces_of_a_cut_pair_take_the_pair_classifiers_view_too():
