@@ -90,7 +90,7 @@ def leaning_as(rng, b, a):
 def touching_pair(rng, a, b):
     """Two float digits `a`, `b` (28 x 28, in [0, 1]) side by side, touching, leaning alike.
 
-    `b` leans as `a` does (`leaning_as`: a pair of 1s is never a V or an
+    `b` leans as `a` does (`leaning_as`: a pair of 1s is rarely a V or an
     M) and is 0.85-1.15 times as tall; the two overlap by -1 to 6 px
     (MNIST's scale; -1 leaves a gap of one pixel) and each sits at a random
     height in a band 6 px taller than the taller one. Returns float32
