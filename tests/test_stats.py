@@ -34,3 +34,13 @@ def test_the_input_is_left_as_it_was():
     copy = values.copy()
     _stats.median(values), _stats.percentile(values, 75)
     assert np.array_equal(values, copy)
+
+
+def test_median_and_mad_is_two_numpy_medians():
+    """The median absolute deviation from one sort is NumPy's median of the deviations, bit for bit: arrays with
+    ties, with odd and even lengths, of float32 and float64 (the noise floor's statistic, `masks.noise_floor`)."""
+    for values in arrays(2):
+        m = float(np.median(values))
+        expected = np.median(np.abs(values - m))
+        got_m, got = _stats.median_and_mad(values)
+        assert got_m == m and got == expected and type(got) is type(expected), (len(values), values.dtype)

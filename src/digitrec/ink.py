@@ -347,22 +347,16 @@ def _edge_share(mask):
     return float(edge.mean())
 
 
-def _global_reading(gray):
-    """Otsu's split of `gray`: `(threshold, sides, sharpness)`.
-
-    `sides` are `(score, width, dark)` for its dark and light sides, the
-    likelier ink first: the score is the variation of the side's stroke
-    width (`stroke_reading`) plus half its share of the image.
-    `sharpness` is the split's `_edge_sharpness`.
-    """
-    t = masks.otsu(gray)
-    sides = [(*_side_score(mask, strength), dark) for mask, strength, dark in
-             ((gray < t, 1.0 - gray, True), (gray > t, gray, False))]
-    return t, sorted(sides), _edge_sharpness(gray, gray < t)
+def _split_sides(gray, t):
+    """`(score, width, dark)` of the dark and light sides of the split of `gray` at `t` (Otsu's), the likelier
+    ink first: the score is the variation of the side's stroke width (`stroke_reading`) plus half its share of
+    the image."""
+    return sorted((*_side_score(mask, strength), dark) for mask, strength, dark in
+                  ((gray < t, 1.0 - gray, True), (gray > t, gray, False)))
 
 
 def _side_score(mask, strength):
-    """`_global_reading`'s `(score, width)` of one side of the split, `mask`: where it is the minority (ink and
+    """`_split_sides`' `(score, width)` of one side of the split, `mask`: where it is the minority (ink and
     the lines printed with it are), scored without the lines of a form's cell along its sides too (`cell_lines`),
     where it has some, the better of the two standing. A digit cut from a cell on its four lines is dark ink and
     lines on light paper, the lines' long straight runs make the ink's widths vary, and the paper in the cell,
@@ -435,7 +429,8 @@ def _flat_reading(gray, strongest):
     flat = np.clip(0.5 + gray - paper, 0.0, 1.0)
     if FAINT * strongest >= float(flat.max() - flat.min()):  # no split of it can be contrasted enough
         return None
-    t, ((_, width, dark), _), _ = _global_reading(flat)
+    t = masks.otsu(flat)
+    (_, width, dark), _ = _split_sides(flat, t)
     if _largest_sharpness(flat, flat < t if dark else flat > t) < SHARP_EDGE:
         return None
     below = flat < t
@@ -585,17 +580,24 @@ def ink_readings(gray, finest=1.0):
     Raises:
         ImageError: nothing in the image looks like ink.
     """
-    t, ((score, width, dark), (other, other_width, _)), sharpness = _global_reading(gray)
+    t = masks.otsu(gray)
+    sharpness = _edge_sharpness(gray, gray < t)
     sharp = sharpness >= SHARP_EDGE
+    if not sharp:  # a soft split's sides are scored only where no strokes read (on a photo, a third of the cost)
+        local = [r for r in _local_readings(gray, finest) if r[1] >= finest]
+        flat = _flat_reading(gray, max((r[4] for r in local), default=0.0))
+        if flat or local:
+            return [flat] if flat else list(dict.fromkeys(_stroke_readings(local)))
+    (score, width, dark), (other, other_width, _) = _split_sides(gray, t)
     region = _is_region(width, gray.shape)  # the split's ink is a region, not strokes: either polarity may be ink
-    # on a sharp split only local strokes under a third of its width count: none can be when that is `finest`, and
-    # none are looked for in a drawing, whose paper is one level (`_flat_paper`)
-    scales = LOCAL_SCALES[:-1] if sharp else LOCAL_SCALES  # see LOCAL_SCALES
-    drawn = sharp and not region and score <= STROKE_CV and _flat_paper(gray, gray < t if dark else gray > t, finest)
-    local = [] if drawn or (sharp and width / 3 <= finest) else [
-        r for r in _local_readings(gray, finest, scales=scales) if r[1] >= finest]
-    strongest, doubt, beside = max((r[4] for r in local), default=0.0), [], []
+    local, doubt, beside = [], [], []
     if sharp:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
+        # only local strokes under a third of its width count: none can be when that is `finest`, and none are
+        # looked for in a drawing, whose paper is one level (`_flat_paper`)
+        drawn = not region and score <= STROKE_CV and _flat_paper(gray, gray < t if dark else gray > t, finest)
+        local = [] if drawn or width / 3 <= finest else [
+            r for r in _local_readings(gray, finest, scales=LOCAL_SCALES[:-1]) if r[1] >= finest]  # see LOCAL_SCALES
+        strongest = max((r[4] for r in local), default=0.0)
         # strokes under a third of the split's width (not the gaps between its strokes), or, where its ink is a
         # region (a bold crop, or the paper lit beside a shade), any narrower strokes of either polarity; in doubt,
         # also dark ones where the split's ink is light and runs along much of the picture's edge (the paper lit
@@ -608,15 +610,11 @@ def ink_readings(gray, finest=1.0):
         doubt = [(r[2], r[1]) for r in [max(narrower, key=lambda r: r[0])]] if narrower and not local else []
         if region and not local and finest <= 1:  # the region may be paper lit beside a shade (not in a tiny scan)
             doubt += [r for r in [_flat_reading(gray, strongest)] if r]
-    else:
-        flat = _flat_reading(gray, strongest)
-        if flat:
-            return [flat]
     if local:
         return list(dict.fromkeys(_stroke_readings(local) + beside))
     if sharpness < SHARP_EDGE / 3:  # no strokes, and no edges at all: a blank page in uneven light, or strokes
         # that run into a soft shadow band, which answers beside them to the next window too (see WHOLE_BESIDE)
-        near = [r for r in _local_readings(gray, finest, scales=scales, beside=WHOLE_BESIDE) if r[1] >= finest]
+        near = [r for r in _local_readings(gray, finest, beside=WHOLE_BESIDE) if r[1] >= finest]
         if not near:
             raise ImageError("no ink found: the image is blank or has too little contrast")
         return _stroke_readings(near)

@@ -11,7 +11,7 @@ in [0, 1] unless said otherwise; masks are bool; sizes are in pixels.
 import cv2
 import numpy as np
 
-from digitrec._stats import median
+from digitrec._stats import median, median_and_mad
 
 WIDE_KERNEL = 41  # `closing` works on 256 levels in uint8 from this kernel side on, pixels (20 -> 9 ms there)
 SKIP_REACH = 2.0  # ink this many stroke widths from a stroke or nearer is no speck (a skipping pen's dashes)
@@ -96,9 +96,8 @@ def noise_floor(*arrays):
         flat = np.asarray(a).ravel()
         sample.append(flat[-offset % step :: step])
         offset += flat.size
-    values = np.concatenate(sample)
-    med = float(median(values))
-    return med + 4 * 1.4826 * float(median(np.abs(values - med)))
+    med, deviation = median_and_mad(np.concatenate(sample))
+    return med + 4 * 1.4826 * float(deviation)
 
 
 def components(mask, strength=None):

@@ -439,7 +439,7 @@ def normalize_ink(ink):
 
     Its polarity is known (light on exact black) and it holds no shade,
     texture or page lines, so of `ink_readings` only the stroke width is taken
-    (of the light side of Otsu's split, as `ink._global_reading` measures it); the ink is then
+    (of the light side of Otsu's split, as `ink._split_sides` measures it); the ink is then
     extracted again at that width and laid out as MNIST, as `normalize` does.
     Ink that touches the frame gets a margin of black first (15 % of the
     longest side, `with_margin`, as `segmentation` gives its candidates), so that the
@@ -479,7 +479,7 @@ def normalize_ink_hypotheses(ink, alternatives=True):
         ink = with_margin(ink)
     work, _ = _working_image(ink)
     check_contrast(work)
-    # the light side of `ink._global_reading`'s split
+    # the light side of `ink._split_sides`' split
     _, width, _ = stroke_reading(work > masks.otsu(work), work, by_area=True)
     if not width:  # no strokes of a consistent width on the light side: read it as any picture
         return normalize(ink)[None]
