@@ -95,17 +95,21 @@ def _read(recognizer, files, labels):
             "seconds_per_image": round(seconds, 5)}, chosen[0] if read[0] else None
 
 
-def normalize_speed(digits):
+def normalize_speed(digits, repeats=3):
     """Median milliseconds of `normalize` on 28x28 digits and on a 12-megapixel photo array.
 
     Each digit of `digits` (uint8 `(N, 28, 28)`) is moved 3 px off MNIST's
     centre, so that it takes the whole pipeline rather than passing through
-    as already normalized, and timed once: how long normalization takes
-    depends on the digit (thick strokes take the local readings). The photo
-    is the `bigphoto` rendering of the first digit, decoded once into a
-    uint8 RGB array `(3000, 4000, 3)` or `(4000, 3000, 3)` and timed
-    `max(3, N // 4)` times: the time is normalization's alone, not the JPEG
-    decoder's.
+    as already normalized, and timed `repeats` times, in turn: how long
+    normalization takes depends on the digit (thick strokes take the local
+    readings), and the median of several passes is steadier than one pass's
+    on a machine whose speed varies (here, the clean family's images, which
+    normalization passes through untouched, took 0.30 ms in one bench run
+    and 0.16 ms in one a few hours later, 2026-12-07). The photo is
+    the `bigphoto` rendering of the first digit, decoded once into a uint8
+    RGB array `(3000, 4000, 3)` or `(4000, 3000, 3)` and timed
+    `repeats * max(3, N // 4)` times: the time is normalization's alone,
+    not the JPEG decoder's.
     """
     from PIL import Image
 
@@ -115,7 +119,7 @@ def normalize_speed(digits):
     for name, images in (("28x28", moved), ("12mp_photo", [photo] * max(3, len(digits) // 4))):
         preprocessing.normalize(images[0])  # warm-up
         times = []
-        for image in images:
+        for image in images * repeats:
             start = time.perf_counter()
             preprocessing.normalize(image)
             times.append(1000 * (time.perf_counter() - start))
