@@ -177,8 +177,9 @@ def _drop_lines_in(mask, width, strength, shape):
     kept = mask.copy()
     for i in low:
         group = labels == i
-        teeth = _comb_teeth(group, mask)
-        if teeth is not None or _underlines(group, mask, width):
+        above = _marks_above(group, mask)
+        teeth = _comb_teeth(mask, above)
+        if teeth is not None or _underlines(mask, width, above):
             kept &= ~group if teeth is None else ~(group | teeth)
     upright = masks.boxes(down)
     spanning = _crossing(labels, boxes, cv2.CC_STAT_WIDTH, w) | _crossing(*upright[1:3], cv2.CC_STAT_HEIGHT, h)
@@ -485,9 +486,16 @@ def _only_rims(kept, removed):
     return not (kept & (cv2.distanceTransform((~removed).view(np.uint8), cv2.DIST_L2, 3) > reach)).any()
 
 
-def _comb_teeth(group, mask):
-    """The teeth of a comb field standing on `group`, a flat straight run under the ink (`drop_form_lines`
-    chooses), or None where it is no comb's spine: bool like `mask`.
+def _marks_above(group, mask):
+    """`(box, components)`: `masks.bbox` of `group` (bool like `mask`: a flat straight run, not empty) and
+    `masks.boxes` of the ink of `mask` above its top row, which `_comb_teeth` and `_underlines` judge the run by."""
+    box = masks.bbox(group)
+    return box, masks.boxes(mask[: box[0]] & ~group[: box[0]])
+
+
+def _comb_teeth(mask, above):
+    """The teeth of a comb field standing on a flat straight run under the ink (`drop_form_lines` chooses;
+    `above`: `_marks_above` of it), or None where it is no comb's spine: bool like `mask`.
 
     A comb field (a form's row of cells open at the top: a printed line
     with a tick, or a full-height side, at each cell's border) frames its
@@ -502,9 +510,8 @@ def _comb_teeth(group, mask):
     ends (within twice its thickness plus 2 px), and the marks above the
     line (at least half as tall as the tallest) lie between those two.
     """
-    r0, r1, c0, c1 = masks.bbox(group)
+    (r0, r1, c0, c1), (n, labels, stats, _) = above  # `_marks_above`
     reach = 2 * (r1 - r0) + 2
-    n, labels, stats, _ = masks.boxes(mask[:r0] & ~group[:r0])
     left, top, w, h = (stats[1:, k] for k in range(4))
     teeth = np.flatnonzero((top + h >= r0) & (w <= reach) & (3 * w <= h))
     teeth = teeth[np.abs(h[teeth] - np.median(h[teeth])) <= 0.25 * np.median(h[teeth])] if len(teeth) else teeth
@@ -519,10 +526,10 @@ def _comb_teeth(group, mask):
     return out
 
 
-def _underlines(group, mask, width):
-    """Whether `group`, a flat straight horizontal run in `mask` through the ink's lowest quarter or under it
-    (`drop_form_lines` chooses: a digit sitting on it, a 4's or a 9's stem through it), is a line the ink is
-    written on or underlined with, not a digit's stroke.
+def _underlines(mask, width, above):
+    """Whether a flat straight horizontal run in `mask` through the ink's lowest quarter or under it
+    (`drop_form_lines` chooses: a digit sitting on it, a 4's or a 9's stem through it; `above`: `_marks_above` of
+    it) is a line the ink is written on or underlined with, not a digit's stroke.
 
     It is where it reaches beyond the ink above it at both ends by two
     stroke widths (a hand-drawn underline, whose pen is the digit's), or at
@@ -539,9 +546,8 @@ def _underlines(group, mask, width):
     it: not a tilted line's rim, which the opening leaves; but a 2's
     diagonal down to its base, which then stays.
     """
-    r0, r1, c0, c1 = masks.bbox(group)
-    above = masks.boxes(mask[:r0] & ~group[:r0])[2][1:]
-    above = above[above[:, cv2.CC_STAT_TOP] < r0 - width]  # a tilted line's rim, which the opening leaves, is not
+    (r0, r1, c0, c1), (_, _, stats, _) = above  # `_marks_above`
+    above = stats[1:][stats[1:, cv2.CC_STAT_TOP] < r0 - width]  # a tilted line's rim, which the opening leaves, is not
     if not len(above):
         return False
     p0, p1 = above[:, cv2.CC_STAT_LEFT].min(), (above[:, cv2.CC_STAT_LEFT] + above[:, cv2.CC_STAT_WIDTH]).max()
