@@ -583,14 +583,12 @@ def ink_readings(gray, finest=1.0):
     t = masks.otsu(gray)
     sharpness = _edge_sharpness(gray, gray < t)
     sharp = sharpness >= SHARP_EDGE
-    if not sharp:  # a soft split's sides are scored only where no strokes read (on a photo, a third of the cost)
-        local = [r for r in _local_readings(gray, finest) if r[1] >= finest]
-        flat = _flat_reading(gray, max((r[4] for r in local), default=0.0))
-        if flat or local:
-            return [flat] if flat else list(dict.fromkeys(_stroke_readings(local)))
+    soft = None if sharp else _soft_readings(gray, sharpness, finest)
+    if soft:  # the split's sides are scored only where it is sharp or nothing else reads (a photo's: costly)
+        return soft
     (score, width, dark), (other, other_width, _) = _split_sides(gray, t)
     region = _is_region(width, gray.shape)  # the split's ink is a region, not strokes: either polarity may be ink
-    local, doubt, beside = [], [], []
+    doubt, beside = [], []
     if sharp:  # a sharp split, unless one side joins full-contrast thin strokes to a shade
         # only local strokes under a third of its width count: none can be when that is `finest`, and none are
         # looked for in a drawing, whose paper is one level (`_flat_paper`)
@@ -610,18 +608,34 @@ def ink_readings(gray, finest=1.0):
         doubt = [(r[2], r[1]) for r in [max(narrower, key=lambda r: r[0])]] if narrower and not local else []
         if region and not local and finest <= 1:  # the region may be paper lit beside a shade (not in a tiny scan)
             doubt += [r for r in [_flat_reading(gray, strongest)] if r]
-    if local:
-        return list(dict.fromkeys(_stroke_readings(local) + beside))
-    if sharpness < SHARP_EDGE / 3:  # no strokes, and no edges at all: a blank page in uneven light, or strokes
-        # that run into a soft shadow band, which answers beside them to the next window too (see WHOLE_BESIDE)
-        near = [r for r in _local_readings(gray, finest, beside=WHOLE_BESIDE) if r[1] >= finest]
-        if not near:
-            raise ImageError("no ink found: the image is blank or has too little contrast")
-        return _stroke_readings(near)
-    if not sharp and region and finest <= 1 and _is_shade(gray < t if dark else gray > t):
+        if local:
+            return list(dict.fromkeys(_stroke_readings(local) + beside))
+    elif region and finest <= 1 and _is_shade(gray < t if dark else gray > t):
         raise ImageError("no ink found: only a soft-edged shade (a shadow or uneven light), no strokes")
     found = [(dark, width)] + ([(not dark, other_width)] if other - score < POLARITY_MARGIN else []) + doubt + beside
     return list(dict.fromkeys(found))
+
+
+def _soft_readings(gray, sharpness, finest):
+    """`ink_readings` of a picture whose Otsu split is soft (`sharpness` under `SHARP_EDGE`), or None where it
+    falls back on the split: the flat-fielded reading, else the local strokes; where the split has no edges at
+    all, the local strokes judged whole on a narrower margin.
+
+    Raises:
+        ImageError: no edges and no strokes (a blank page in uneven light).
+    """
+    local = [r for r in _local_readings(gray, finest) if r[1] >= finest]
+    flat = _flat_reading(gray, max((r[4] for r in local), default=0.0))
+    if flat or local:
+        return [flat] if flat else list(dict.fromkeys(_stroke_readings(local)))
+    if sharpness >= SHARP_EDGE / 3:
+        return None
+    # no strokes, and no edges at all: a blank page in uneven light, or strokes that run into a soft shadow band,
+    # which answers beside them to the next window too (see WHOLE_BESIDE)
+    near = [r for r in _local_readings(gray, finest, beside=WHOLE_BESIDE) if r[1] >= finest]
+    if not near:
+        raise ImageError("no ink found: the image is blank or has too little contrast")
+    return _stroke_readings(near)
 
 
 def _is_shade(region):
