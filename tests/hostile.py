@@ -10,6 +10,9 @@ import random
 import struct
 
 from PIL import Image, ImageDraw
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # HEIF seeds are written, as `digitrec.decoding` reads them
 
 
 def dds_unknown_pixel_format():
@@ -55,7 +58,8 @@ def seed_images():
                 ("bmp", "BMP", "RGB", {}), ("bmp", "BMP", "P", {}), ("gif", "GIF", "P", {}),
                 ("tif", "TIFF", "L", {}), ("tif", "TIFF", "RGB", {"compression": "tiff_lzw"}),
                 ("tif", "TIFF", "1", {"compression": "packbits"}), ("webp", "WEBP", "RGB", {}),
-                ("webp", "WEBP", "RGBA", {"lossless": True})]
+                ("webp", "WEBP", "RGBA", {"lossless": True}), ("heic", "HEIF", "RGB", {"quality": 80}),
+                ("heic", "HEIF", "L", {"quality": 60})]
     out = {}
     for suffix, fmt, mode, options in variants:
         buf = io.BytesIO()

@@ -79,7 +79,7 @@ def test_every_documented_format_is_read_and_no_other():
         if "webp" in name and not features.check("webp"):
             continue
         assert load_image(data).size == (64, 64), name
-    assert set(FORMATS) == {"PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"}
+    assert set(FORMATS) == {"PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "HEIF"}
     image = Image.new("L", (32, 32), 255)
     for fmt in ("PCX", "PPM", "ICO", "TGA", "DDS"):  # valid images that Pillow reads, in other formats
         data = _encode(image, fmt)
@@ -104,14 +104,16 @@ def test_large_png_is_decoded_at_reduced_size():
     assert gray[500:750, 500:1500].max() == 0 and gray[:400].min() == 255  # the black bar, where it was
 
 
-@pytest.mark.parametrize("fmt", ["TIFF", "JPEG", "PNG"])
+@pytest.mark.parametrize("fmt", ["TIFF", "JPEG", "PNG", "HEIF"])
 def test_large_image_turned_upright_by_its_exif_orientation(fmt):
-    """Orientation 6 (stored sideways, turn clockwise): the result is portrait, also when reduced."""
+    """Orientation 6 (stored sideways, turn clockwise): the result is portrait, also when reduced. A HEIF photo (an
+    iPhone's) holds its turn as the container's own transform, which its reader (libheif) applies; pillow-heif
+    writes one from the EXIF orientation given as bytes."""
     stored = Image.new("L", (2100, 1000), 255)
     ImageDraw.Draw(stored).rectangle([0, 0, 99, 99], fill=0)  # a mark in the stored image's top left
     exif = Image.Exif()
     exif[0x0112] = 6
-    out = load_image(_encode(stored, fmt, exif=exif))
+    out = load_image(_encode(stored, fmt, exif=exif.tobytes() if fmt == "HEIF" else exif))
     assert out.size == (500, 1050)  # 1000x2100 upright, halved
     assert out.info["source_size"] == (1000, 2100)  # upright, before the reduction (JPEG's inside the decoder)
     assert np.asarray(out)[:20, -20:].max() < 128  # the mark is now top right

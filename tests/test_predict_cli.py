@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, features
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # the .HEIC picture is written, as `digitrec.decoding` reads it
 
 # MNIST test images that any decent model reads with high confidence: index -> label.
 DIGITS = {3: 0, 2: 1, 1: 2, 18: 3, 4: 4, 15: 5, 11: 6, 0: 7, 61: 8, 7: 9}
@@ -51,12 +54,12 @@ def _picture(digit, style):
 
 
 def _write_good(root, images):
-    """Ten digit images in six formats, in nested folders; returns {file name: label}."""
+    """Ten digit images in seven formats, in nested folders; returns {file name: label}."""
     layout = [  # (MNIST index, relative path, style)
         (3, "zero.png", "scan"), (2, "one.jpg", "scan"), (1, "sub/two.bmp", "scan"),
         (18, "sub/three.gif", "scan"), (4, "sub/deeper/four.tiff", "scan"), (15, "sub/deeper/five.webp", "scan"),
         (11, "six.PNG", "canvas"), (0, "sub/seven.jpeg", "chalk"), (61, "sub/deeper/eight.tif", "chalk"),
-        (7, "nine.png", "canvas"),
+        (7, "nine.HEIC", "canvas"),  # an iPhone's format (HEIF), with alpha
     ]
     expected = {}
     for index, rel, style in layout:

@@ -26,7 +26,8 @@ from digitrec.errors import DigitrecError, ImageError
 from digitrec.ink import NOISE_GATE, STROKE_WORK, denoised, divided_by_paper, extract_ink, noise_level, work_width
 from digitrec.preprocessing import normalize
 
-FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
+FORMATS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp",
+           "HEIF": ".heic"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -255,7 +256,7 @@ def test_every_pil_mode(digit, reference, mode):
 
 @pytest.mark.parametrize("mode,fmt", [("L", "PNG"), ("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("P", "GIF"),
                                       ("I;16", "PNG"), ("I;16", "TIFF"), ("F", "TIFF"), ("1", "BMP"),
-                                      ("CMYK", "JPEG"), ("RGBA", "WEBP"), ("L", "TIFF")])
+                                      ("CMYK", "JPEG"), ("RGBA", "WEBP"), ("L", "TIFF"), ("RGBA", "HEIF")])
 def test_modes_saved_to_files(tmp_path, digit, reference, mode, fmt):
     if fmt == "WEBP" and not features.check("webp"):
         pytest.skip("Pillow built without WebP")
@@ -1081,7 +1082,7 @@ def test_non_image_files(tmp_path, name, content):
     assert str(path) in str(e.value)
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP", "HEIF"])
 def test_truncated_files(tmp_path, digit, fmt):
     if fmt == "WEBP" and not features.check("webp"):
         pytest.skip("Pillow built without WebP")

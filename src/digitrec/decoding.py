@@ -4,7 +4,9 @@ This is the first stage of the input pipeline (then `preprocessing.normalize`).
 Its one policy, shared by the CLI, the Python API and the web server:
 
 - only the documented formats are opened (`FORMATS`: PNG, JPEG, BMP, GIF,
-  TIFF, WebP); Pillow's other readers (DDS, SPIDER, ...) never see the data;
+  TIFF, WebP, and HEIF, the HEIC photos that iPhones take, through
+  pillow-heif's libheif reader, which applies the photo's turn itself);
+  Pillow's other readers (DDS, SPIDER, ...) never see the data;
 - an image whose decoder would produce more than `MAX_PIXELS` pixels is
   refused before it is decoded (JPEG counts at the scale it is decoded at, see
   below);
@@ -26,10 +28,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from digitrec.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 
-FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")  # Pillow format IDs that `load_image` opens
+register_heif_opener()  # Pillow opens HEIF (.heic, .heif) once it is named in `FORMATS`
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "HEIF")  # Pillow format IDs that `load_image` opens
 MAX_PIXELS = 16_000_000  # width x height the decoder may produce (a 12-megapixel phone photo fits)
 MAX_SIDE = 2048  # longest side of a decoded image after the reduction, pixels
 UNIT_LEVELS = np.arange(256, dtype=np.float32) * np.float32(1 / 255)  # an 8-bit array's levels in [0, 1], float32

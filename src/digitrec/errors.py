@@ -22,7 +22,7 @@ class ImageError(DigitrecError):
 
 
 class UnsupportedImageError(ImageError):
-    """The data is not an image, or not in one of the supported formats (PNG, JPEG, BMP, GIF, TIFF, WebP)."""
+    """The data is not an image, or not in one of the supported formats (PNG, JPEG, BMP, GIF, TIFF, WebP, HEIF)."""
 
 
 class ImageTooLargeError(ImageError):

@@ -122,7 +122,7 @@ $("file").addEventListener("change", async (event) => {
   let bitmap = null;
   try {
     bitmap = await createImageBitmap(file);
-  } catch { /* a format the browser cannot show (TIFF): the server still reads it */ }
+  } catch { /* a format the browser cannot show (TIFF; HEIC outside Safari): the server still reads it */ }
   strokes.length = 0;
   upload = { file, bitmap };
   redraw();
