@@ -106,9 +106,10 @@ def test_large_png_is_decoded_at_reduced_size():
 
 @pytest.mark.parametrize("fmt", ["TIFF", "JPEG", "PNG", "HEIF"])
 def test_large_image_turned_upright_by_its_exif_orientation(fmt):
-    """Orientation 6 (stored sideways, turn clockwise): the result is portrait, also when reduced. A HEIF photo (an
-    iPhone's) holds its turn as the container's own transform, which its reader (libheif) applies; pillow-heif
-    writes one from the EXIF orientation given as bytes."""
+    """Orientation 6 (stored sideways, turn clockwise): the result is portrait, also when reduced. pillow-heif
+    writes a HEIF upright (it turns the pixels by an EXIF orientation given as bytes, and sets it to 1); a phone's
+    HEIF holds its turn as the container's own transform (irot), which libheif applies on reading (not made here:
+    pillow-heif writes none)."""
     stored = Image.new("L", (2100, 1000), 255)
     ImageDraw.Draw(stored).rectangle([0, 0, 99, 99], fill=0)  # a mark in the stored image's top left
     exif = Image.Exif()
