@@ -3,6 +3,7 @@ decoding, every decoder failure an `ImageError` naming the image, and the transp
 modes that used to come out wrong, checked directly and through the real server."""
 
 import io
+import struct
 
 import httpx
 import numpy as np
@@ -20,6 +21,43 @@ def _encode(image, fmt, **options):
     buf = io.BytesIO()
     image.save(buf, fmt, **options)
     return buf.getvalue()
+
+
+def _boxes(data, start, end):
+    """`[(type, offset, size)]` of the ISOBMFF boxes in `data[start:end]`."""
+    out, i = [], start
+    while i < end:
+        size, kind = struct.unpack(">I4s", data[i : i + 8])
+        out.append((kind.decode("latin1"), i, size))
+        i += size
+    return out
+
+
+def _box(data, start, end, kind):
+    """`(offset, size)` of the first box of type `kind` in `data[start:end]`."""
+    return next((offset, size) for k, offset, size in _boxes(data, start, end) if k == kind)
+
+
+def _heif_turned(data, quarter_turns):
+    """pillow-heif's one-image HEIF `data` with an `irot` property added (ISO/IEC 23008-12: turn `quarter_turns` x
+    90 degrees anticlockwise on reading), as a phone stores a photo taken sideways; pillow-heif writes none. The
+    boxes that hold it grow by 10 bytes, and the image data that `iloc` points to moves down by as much."""
+    d = bytearray(data)
+    meta = _box(d, 0, len(d), "meta")
+    iprp, (iloc, _) = (_box(d, meta[0] + 12, sum(meta), k) for k in ("iprp", "iloc"))  # meta: version and flags
+    (ipco, ipco_size), (ipma, ipma_size) = (_box(d, iprp[0] + 8, sum(iprp), k) for k in ("ipco", "ipma"))
+    assert d[ipma + 8 : ipma + 16] == bytes(7) + b"\1" and d[iloc + 8 : iloc + 14] == bytes(4) + b"\x44\x40"
+    index = len(_boxes(d, ipco + 8, ipco + ipco_size)) + 1  # the new property's, from 1
+    d[ipma + 18] += 1  # the one item's associations (after version, flags, entry count and item ID) ...
+    d[ipma + ipma_size : ipma + ipma_size] = bytes([0x80 | index])  # ... end the box: one more, essential
+    d[ipco + ipco_size : ipco + ipco_size] = struct.pack(">I4sB", 9, b"irot", quarter_turns % 4)
+    for offset, grown in ((ipco, 9), (ipma + 9, 1), (iprp[0], 10), (meta[0], 10)):
+        struct.pack_into(">I", d, offset, struct.unpack(">I", d[offset : offset + 4])[0] + grown)
+    item = iloc + 16
+    for _ in range(struct.unpack(">H", d[iloc + 14 : iloc + 16])[0]):  # 4-byte base offsets: each item's moves
+        struct.pack_into(">I", d, item + 4, struct.unpack(">I", d[item + 4 : item + 8])[0] + 10)
+        item += 10 + 8 * struct.unpack(">H", d[item + 8 : item + 10])[0]
+    return bytes(d)
 
 
 def _seven(side=140, width=14, blur=4):
@@ -106,15 +144,15 @@ def test_large_png_is_decoded_at_reduced_size():
 
 @pytest.mark.parametrize("fmt", ["TIFF", "JPEG", "PNG", "HEIF"])
 def test_large_image_turned_upright_by_its_exif_orientation(fmt):
-    """Orientation 6 (stored sideways, turn clockwise): the result is portrait, also when reduced. pillow-heif
-    writes a HEIF upright (it turns the pixels by an EXIF orientation given as bytes, and sets it to 1); a phone's
-    HEIF holds its turn as the container's own transform (irot), which libheif applies on reading (not made here:
-    pillow-heif writes none)."""
+    """Orientation 6 (stored sideways, turn clockwise): the result is portrait, also when reduced. A HEIF photo is
+    stored as an iPhone's camera stores one: the EXIF orientation and the container's own turn (`irot`, which
+    libheif applies, and pillow-heif then sets the EXIF orientation to 1): turned once, not twice."""
     stored = Image.new("L", (2100, 1000), 255)
     ImageDraw.Draw(stored).rectangle([0, 0, 99, 99], fill=0)  # a mark in the stored image's top left
     exif = Image.Exif()
     exif[0x0112] = 6
-    out = load_image(_encode(stored, fmt, exif=exif.tobytes() if fmt == "HEIF" else exif))
+    data = _encode(stored, fmt, exif=exif)
+    out = load_image(_heif_turned(data, 3) if fmt == "HEIF" else data)  # 3 x 90 degrees anticlockwise
     assert out.size == (500, 1050)  # 1000x2100 upright, halved
     assert out.info["source_size"] == (1000, 2100)  # upright, before the reduction (JPEG's inside the decoder)
     assert np.asarray(out)[:20, -20:].max() < 128  # the mark is now top right
