@@ -123,6 +123,7 @@ def test_a_doubtful_polarity_is_left_to_the_classifier(mnist_test, recognizer, m
     monkeypatch.setattr(preprocessing, "_fills_its_frame", lambda gray: False)
     monkeypatch.setattr(preprocessing, "global_splits", lambda gray, readings, found: [])  # tested below
     monkeypatch.setattr(preprocessing, "_side_pieces", lambda mask: None)  # tested above
+    monkeypatch.setattr(ink, "UNEVEN_LIGHT", 0.0)  # never divided by the paper's light: tested below
     images, labels = mnist_test
     rng = np.random.default_rng(5)
     files = [renderings.render("binary16", images[i], rng) for i in range(N_POLARITY)]
@@ -322,6 +323,15 @@ def test_a_form_digit_under_a_hard_shadow_is_read(mnist_test, recognizer):
     assert sum(p.label == y for p, y in zip(recognizer.predict(pages), labels[:40])) >= 33
 
 
+def read_right(recognizer, pictures, labels):
+    """How many of `pictures` `recognizer.predict` reads as their `labels` (no ink found counts as wrong)."""
+    right = 0
+    for picture, label in zip(pictures, labels):
+        with contextlib.suppress(ImageError):
+            right += recognizer.predict([picture])[0].label == label
+    return right
+
+
 @pytest.mark.slow  # about 20 s: 100 photos read two ways
 def test_a_marker_digit_under_a_hard_shadow_is_read_on_its_paper_divided_by_the_light(mnist_test, recognizer,
                                                                                        monkeypatch):
@@ -334,17 +344,31 @@ def test_a_marker_digit_under_a_hard_shadow_is_read_on_its_paper_divided_by_the_
     for i in range(100):
         rng = np.random.default_rng(i)
         pages.append(synth.shadowed(renderings.render("marker", images[i], rng), 0.45, rng))
-
-    def read_right():
-        right = 0
-        for page, label in zip(pages, labels):
-            with contextlib.suppress(ImageError):
-                right += recognizer.predict([page])[0].label == label
-        return right
-
-    assert read_right() >= 95
+    assert read_right(recognizer, pages, labels) >= 95
     monkeypatch.setattr(ink, "UNEVEN_LIGHT", 0.0)  # never divided: the reading before
-    assert read_right() <= 93
+    assert read_right(recognizer, pages, labels) <= 93
+
+
+@pytest.mark.slow  # about 15 s: 180 tiny scans read two ways
+def test_a_tiny_scan_under_a_hard_shadow_is_read_on_its_paper_divided_by_the_light(mnist_test, recognizer,
+                                                                                   monkeypatch):
+    """60 test digits each of three families of tiny grey scans (`cell`: cut from a form's cell on its printed
+    lines; `stretched16` and `tight16`: cropped to the ink, 16x16) under a hard-edged shadow 45 % dark
+    (`synth.shadowed`), as a phone photo of a form cut into cells is. Enlarged, such a scan was never divided by
+    its paper's light (only a page was): the paper lit beside the shadow was taken for light ink, or nothing
+    stood out from the shaded paper ("no ink found"): 164 of these 180 were read right, 173 now that it is divided
+    too (its paper estimated by a closing a quarter of its side wide, `ink.TINY_PAPER_CLOSING`) and the classifier
+    chooses; the floors sit two digits off. The same scans without the division, as before, for the comparison."""
+    images, labels = mnist_test
+    scans, truth = [], []
+    for family in ("cell", "stretched16", "tight16"):
+        for i in range(60):
+            rng = np.random.default_rng([i, list(renderings.FAMILIES).index(family)])
+            scans.append(synth.shadowed(renderings.render(family, images[i], rng), 0.45, rng))
+            truth.append(labels[i])
+    assert read_right(recognizer, scans, truth) >= 171
+    monkeypatch.setattr(ink, "UNEVEN_LIGHT", 0.0)  # never divided: the reading before
+    assert read_right(recognizer, scans, truth) <= 166
 
 
 @pytest.mark.parametrize(("family", "index"), [("form", 41266), ("form", 25261), ("form", 26258), ("noise", 10614),
@@ -591,7 +615,8 @@ def test_a_blurred_tiny_scan_is_read_by_one_global_threshold_too(mnist_test, rec
     that split is offered too (`ink.global_splits`). Of these 300 test digits (validation: 400 renderings, 367
     -> 379), 284 were read right with it and 278 without when this test was written (0bddbd7), 282 and 275 on
     2026-12-06 (8491418): the floor sits two digits under that, so that a digit on the edge cannot fail it on
-    another CPU."""
+    another CPU. Not divided by the paper's light (tested above; with it, 281 and 278)."""
+    monkeypatch.setattr(ink, "UNEVEN_LIGHT", 0.0)
     images, labels = mnist_test
     files = [renderings.render(("binary16", "stretched16")[i % 2], images[i], np.random.default_rng(i)) for i in range(300)]
     pictures = [cv2.GaussianBlur(np.asarray(Image.open(io.BytesIO(f))), (0, 0), 1.0) for f in files]  # blurred by 1 px

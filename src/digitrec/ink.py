@@ -176,6 +176,7 @@ FLAT_WINDOW = 1 / 3  # side of the median filter estimating the paper under thic
 # the picture than a shadow's (a 280 px canvas, validation seed 31, read a 5 as 0 on its divided copy at 1 %).
 UNEVEN_LIGHT = 0.8
 PAPER_CLOSING = 0.1  # diameter of the closing that estimates the paper's light, in the picture's shorter side
+TINY_PAPER_CLOSING = 0.25  # ... in a tiny scan enlarged, whose bold strokes may be a quarter of it wide
 # OpenCV's median filter of uint8 images counts each window in 16-bit histograms: a window of 257 x 257 pixels or
 # more overflows them where most of it is one level, and the filter fails (an assertion in `medianBlur_8u_O1`).
 MEDIAN_MAX = 255
@@ -440,7 +441,7 @@ def _flat_reading(gray, strongest):
     return (dark, width) if contrast > FAINT * strongest else None
 
 
-def divided_by_paper(gray):
+def divided_by_paper(gray, closing=PAPER_CLOSING):
     """`gray` (float32 `(H, W)` in [0, 1]) divided by its paper's light where it is dark ink on unevenly lit paper,
     else None.
 
@@ -450,7 +451,8 @@ def divided_by_paper(gray):
     correction: reflectance is the image over its illumination, as in
     Retinex; Land and McCann 1971, "Lightness and Retinex theory", JOSA 61).
     The light is the paper's level estimated by a grey-level closing with a
-    disk `PAPER_CLOSING` of the picture's shorter side: it fills the dark
+    disk `closing` of the picture's shorter side (`PAPER_CLOSING`; a tiny
+    scan enlarged takes `TINY_PAPER_CLOSING`): it fills the dark
     strokes narrower than the disk and keeps the edge of a shadow wider than
     it (Gonzalez and Woods, "Digital image processing": a closing removes
     the dark details smaller than its structuring element). The paper is
@@ -460,7 +462,7 @@ def divided_by_paper(gray):
     removes (the white top-hat): ink is what differs from the paper around
     it, whichever level the paper has.
     """
-    disk = masks.disk(PAPER_CLOSING * min(gray.shape))
+    disk = masks.disk(closing * min(gray.shape))
     paper = masks.closing(gray, disk)
     low, high = np.percentile(paper, (5, 95))
     light = 1.0 - gray
