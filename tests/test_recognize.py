@@ -356,7 +356,7 @@ def test_a_tiny_scan_under_a_hard_shadow_is_read_on_its_paper_divided_by_the_lig
     lines; `stretched16` and `tight16`: cropped to the ink, 16x16) under a hard-edged shadow 45 % dark
     (`synth.shadowed`), as a phone photo of a form cut into cells is. Enlarged, such a scan was never divided by
     its paper's light (only a page was): the paper lit beside the shadow was taken for light ink, or nothing
-    stood out from the shaded paper ("no ink found"): 164 of these 180 were read right, 173 now that it is divided
+    stood out from the shaded paper ("no ink found"): 164 of these 180 were read right, 172 now that it is divided
     too (its paper estimated by a closing a quarter of its side wide, `ink.TINY_PAPER_CLOSING`) and the classifier
     chooses; the floors sit two digits off. The same scans without the division, as before, for the comparison."""
     images, labels = mnist_test
@@ -366,7 +366,7 @@ def test_a_tiny_scan_under_a_hard_shadow_is_read_on_its_paper_divided_by_the_lig
             rng = np.random.default_rng([i, list(renderings.FAMILIES).index(family)])
             scans.append(synth.shadowed(renderings.render(family, images[i], rng), 0.45, rng))
             truth.append(labels[i])
-    assert read_right(recognizer, scans, truth) >= 171
+    assert read_right(recognizer, scans, truth) >= 170
     monkeypatch.setattr(ink, "UNEVEN_LIGHT", 0.0)  # never divided: the reading before
     assert read_right(recognizer, scans, truth) <= 166
 

@@ -68,8 +68,6 @@ from digitrec.errors import ImageError
 from digitrec.formlines import cell_lines
 from digitrec.ink import (
     EIGHT_BIT,
-    PAPER_CLOSING,
-    TINY_PAPER_CLOSING,
     check_contrast,
     darkest_class,
     divided_by_paper,
@@ -523,14 +521,15 @@ def normalize_hypotheses(image, alternatives=True):
     A picture of dark ink on unevenly lit paper (a hard shadow's edge across
     it), a page or a tiny scan enlarged, is read divided by its paper's
     light too (`divided_by_paper`), each reading of that offered as well
-    (tiny scans too since 2026-12-07, their paper estimated by a closing
-    `TINY_PAPER_CLOSING` of their side wide: held-out validation digits of
-    the ten families that are tiny scans, `scripts/family_validation.py 6
-    200 clean inverted tight16 stretched16 binary16 binary32 noise geometry
-    neighbours cell --shadow 0.45`, 130 -> 73 of 2,000 wrong, `cell` 36 ->
-    17; unshadowed 25 -> 26; non-digits shrunk to 28 px refused 832 -> 826
-    of 1,000; with the page's closing, a tenth, 60 and 22 wrong, but blurred
-    16 px scans lost 7 of 300 and 9 more tiny non-digits were read).
+    (tiny scans too since 2026-12-07, `divided_by_paper`'s `tiny`:
+    held-out validation digits of the ten families that are tiny scans,
+    `scripts/family_validation.py 6 200 clean inverted tight16 stretched16
+    binary16 binary32 noise geometry neighbours cell --shadow 0.45`, 130 ->
+    77 of 2,000 wrong, `cell` 36 -> 17; unshadowed 25 -> 26; realworld-dev
+    41 errors as before; validation non-digits shrunk to 28 px refused 832
+    -> 828 of 1,000; with the page's closing, a tenth of the side, 60 and
+    22 wrong, but blurred 16 px scans lost 7 of 300 and 9 more tiny
+    non-digits were read).
 
     Args:
         image: as for `normalize`.
@@ -588,8 +587,7 @@ def _hypotheses(work, enlargement, alternatives, split=True, divide=True):
     global split too (`global_splits`); with `divide`, an unevenly lit picture divided by its paper's light too
     (`divided_by_paper`)."""
     page = enlargement == 1  # a tiny scan enlarged is no page: no lines to lift, no table beside it
-    closing = PAPER_CLOSING if page else TINY_PAPER_CLOSING  # a tiny scan's strokes may be a quarter of it wide
-    flat = divided_by_paper(work, closing) if alternatives and divide else None
+    flat = divided_by_paper(work, tiny=not page) if alternatives and divide else None
     if flat is not None:  # a shadow's edge or uneven light: each reading, the classifier chooses
         return np.concatenate(first_found(lambda g: _hypotheses(g, enlargement, alternatives, split, divide=False),
                                           [work, flat], every=True))
