@@ -176,7 +176,6 @@ FLAT_WINDOW = 1 / 3  # side of the median filter estimating the paper under thic
 # the picture than a shadow's (a 280 px canvas, validation seed 31, read a 5 as 0 on its divided copy at 1 %).
 UNEVEN_LIGHT = 0.8
 PAPER_CLOSING = 0.1  # diameter of the closing that estimates the paper's light, in the picture's shorter side
-TINY_PAPER_CLOSING = 0.25  # ... in a tiny scan enlarged, whose bold strokes may be a quarter of it wide
 # OpenCV's median filter of uint8 images counts each window in 16-bit histograms: a window of 257 x 257 pixels or
 # more overflows them where most of it is one level, and the filter fails (an assertion in `medianBlur_8u_O1`).
 MEDIAN_MAX = 255
@@ -441,7 +440,7 @@ def _flat_reading(gray, strongest):
     return (dark, width) if contrast > FAINT * strongest else None
 
 
-def divided_by_paper(gray, tiny=False):
+def divided_by_paper(gray):
     """`gray` (float32 `(H, W)` in [0, 1]) divided by its paper's light where it is dark ink on unevenly lit paper,
     else None.
 
@@ -459,20 +458,13 @@ def divided_by_paper(gray, tiny=False):
     times the brightest 5 %, and the ink is dark where what the closing
     fills (the black top-hat) outweighs what the opening by the same disk
     removes (the white top-hat): ink is what differs from the paper around
-    it, whichever level the paper has. A `tiny` scan enlarged, whose bold
-    strokes may be a quarter of it wide, is closed with a disk
-    `TINY_PAPER_CLOSING` of its side, and is not divided where the darkest
-    5 % of its paper's light is as dark as the ink (within `MIN_CONTRAST` of
-    the light above the picture's darkest 1 %): that is strokes bolder
-    still, left unfilled, not a shade (realworld-dev: three bold 1s of
-    2,880 misread without this).
+    it, whichever level the paper has.
     """
-    disk = masks.disk((TINY_PAPER_CLOSING if tiny else PAPER_CLOSING) * min(gray.shape))
+    disk = masks.disk(PAPER_CLOSING * min(gray.shape))
     paper = masks.closing(gray, disk)
     low, high = np.percentile(paper, (5, 95))
     light = 1.0 - gray
-    bold = tiny and low < float(np.percentile(gray, 1)) + MIN_CONTRAST * high
-    if low >= UNEVEN_LIGHT * high or bold or float((paper - gray).sum()) <= float((masks.closing(light, disk) - light).sum()):
+    if low >= UNEVEN_LIGHT * high or float((paper - gray).sum()) <= float((masks.closing(light, disk) - light).sum()):
         return None
     return np.clip(gray / np.maximum(paper, 1.0 / 255), 0.0, 1.0)
 
