@@ -176,6 +176,10 @@ FLAT_WINDOW = 1 / 3  # side of the median filter estimating the paper under thic
 # the picture than a shadow's (a 280 px canvas, validation seed 31, read a 5 as 0 on its divided copy at 1 %).
 UNEVEN_LIGHT = 0.8
 PAPER_CLOSING = 0.1  # diameter of the closing that estimates the paper's light, in the picture's shorter side
+# side of the median filter that tells dark ink from light (`_dark_ink`), in stroke widths: wide enough that the ink
+# is the window's minority, narrow beside a shadow band (10-40 % of the side in `synth.shadowed`). Set a priori;
+# 3 and 8 told the polarity of 40 validation renderings of each page family alike (seed 5).
+POLARITY_WINDOW = 5
 # OpenCV's median filter of uint8 images counts each window in 16-bit histograms: a window of 257 x 257 pixels or
 # more overflows them where most of it is one level, and the filter fails (an assertion in `medianBlur_8u_O1`).
 MEDIAN_MAX = 255
@@ -440,9 +444,9 @@ def _flat_reading(gray, strongest):
     return (dark, width) if contrast > FAINT * strongest else None
 
 
-def divided_by_paper(gray):
+def divided_by_paper(gray, width=None):
     """`gray` (float32 `(H, W)` in [0, 1]) divided by its paper's light where it is dark ink on unevenly lit paper,
-    else None.
+    else None; `width` (pixels) is the ink's stroke width where a reading gave one (`stroke_width`).
 
     A shadow multiplies the light that reaches the paper and the ink on it
     alike, so the picture divided by the light it received shows the ink as
@@ -455,18 +459,54 @@ def divided_by_paper(gray):
     it (Gonzalez and Woods, "Digital image processing": a closing removes
     the dark details smaller than its structuring element). The paper is
     unevenly lit where the darkest 5 % of that light is under `UNEVEN_LIGHT`
-    times the brightest 5 %, and the ink is dark where what the closing
-    fills (the black top-hat) outweighs what the opening by the same disk
-    removes (the white top-hat): ink is what differs from the paper around
-    it, whichever level the paper has.
+    times the brightest 5 %, and the ink is dark where `_dark_ink` says so.
     """
     disk = masks.disk(PAPER_CLOSING * min(gray.shape))
     paper = masks.closing(gray, disk)
     low, high = np.percentile(paper, (5, 95))
-    light = 1.0 - gray
-    if low >= UNEVEN_LIGHT * high or float((paper - gray).sum()) <= float((masks.closing(light, disk) - light).sum()):
+    if low >= UNEVEN_LIGHT * high or not _dark_ink(gray, paper, disk, width):
         return None
     return np.clip(gray / np.maximum(paper, 1.0 / 255), 0.0, 1.0)
+
+
+def _dark_ink(gray, closed, disk, width=None):
+    """Whether the ink of `gray` (float32 `(H, W)` in [0, 1]) is darker than its paper, by either of two estimates of
+    the paper's level around it; `closed` is `gray`'s closing by `disk`, a disk `PAPER_CLOSING` of its shorter side.
+
+    - Median: the picture lies below its median over windows
+      `POLARITY_WINDOW` stroke widths `width` wide (pixels; at most twice
+      `PAPER_CLOSING` of the shorter side, and that much where `width` is
+      None) more than above it. Ink is the minority of such a window, so the
+      median is the paper's level there and the ink lies on its side of it
+      (the median filter as the paper's estimate: Lu, Su and Tan 2010, see
+      `_flat_reading`); paper grain lies on both sides alike, and a straight
+      shadow edge gives as much on each side of it.
+    - Closing: what the closing fills (the black top-hat) outweighs what the
+      opening by the same disk removes (the white top-hat).
+
+    The closing fills the corners between faint thin strokes and a hard
+    shadow's edge, which can outweigh the ink (2 of the 8 validation photos
+    misread under a hard shadow, `scripts/family_validation.py 5 200 photo
+    --shadow 0.45`, were for it); the median is fooled where a bold digit's
+    loops or the lit paper between two shadow bands are narrower than its
+    window (alone it lost 4 of 150 `marker` digits under the shadow, seed 7).
+    A false "dark" only offers one more reading for the classifier to choose
+    among; a false "light" withholds the one that shows the digit.
+    """
+    limit = 2 * PAPER_CLOSING * min(gray.shape)
+    window = limit if width is None else min(max(3.0, POLARITY_WINDOW * width), limit)
+    levels = np.round(gray * 255).astype(np.uint8)
+    paper = cv2.medianBlur(levels, min(masks.odd(window), MEDIAN_MAX))
+    if int(paper.sum(dtype=np.int64)) > int(levels.sum(dtype=np.int64)):
+        return True
+    light = 1.0 - gray
+    return float((closed - gray).sum()) > float((masks.closing(light, disk) - light).sum())
+
+
+def stroke_width(readings, shape):
+    """The stroke width (pixels) of the first of `readings` (`(dark, width)` pairs) that reads strokes, not a region
+    (`_is_region`) in a picture of `shape`; None where none does."""
+    return next((width for _, width in readings if not _is_region(width, shape)), None)
 
 
 def _between_strokes(thin, thick):
