@@ -352,7 +352,8 @@ def test_a_marker_digit_under_a_hard_shadow_is_read_on_its_paper_divided_by_the_
                                                ("noise", 49436), ("marker", 30637), ("marker", 4270),
                                                ("marker", 53669), ("cell", 37077), ("cell", 55863), ("cell", 55812),
                                                ("cell", 47339), ("cell", 51946), ("photo", 6181),
-                                               ("photo", 30528)])
+                                               ("photo", 30528), ("stretched16", 27113), ("stretched16", 34502),
+                                               ("stretched16", 29270)])
 def test_a_digit_half_in_a_hard_shadow_is_read(mnist_dir, recognizer, family, index):
     """MNIST training digits 41266 (a 1 of thick straight strokes), 25261 (a 2) and 26258 (a 0) as the `form` family
     renders them in a printed box, and 10614 (a 9) and 49436 (a 6) as the `noise` family does (salt and pepper),
@@ -369,7 +370,10 @@ def test_a_digit_half_in_a_hard_shadow_is_read(mnist_dir, recognizer, family, in
     nothing stood out: "no ink found". The `photo` 1 and 5 (6181, 30528): faint pencil strokes, a band across the
     1 and a half-plane's edge beside the 5; the page was not divided, its ink told light (the closing's top-hats
     alone, `ink._dark_ink`: the grain and the corners between the strokes and the shadow's edge outweighed them),
-    and the shadow was read as the ink and refused."""
+    and the shadow was read as the ink and refused. The `stretched16` 2, 0 and 3 (27113, 34502, 29270): a tiny scan
+    whose first reading was of dark ink, too wide for its strokes with the shade beside them, so that nothing stood
+    out of its paper ("no ink found"); such a scan was divided by its paper's light only where its first reading
+    took light ink, and now also where its own reading finds none."""
     images, labels = data.load_split("train", mnist_dir)
     rng = np.random.default_rng([5, list(renderings.FAMILIES).index(family), index])
     picture = synth.shadowed(renderings.render(family, images[index], rng), 0.45, rng)
