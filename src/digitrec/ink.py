@@ -444,9 +444,11 @@ def _flat_reading(gray, strongest):
     return (dark, width) if contrast > FAINT * strongest else None
 
 
-def divided_by_paper(gray, width=None):
+def divided_by_paper(gray, width=None, dark=False):
     """`gray` (float32 `(H, W)` in [0, 1]) divided by its paper's light where it is dark ink on unevenly lit paper,
-    else None; `width` (pixels) is the ink's stroke width where a reading gave one (`stroke_width`).
+    else None; `width` (pixels) is the ink's stroke width where a reading gave one (`stroke_width`), and `dark` says
+    that a reading told the ink dark already (a tiny scan's bold strokes may fill most of any window: `_dark_ink`
+    cannot tell them).
 
     A shadow multiplies the light that reaches the paper and the ink on it
     alike, so the picture divided by the light it received shows the ink as
@@ -464,7 +466,7 @@ def divided_by_paper(gray, width=None):
     disk = masks.disk(PAPER_CLOSING * min(gray.shape))
     paper = masks.closing(gray, disk)
     low, high = np.percentile(paper, (5, 95))
-    if low >= UNEVEN_LIGHT * high or not _dark_ink(gray, paper, disk, width):
+    if low >= UNEVEN_LIGHT * high or not (dark or _dark_ink(gray, paper, disk, width)):
         return None
     return np.clip(gray / np.maximum(paper, 1.0 / 255), 0.0, 1.0)
 

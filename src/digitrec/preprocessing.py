@@ -530,9 +530,10 @@ def normalize_hypotheses(image, alternatives=True):
     each reading of that offered as well
     (tiny scans too since 2026-12-07, where their first reading took light
     ink: the paper lit beside the shadow, or where their own reading finds
-    no ink: a dark reading too wide for the strokes beside the shade; the
-    latter, `6 200` as below: 98 -> 87 wrong, `stretched16` 183 -> 192,
-    unshadowed as before. Held-out validation digits of the
+    no ink: a dark reading too wide for the strokes beside the shade,
+    divided as dark ink; the latter, `6 200` as below: 98 -> 80 wrong,
+    `stretched16` 183 -> 195, `binary16` 192 -> 196, unshadowed as before.
+    Held-out validation digits of the
     ten families that are tiny scans, `scripts/family_validation.py 6 200
     clean inverted tight16 stretched16 binary16 binary32 noise geometry
     neighbours cell --shadow 0.45`: 130 -> 105 of 2,000 wrong, `cell` 36 ->
@@ -600,7 +601,7 @@ def _hypotheses(work, enlargement, alternatives, split=True, divide=True):
     global split too (`global_splits`); with `divide`, an unevenly lit picture divided by its paper's light too
     (`divided_by_paper`, its polarity told at the stroke width read first): a page always, a tiny scan where its
     first reading takes light ink (the paper lit beside a hard shadow; its bold strokes alone may make its light look
-    uneven), and else only where its own reading finds no ink."""
+    uneven), and else only where its own reading, of dark ink, finds none (divided as dark ink)."""
     page = enlargement == 1  # a tiny scan enlarged is no page: no lines to lift, no table beside it
     try:
         gray, readings = read_ink(work, finest=enlargement, lift=page)
@@ -615,12 +616,13 @@ def _hypotheses(work, enlargement, alternatives, split=True, divide=True):
         return _read_hypotheses(gray, readings, enlargement, alternatives, split)
 
     readers = [own]
+    # a tiny scan is read divided beside its own reading where that took light ink, and else (its ink told dark)
+    # where that finds none
+    every = page or not readings[0][0]
     if alternatives and divide:
-        flat = divided_by_paper(work, stroke_width(readings, work.shape))
+        flat = divided_by_paper(work, stroke_width(readings, work.shape), dark=not every)
         if flat is not None:
             readers.append(lambda: _hypotheses(flat, enlargement, alternatives, split, divide=False))
-    # a tiny scan is read divided beside its own reading where that took light ink, and else where it finds none
-    every = page or not readings[0][0]
     return np.concatenate(first_found(lambda read: read(), readers, every=every))
 
 
