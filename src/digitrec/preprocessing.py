@@ -520,30 +520,13 @@ def normalize_hypotheses(image, alternatives=True):
     of ink along the sides of its bounding box (the printed lines of a
     form's cell that the crop was cut on) without those (`cell_lines`).
     A picture of dark ink on unevenly lit paper (a hard shadow's edge across
-    it), a page or a tiny scan enlarged, is read divided by its paper's
-    light too (`divided_by_paper`; the ink told dark at the stroke width
-    that the picture's first reading of strokes gives, or by the closing's
-    top-hats as before 2026-12-07: held-out validation digits under a hard
-    shadow, `scripts/family_validation.py 7 150 photo marker grid ruled
-    form canvas bigphoto --shadow 0.45`, 41 -> 32 wrong of 1,050; `6 200`
-    of the ten tiny families, 105 -> 98 of 2,000; unshadowed as before),
-    each reading of that offered as well
-    (tiny scans too since 2026-12-07, where their first reading took light
-    ink: the paper lit beside the shadow, or where their own reading finds
-    no ink: a dark reading too wide for the strokes beside the shade,
-    divided as dark ink; the latter, `6 200` as below: 98 -> 80 wrong,
-    `stretched16` 183 -> 195, `binary16` 192 -> 196, unshadowed as before.
-    Held-out validation digits of the
-    ten families that are tiny scans, `scripts/family_validation.py 6 200
-    clean inverted tight16 stretched16 binary16 binary32 noise geometry
-    neighbours cell --shadow 0.45`: 130 -> 105 of 2,000 wrong, `cell` 36 ->
-    16, none worse; unshadowed 25 wrong both ways; realworld-dev 41 -> 40
-    errors; validation non-digits shrunk to 28 px refused 832 -> 831 of
-    1,000. Divided wherever their light looked uneven, 60 wrong under the
-    shadow and 22 without, but blurred 16 px scans lost 7 of 300; with a
-    closing a quarter of their side, and not where the light was as dark
-    as the ink, 77 and 26 wrong, and the robustness table's `stretched16`
-    99.4 -> 98.8 %: a tiny scan's bold strokes make its light look uneven).
+    it) is read divided by its paper's light too (`divided_by_paper`, the
+    ink's polarity told at its strokes' scale), each reading of that offered
+    as well: a page always; a tiny scan enlarged where its first reading
+    took light ink (the paper lit beside the shadow), or where its own
+    reading, of dark ink, finds none (divided as dark ink). Figures and the
+    variants left out: README, "Shadows and uneven light" and "What it
+    still misreads".
 
     Args:
         image: as for `normalize`.
