@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from digitrec import renderings
+from digitrec import outliers, renderings
 from digitrec.errors import ImageError
 
 INKS = {  # RGB of the ink at full coverage, before lighting
@@ -681,6 +681,15 @@ def _recoloured(picture, change):
     colour = out[..., :3] if out.ndim == 3 else out[..., None]  # a view: not the alpha channel
     colour[...] = change(colour)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def digit_beside_a_shape(digit, seed):
+    """A 40 x 80 canvas (uint8, dark on white): an MNIST digit `(28, 28)` on the left, a shape of
+    `outliers.shapes` (drawn with `seed`) 28 px wide on the right."""
+    shape = cv2.resize(outliers.shapes(np.random.default_rng(seed)), (28, 28), interpolation=cv2.INTER_AREA)
+    picture = np.zeros((40, 80), np.float32)
+    picture[6:34, 6:34], picture[6:34, 44:72] = digit / 255.0, shape
+    return np.round(255 * (1 - picture)).astype(np.uint8)
 
 
 def read_refused(recognizer, picture):

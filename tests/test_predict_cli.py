@@ -230,7 +230,8 @@ def test_unreadable_folder_entries_are_reported_with_their_cause(tmp_path, mnist
 
 @pytest.fixture(scope="module")
 def numbers(tmp_path_factory, mnist_test):
-    """numbers/: two handwritten numbers (PNG, JPEG photo) and a blank page; returns (folder, {name: text})."""
+    """numbers/: two handwritten numbers (PNG, JPEG photo), a blank page and a digit beside a shape (not a number);
+    returns (folder, {name: text})."""
     import synth
 
     images, labels = mnist_test
@@ -242,6 +243,7 @@ def numbers(tmp_path_factory, mnist_test):
     number, _ = synth.number(images[[4, 5, 6]], rng)
     Image.fromarray(synth.number_photo(number, rng)).save(root / "photo.jpg", quality=90)
     Image.new("L", (300, 100), 255).save(root / "blank.png")
+    Image.fromarray(synth.digit_beside_a_shape(images[0], seed=0)).save(root / "not-a-number.png")
     return root, {"7210.png": "".join(map(str, labels[:4])), "photo.jpg": "".join(map(str, labels[4:7]))}
 
 
@@ -251,8 +253,10 @@ def test_read_json_lines_with_a_bad_file_exits_1(numbers):
     code, stdout, stderr = run_predict("--json", root, root / "missing.png", command="read")
     assert code == 1, stderr
     results = json_lines(stdout)
-    assert set(results) == set(expected) | {"blank.png", "missing.png"}
+    assert set(results) == set(expected) | {"blank.png", "missing.png", "not-a-number.png"}
     assert "no ink found" in results.pop("blank.png")["error"]
+    refused = results.pop("not-a-number.png")
+    assert refused["text"] == "??" and refused["rejected"] == "not a number", refused
     assert "not found" in results.pop("missing.png")["error"]
     for name, result in results.items():
         assert set(result) == {"path", "text", "confidence", "digits"}
@@ -268,11 +272,12 @@ def test_read_json_lines_with_a_bad_file_exits_1(numbers):
 @pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
 def test_read_table(numbers):
     root, expected = numbers
-    code, stdout, stderr = run_predict(root / "7210.png", command="read")
+    code, stdout, stderr = run_predict(root / "7210.png", root / "not-a-number.png", command="read")
     assert code == 0, stderr
-    header, row = stdout.splitlines()
+    header, row, refused = stdout.splitlines()
     assert header.split()[:3] == ["path", "text", "confidence"]
-    assert row.split()[1] == expected["7210.png"]
+    assert row.split()[1] == expected["7210.png"] and "not a number" not in row
+    assert refused.split()[1] == "??" and refused.endswith("(not a number)")
     assert [cell.split(":")[0] for cell in row.split()[3:]] == list(expected["7210.png"])  # label:confidence
 
 

@@ -56,6 +56,21 @@ def test_read_returns_digits_left_to_right_with_boxes(recognizer, mnist_test):
         assert [d.box[0] for d in reading.digits] == sorted(d.box[0] for d in reading.digits)
 
 
+def test_a_number_with_a_mark_that_is_no_digit_is_rejected_whole(recognizer, mnist_test):
+    """A digit beside a shape read "7?": a reading of several digits, one rejected, is "not a number", its text
+    all "?"; each digit keeps its own label and rejection (a letter or a doodle cut into a stroke and a rest was
+    read "1?")."""
+    images, labels = mnist_test
+    for i in range(4):
+        reading = recognizer.read(synth.digit_beside_a_shape(images[i], seed=i))
+        assert reading.text == "??" and reading.rejected == "not a number", reading.text
+        digit, shape = reading.digits
+        assert digit.label == labels[i] and digit.rejected is None and shape.label is None
+        assert shape.rejected == "not a digit" and reading.as_dict()["rejected"] == "not a number"
+    number = recognizer.read(np.concatenate([255 - images[0], 255 - images[1]], axis=1))
+    assert number.text == f"{labels[0]}{labels[1]}" and number.rejected is None and "rejected" not in number.as_dict()
+
+
 @pytest.mark.slow  # several seconds: a fresh process, a server under load or a big image
 def test_boxes_are_in_source_pixels_of_a_large_photo(recognizer, mnist_test):
     """A 3000 px wide photo is searched at a working size; the boxes still land on the digits."""

@@ -204,6 +204,18 @@ def test_predict_and_read_say_not_a_digit(test_model_url):
     assert read["digits"][0]["rejected"] == "not a digit"
 
 
+def test_read_says_not_a_number_where_a_mark_is_no_digit(test_model_url, mnist_test):
+    """A digit beside a shape: the reading is rejected whole ("??", "not a number"), each digit keeping its own."""
+    import synth
+
+    images, labels = mnist_test
+    png = _png(Image.fromarray(synth.digit_beside_a_shape(images[0], seed=0)))
+    read = httpx.post(f"{test_model_url}/api/read", files={"file": png}, timeout=60).json()
+    assert read["text"] == "??" and read["rejected"] == "not a number", read
+    assert read["digits"][0]["label"] == labels[0] and "rejected" not in read["digits"][0]
+    assert read["digits"][1]["label"] is None and read["digits"][1]["rejected"] == "not a digit"
+
+
 def test_page_and_its_assets_are_served_with_no_cdn(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

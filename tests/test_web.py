@@ -204,6 +204,16 @@ def test_a_letter_is_not_a_digit(page):
     page.screenshot(path=ARTIFACTS / "web-not-a-digit.png")
 
 
+@pytest.mark.slow  # several seconds: a fresh process, or a browser timeout
+def test_a_digit_beside_a_letter_is_not_a_number(page):
+    draw(page, STROKES["7"], at=0.3)
+    draw(page, LETTER_X, at=0.7)
+    settled(page)
+    expect(page.locator("#label")).to_have_text("??")
+    expect(page.locator("#confidence")).to_have_text("Not a number.")
+    expect(page.locator("#status")).to_have_text("Not a number: 1 of the 2 marks is not a digit.")
+
+
 def test_prediction_is_live_while_the_pen_is_down(page):
     draw(page, STROKES["7"], release=False)  # no pointerup yet: only the debounced prediction can answer
     expect(page.locator("#label")).to_have_text("7")

@@ -291,7 +291,8 @@ def _cmd_read(args):
         else:
             digits = " ".join(f"{'?' if d['label'] is None else d['label']}:{d['confidence']:.3f}"
                               for d in result["digits"])
-            print(f"{result['path']:<40} {result['text']:>10} {result['confidence']:>10.3f}  {digits}", flush=True)
+            note = f"  ({result['rejected']})" if "rejected" in result else ""
+            print(f"{result['path']:<40} {result['text']:>10} {result['confidence']:>10.3f}  {digits}{note}", flush=True)
     return 1 if failed else 0
 
 

@@ -29,6 +29,7 @@ from digitrec.errors import ModelError
 
 REJECT_DIGITS = 0.003  # share of validation digits to reject: the issue allows 1 %; 0.3 % keeps realworld-dev under 2 %
 REJECTED = "not a digit"
+NOT_A_NUMBER = "not a number"  # a reading of several digits, one of them rejected (`inference.Reading`)
 MEASURE_SEED = 20260  # seed of the non-digits `measure` draws: never used for training or in the tests
 
 

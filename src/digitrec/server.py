@@ -84,9 +84,12 @@ class DigitResult(DigitFields):
 
 
 class ReadResult(BaseModel):
-    text: str = Field(description="the number, one character per digit, left to right; ? for a rejected digit")
+    text: str = Field(description="the number, one character per digit, left to right; ? for a rejected digit, "
+                                  "all ? where the reading is rejected")
     confidence: float = Field(ge=0, le=1, description="the product of the digits' confidences")
-    digits: list[DigitResult] = Field(description="each digit, left to right")
+    digits: list[DigitResult] = Field(description="each digit, left to right, with its own label and rejection")
+    rejected: str | None = Field(None, description="\"not a number\" where one of several digits is rejected "
+                                                   "(not a digit); absent otherwise")
     model: str = Field(description="name of the model that answered")
 
 

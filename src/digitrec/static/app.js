@@ -171,10 +171,11 @@ function show(answer) {
   const digits = answer.digits;
   labelOut.textContent = answer.text;
   const refused = digits.filter((d) => d.rejected).length;
-  confidence.textContent = refused === digits.length ? "Not a digit." : `Confidence ${percent(answer.confidence, 2)}`;
+  confidence.textContent = refused === digits.length ? "Not a digit."
+    : answer.rejected ? "Not a number." : `Confidence ${percent(answer.confidence, 2)}`;
   if (!refused) statusLine.textContent = "";
   else if (digits.length === 1) statusLine.textContent = "Not a digit: this does not look like a handwritten digit.";
-  else statusLine.textContent = `${refused} of the ${digits.length} marks ${refused === 1 ? "is" : "are"} not a digit (?).`;
+  else statusLine.textContent = `Not a number: ${refused} of the ${digits.length} marks ${refused === 1 ? "is" : "are"} not a digit.`;
   // The bars show one digit: the only one, or the one the model is least sure of.
   const shown = digits.reduce((a, b) => (b.confidence < a.confidence ? b : a));
   const index = digits.indexOf(shown);
