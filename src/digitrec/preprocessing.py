@@ -559,13 +559,21 @@ def _hypotheses_of(gray, alternatives):
     # taken for the ink. (Smaller photos keep at least half their stroke width at the first scale; searching them
     # again at full resolution read 41 of 200 blank-paper photos as digits instead of 23.)
     locate = [LOCATE_SIDE] + ([2 * LOCATE_SIDE] if max(gray.shape) > 2 * LOCATE_SIDE else [])
-    found = first_found(lambda side: _hypotheses(*_working_image(gray, side), alternatives), locate)[0]
+    divide = not _bilevel(gray)
+    found = first_found(lambda side: _hypotheses(*_working_image(gray, side), alternatives, divide=divide), locate)[0]
     if not (alternatives and _fills_its_frame(gray)):
         return found
     narrow = masks.resize(gray, max(1, round(STRETCHED_ASPECT * gray.shape[1])), gray.shape[0])
     with contextlib.suppress(ImageError):
-        found = np.concatenate([found, _hypotheses(*_working_image(narrow), alternatives, split=False)])
+        found = np.concatenate([found, _hypotheses(*_working_image(narrow), alternatives, split=False, divide=divide)])
     return found
+
+
+def _bilevel(gray):
+    """Whether a tiny image (under `MIN_SIDE`) holds two grey levels at most: a bilevel scan (a fax, a form scanned
+    in black and white), which no shadow lies on (its light would be a third level), so it is never divided by its
+    paper's light (`divided_by_paper`)."""
+    return max(gray.shape) < MIN_SIDE and len(np.unique(gray)) <= 2
 
 
 def _fills_its_frame(gray):
