@@ -471,6 +471,35 @@ def divided_by_paper(gray, width=None, dark=False):
     return np.clip(gray / np.maximum(paper, 1.0 / 255), 0.0, 1.0)
 
 
+def without_shadows(gray, readings):
+    """`readings` of a page `gray` without those that are shadows (`is_shadow`), except one that a thinner reading
+    of its polarity may show up as a shade beside a pen's ink (`extract_readings` puts that ink in its place)."""
+    shadows = [r for r in readings if is_shadow(gray, r)]
+    pens = [r for r in readings if r not in shadows]
+    return [r for r in readings if r not in shadows or any(p[0] == r[0] and SHADOW_WIDTH * p[1] <= r[1] for p in pens)]
+
+
+def is_shadow(gray, reading):
+    """Whether a reading `(dark, width)` of a page `gray` (float32 `(H, W)` in [0, 1]) is a region of shade, not ink:
+    a region (`_is_region`) whose ink, in the picture (in the reading's polarity) divided by its paper's light (the
+    closing of `divided_by_paper`), is not `MIN_CONTRAST` darker than the rest. A shadow's band or half-plane
+    multiplies the paper's light and vanishes from the quotient, ink does not (Retinex: reflectance is the image over
+    its illumination; Land and McCann 1971)."""
+    dark, width = reading
+    if not _is_region(width, gray.shape):
+        return False
+    try:
+        mask = _full_size(*extract_reading(gray, reading)[:2], gray.shape)[1]
+    except ImageError:
+        return False
+    if mask.all() or not mask.any():
+        return False
+    g = gray if dark else 1.0 - gray
+    quotient = g / np.maximum(masks.closing(g, masks.disk(PAPER_CLOSING * min(g.shape))), 1.0 / 255)
+    paper = float(np.median(quotient[~mask]))
+    return paper - float(np.median(quotient[mask])) < MIN_CONTRAST * paper
+
+
 def _dark_ink(gray, closed, disk, width=None):
     """Whether the ink of `gray` (float32 `(H, W)` in [0, 1]) is darker than its paper, by either of two estimates of
     the paper's level around it; `closed` is `gray`'s closing by `disk`, a disk `PAPER_CLOSING` of its shorter side.

@@ -79,6 +79,7 @@ from digitrec.ink import (
     read_ink,
     stroke_reading,
     stroke_width,
+    without_shadows,
 )
 
 SIZE = 28  # output side, pixels
@@ -600,6 +601,9 @@ def _hypotheses(work, enlargement, alternatives, split=True, divide=True):
         if not (alternatives and divide and page):
             raise
         gray, readings, missing = None, [], error
+    if page and readings:  # a shadow's band or half-plane read as a region of ink is no ink
+        readings, missing = without_shadows(gray, readings), ImageError(
+            "no ink found: only a shadow, which vanishes divided by the light")
 
     def own():  # where neither finds ink, the picture's own error is the one raised
         if not readings:
