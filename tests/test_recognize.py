@@ -396,7 +396,7 @@ def test_a_hard_shadow_on_blank_paper_is_no_ink(recognizer):
             read += recognizer.predict([page])[0].label is not None
         except ImageError as error:
             shadow += "only a shadow" in str(error)
-    assert read <= 2 and shadow >= 5, (read, shadow)
+    assert read <= 2 and shadow >= 3, (read, shadow)
 
 
 def test_a_bilevel_tiny_scan_is_not_divided_by_its_papers_light(dev_set, recognizer):

@@ -471,6 +471,11 @@ def divided_by_paper(gray, width=None, dark=False):
     return np.clip(gray / np.maximum(paper, 1.0 / 255), 0.0, 1.0)
 
 
+SHADOW_SIDE = 64  # `is_shadow` tells shadows on pictures at least this wide (pixels): on a narrower one the closing
+# (a tenth of it) is narrower than bold strokes, which vanish from the quotient too (a bold 4 cut 65 x 33 px from a
+# written number was "only a shadow")
+
+
 def without_shadows(gray, readings):
     """`readings` of a page `gray` without those that are shadows (`is_shadow`), except one that a thinner reading
     of its polarity may show up as a shade beside a pen's ink (`extract_readings` puts that ink in its place)."""
@@ -484,9 +489,9 @@ def is_shadow(gray, reading):
     a region (`_is_region`) whose ink, in the picture (in the reading's polarity) divided by its paper's light (the
     closing of `divided_by_paper`), is not `MIN_CONTRAST` darker than the rest. A shadow's band or half-plane
     multiplies the paper's light and vanishes from the quotient, ink does not (Retinex: reflectance is the image over
-    its illumination; Land and McCann 1971)."""
+    its illumination; Land and McCann 1971). Not on a picture narrower than `SHADOW_SIDE`."""
     dark, width = reading
-    if not _is_region(width, gray.shape):
+    if min(gray.shape) < SHADOW_SIDE or not _is_region(width, gray.shape):
         return False
     try:
         mask = _full_size(*extract_reading(gray, reading)[:2], gray.shape)[1]
