@@ -463,12 +463,18 @@ def divided_by_paper(gray, width=None, dark=False):
     unevenly lit where the darkest 5 % of that light is under `UNEVEN_LIGHT`
     times the brightest 5 %, and the ink is dark where `_dark_ink` says so.
     """
-    disk = masks.disk(PAPER_CLOSING * min(gray.shape))
-    paper = masks.closing(gray, disk)
+    disk, paper = _paper_light(gray)
     low, high = np.percentile(paper, (5, 95))
     if low >= UNEVEN_LIGHT * high or not (dark or _dark_ink(gray, paper, disk, width)):
         return None
     return np.clip(gray / np.maximum(paper, 1.0 / 255), 0.0, 1.0)
+
+
+def _paper_light(gray):
+    """`(disk, closing)`: the disk `PAPER_CLOSING` of `gray`'s shorter side and `gray`'s closing by it, the paper's
+    light where the ink is dark (`divided_by_paper`)."""
+    disk = masks.disk(PAPER_CLOSING * min(gray.shape))
+    return disk, masks.closing(gray, disk)
 
 
 SHADOW_SIDE = 64  # `is_shadow` tells shadows on pictures at least this wide (pixels): on a narrower one the closing
@@ -500,7 +506,7 @@ def is_shadow(gray, reading):
     if mask.all() or not mask.any():
         return False
     g = gray if dark else 1.0 - gray
-    quotient = g / np.maximum(masks.closing(g, masks.disk(PAPER_CLOSING * min(g.shape))), 1.0 / 255)
+    quotient = g / np.maximum(_paper_light(g)[1], 1.0 / 255)
     paper = float(np.median(quotient[~mask]))
     return paper - float(np.median(quotient[mask])) < MIN_CONTRAST * paper
 
