@@ -483,11 +483,21 @@ SHADOW_SIDE = 64  # `is_shadow` tells shadows on pictures at least this wide (pi
 
 
 def without_shadows(gray, readings):
-    """`readings` of a page `gray` without those that are shadows (`is_shadow`), except one that a thinner reading
-    of its polarity may show up as a shade beside a pen's ink (`extract_readings` puts that ink in its place)."""
+    """`(readings, shades)`: `readings` of a page `gray` without those that are shadows (`is_shadow`), except a
+    shadow beside a thinner reading of its polarity, a pen's ink, which `extract_readings` puts in its place
+    (`shades`, the shadows so kept: a list).
+
+    The pen replaces a shadow whatever its contrast: faint pencil is not
+    `SHADOW_CONTRAST` times as dark as a hard band 45 % dark, and until
+    2026-12-08 such a band stayed a reading, a confident "1"
+    (`scripts/family_validation.py 5 100 photo --shadow 0.45`: 92 -> 94 read
+    right). Dropping the shadow instead lets a reading of the lit paper
+    beside it come first (`normalize` then reads the paper, not the pen).
+    """
     shadows = [r for r in readings if is_shadow(gray, r)]
     pens = [r for r in readings if r not in shadows]
-    return [r for r in readings if r not in shadows or any(p[0] == r[0] and SHADOW_WIDTH * p[1] <= r[1] for p in pens)]
+    shades = [r for r in shadows if any(p[0] == r[0] and SHADOW_WIDTH * p[1] <= r[1] for p in pens)]
+    return [r for r in readings if r not in shadows or r in shades], shades
 
 
 def is_shadow(gray, reading):
@@ -1085,15 +1095,16 @@ def _crosses(mask):
     return bool((reached[1:] >= 2).any())
 
 
-def extract_readings(gray, readings, alternatives, page=True, enlargement=1):
+def extract_readings(gray, readings, alternatives, page=True, enlargement=1, shades=()):
     """`(ink, mask)` of `extract_reading` for each of `readings` that finds ink (the first only, without `alternatives`),
     each shade replaced by the ink it was read instead of.
 
     A pen's ink is darker than any shadow it lies in or beside: a reading
     is a shade (a hard-edged shadow band, read as a bar: a "1") where a
     reading of its polarity at least `SHADOW_WIDTH` times thinner finds ink
-    `SHADOW_CONTRAST` times its median contrast; the darkest such reading
-    takes its place (once). Where the first reading that finds ink is that
+    `SHADOW_CONTRAST` times its median contrast, or at any contrast where it
+    is one of `shades` (`is_shadow` told it: `without_shadows`); the darkest
+    such reading takes its place (once). Where the first reading that finds ink is that
     much wider than others of its polarity, they are extracted too,
     alternatives or not, so that `extract_ink` and `normalize` read what
     their alternatives' first is. `page` and `enlargement` as for `extract_reading`.
@@ -1118,7 +1129,7 @@ def extract_readings(gray, readings, alternatives, page=True, enlargement=1):
     found = pens or found  # a reading that finds a printed box alone, beside one that finds a pen's ink, is no ink
     kept = {}  # reading: (ink, mask), in the order of the readings they stand for
     for f in found:  # each replaced by the darkest reading that shows it up as a shade, if any
-        darker = [o for o in found if thinner(o[0], f[0]) and o[3] >= SHADOW_CONTRAST * f[3]]
+        darker = [o for o in found if thinner(o[0], f[0]) and (f[0] in shades or o[3] >= SHADOW_CONTRAST * f[3])]
         reading, ink, mask, _ = max(darker, key=lambda o: o[3], default=f)
         kept.setdefault(reading, (ink, mask))
     return list(kept.values())[: None if alternatives else 1]

@@ -601,14 +601,15 @@ def _hypotheses(work, enlargement, alternatives, split=True, divide=True):
         if not (alternatives and divide and page):
             raise
         gray, readings, missing = None, [], error
+    shades = []
     if page and readings:  # a shadow's band or half-plane read as a region of ink is no ink
-        readings, missing = without_shadows(gray, readings), ImageError(
+        (readings, shades), missing = without_shadows(gray, readings), ImageError(
             "no ink found: only a shadow, which vanishes divided by the light")
 
     def own():  # where neither finds ink, the picture's own error is the one raised
         if not readings:
             raise missing
-        return _read_hypotheses(gray, readings, enlargement, alternatives, split)
+        return _read_hypotheses(gray, readings, enlargement, alternatives, split, shades)
 
     readers = [own]
     # a tiny scan is read divided beside its own reading where that took light ink, and else (its ink told dark)
@@ -621,10 +622,11 @@ def _hypotheses(work, enlargement, alternatives, split=True, divide=True):
     return np.concatenate(first_found(lambda read: read(), readers, every=every))
 
 
-def _read_hypotheses(gray, readings, enlargement, alternatives, split):
-    """`_hypotheses` of the picture `gray` whose ink `read_ink` read as `readings`."""
+def _read_hypotheses(gray, readings, enlargement, alternatives, split, shades=()):
+    """`_hypotheses` of the picture `gray` whose ink `read_ink` read as `readings` (`shades` as for
+    `extract_readings`)."""
     page = enlargement == 1
-    found = extract_readings(gray, readings, alternatives, page, enlargement)
+    found = extract_readings(gray, readings, alternatives, page, enlargement, shades)
     if alternatives and split and not page:  # a tiny scan enlarged: its ink read by one global threshold too
         found += global_splits(gray, readings, found)
     # a reading whose ink is gone at 20 px (crumbs beside a thick digit) is no ink, not the end of the others
