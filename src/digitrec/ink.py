@@ -470,16 +470,20 @@ def divided_by_paper(gray, width=None, dark=False):
     return np.clip(gray / np.maximum(paper, 1.0 / 255), 0.0, 1.0)
 
 
-def _paper_light(gray):
-    """`(disk, closing)`: the disk `PAPER_CLOSING` of `gray`'s shorter side and `gray`'s closing by it, the paper's
-    light where the ink is dark (`divided_by_paper`)."""
-    disk = masks.disk(PAPER_CLOSING * min(gray.shape))
+def _paper_light(gray, share=PAPER_CLOSING):
+    """`(disk, closing)`: the disk `share` of `gray`'s shorter side and `gray`'s closing by it, the paper's light
+    where the ink is dark (`divided_by_paper`, `is_shadow`)."""
+    disk = masks.disk(share * min(gray.shape))
     return disk, masks.closing(gray, disk)
 
 
 SHADOW_SIDE = 64  # `is_shadow` tells shadows on pictures at least this wide (pixels): on a narrower one the closing
-# (a tenth of it) is narrower than bold strokes, which vanish from the quotient too (a bold 4 cut 65 x 33 px from a
-# written number was "only a shadow")
+# is narrower than bold strokes, which vanish from the quotient too (a bold 4 cut 65 x 33 px from a written number
+# was "only a shadow")
+SHADOW_CLOSING = 0.2  # diameter of `is_shadow`'s closing, in the picture's shorter side: wider than the bold strokes of
+# a digit photographed and cropped to its ink (a pen up to a sixth of its height), which a tenth left as a region that
+# vanished from the quotient; 150 such crops (validation digits, scratch script) read 108 -> 134 right, blank photos
+# under a hard shadow read as a digit 22 -> 23 of 150 (`scripts/blank_photos.py 3 150 --shadow 0.45`)
 
 
 def without_shadows(gray, readings):
@@ -502,8 +506,9 @@ def without_shadows(gray, readings):
 
 def is_shadow(gray, reading):
     """Whether a reading `(dark, width)` of a page `gray` (float32 `(H, W)` in [0, 1]) is a region of shade, not ink:
-    a region (`_is_region`) whose ink, in the picture (in the reading's polarity) divided by its paper's light (the
-    closing of `divided_by_paper`), is not `MIN_CONTRAST` darker than the rest. A shadow's band or half-plane
+    a region (`_is_region`) whose ink, in the picture (in the reading's polarity) divided by its paper's light (a
+    closing as `divided_by_paper`'s, its disk `SHADOW_CLOSING` of the shorter side), is not `MIN_CONTRAST` darker
+    than the rest. A shadow's band or half-plane
     multiplies the paper's light and vanishes from the quotient, ink does not (Retinex: reflectance is the image over
     its illumination; Land and McCann 1971). Not on a picture narrower than `SHADOW_SIDE`."""
     dark, width = reading
@@ -516,7 +521,7 @@ def is_shadow(gray, reading):
     if mask.all() or not mask.any():
         return False
     g = gray if dark else 1.0 - gray
-    quotient = g / np.maximum(_paper_light(g)[1], 1.0 / 255)
+    quotient = g / np.maximum(_paper_light(g, SHADOW_CLOSING)[1], 1.0 / 255)
     paper = float(np.median(quotient[~mask]))
     return paper - float(np.median(quotient[mask])) < MIN_CONTRAST * paper
 
