@@ -701,6 +701,22 @@ def read_refused(recognizer, picture):
         return True
 
 
+def tight_bold_photo(digit, rng):
+    """A digit written 90-220 px tall with a round pen 8-16 % of its height (a felt-tip marker), photographed
+    (`renderings.photo`: tinted paper, grain, a lighting gradient, a soft shadow in half of them, JPEG 60-85) and
+    cropped to its ink or 1-2 px into it, as a user crops a photo to the digit: JPEG bytes. A crop under 64 px wide
+    is widened with paper to 64."""
+    height = int(rng.integers(90, 220))
+    cover = renderings.pen(digit, height, int(rng.uniform(0.08, 0.16) * height), rng)
+    r0, r1, c0, c1 = masks.bbox(cover > 0.5)
+    m = int(rng.integers(0, 3))
+    cover = cover[r0 + m : r1 - m, c0 + m : c1 - m]
+    if cover.shape[1] < 64:
+        cover = np.pad(cover, ((0, 0), ((64 - cover.shape[1]) // 2 + 1,) * 2))
+    return renderings.photo(cover, rng, float(rng.uniform(0.6, 0.9)), int(rng.integers(60, 86)),
+                            shadow=bool(rng.random() < 0.5))
+
+
 if __name__ == "__main__":
     import os
     import sys
@@ -719,19 +735,3 @@ if __name__ == "__main__":
         img, info = photo(images[i], rng, return_info=True)
         Image.fromarray(img).save(out / f"synth_{i:02d}_label{labels[i]}.png")
         print(i, labels[i], info)
-
-
-def tight_bold_photo(digit, rng):
-    """A digit written 90-220 px tall with a round pen 8-16 % of its height (a felt-tip marker), photographed
-    (`renderings.photo`: tinted paper, grain, a lighting gradient, a soft shadow in half of them, JPEG 60-85) and
-    cropped to its ink or 1-2 px into it, as a user crops a photo to the digit: JPEG bytes. A crop under 64 px wide
-    is widened with paper to 64."""
-    height = int(rng.integers(90, 220))
-    cover = renderings.pen(digit, height, int(rng.uniform(0.08, 0.16) * height), rng)
-    r0, r1, c0, c1 = masks.bbox(cover > 0.5)
-    m = int(rng.integers(0, 3))
-    cover = cover[r0 + m : r1 - m, c0 + m : c1 - m]
-    if cover.shape[1] < 64:
-        cover = np.pad(cover, ((0, 0), ((64 - cover.shape[1]) // 2 + 1,) * 2))
-    return renderings.photo(cover, rng, float(rng.uniform(0.6, 0.9)), int(rng.integers(60, 86)),
-                            shadow=bool(rng.random() < 0.5))

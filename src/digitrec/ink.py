@@ -508,9 +508,9 @@ def is_shadow(gray, reading):
     """Whether a reading `(dark, width)` of a page `gray` (float32 `(H, W)` in [0, 1]) is a region of shade, not ink:
     a region (`_is_region`) whose ink, in the picture (in the reading's polarity) divided by its paper's light (a
     closing as `divided_by_paper`'s, its disk `SHADOW_CLOSING` of the shorter side), is not `MIN_CONTRAST` darker
-    than the rest. A shadow's band or half-plane
-    multiplies the paper's light and vanishes from the quotient, ink does not (Retinex: reflectance is the image over
-    its illumination; Land and McCann 1971). Not on a picture narrower than `SHADOW_SIDE`."""
+    than the rest. A shadow's band or half-plane multiplies the paper's light and vanishes from the quotient, ink
+    does not (Retinex: reflectance is the image over its illumination; Land and McCann 1971). Not on a picture
+    narrower than `SHADOW_SIDE`."""
     dark, width = reading
     if min(gray.shape) < SHADOW_SIDE or not _is_region(width, gray.shape):
         return False
