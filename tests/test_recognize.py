@@ -407,7 +407,8 @@ def test_a_bold_digit_photographed_and_cropped_to_its_ink_is_no_shadow(mnist_tes
     pages 64-220 px): their bold strokes are a region of the crop, and `ink.is_shadow`'s closing, a tenth of the
     shorter side, was narrower than them, so they vanished from the quotient as a shadow does: 4 were "no ink
     found: only a shadow" and 23 read right. Its closing is a fifth of the side (`ink.SHADOW_CLOSING`): none is a
-    shadow, 30 read right (bold tight crops remain hard: the paper between strokes reads as strokes)."""
+    shadow, 30 read right; strokes wider than that, darker than a shade and not convex are ink (`ink._bold_ink`),
+    not a shadow that left the paper between them to be read: 34 (the rest: the paper between strokes read as ink)."""
     images, labels = mnist_test
     right, shadows = 0, 0
     for i in range(40):
@@ -415,7 +416,7 @@ def test_a_bold_digit_photographed_and_cropped_to_its_ink_is_no_shadow(mnist_tes
             right += recognizer.predict([synth.tight_bold_photo(images[i], np.random.default_rng(i))])[0].label == labels[i]
         except ImageError as error:
             shadows += "only a shadow" in str(error)
-    assert shadows == 0 and right >= 28, (shadows, right)
+    assert shadows == 0 and right >= 32, (shadows, right)
 
 
 def test_a_bilevel_tiny_scan_is_not_divided_by_its_papers_light(dev_set, recognizer):

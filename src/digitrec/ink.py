@@ -484,6 +484,11 @@ SHADOW_CLOSING = 0.2  # diameter of `is_shadow`'s closing, in the picture's shor
 # a digit photographed and cropped to its ink (a pen up to a sixth of its height), which a tenth left as a region that
 # vanished from the quotient; 150 such crops (validation digits, scratch script) read 108 -> 134 right, blank photos
 # under a hard shadow read as a digit 22 -> 23 of 150 (`scripts/blank_photos.py 3 150 --shadow 0.45`)
+SHADE_DARKNESS = 0.55  # `_bold_ink`: regions darker than this, relative to the paper, may be ink: a marker's strokes
+# absorb 60-90 % of the light (`synth.tight_bold_photo`), the families' soft shadows 20-45 % and the hard ones tested
+# 30-45 %; compounded (a hard shadow 60 % dark over a soft one) they reach 78 %, where the solidity alone tells them
+SHADE_SOLIDITY = 0.8  # `_bold_ink`: a region at least this share of its convex hull is a shade (a band or half-plane
+# cut by the picture's sides is convex; the masks of those on blank photos measured 0.85-0.96, a bold 1's 0.92-0.94)
 
 
 def without_shadows(gray, readings):
@@ -509,7 +514,8 @@ def is_shadow(gray, reading):
     a region (`_is_region`) whose ink, in the picture (in the reading's polarity) divided by its paper's light (a
     closing as `divided_by_paper`'s, its disk `SHADOW_CLOSING` of the shorter side), is not `MIN_CONTRAST` darker
     than the rest. A shadow's band or half-plane multiplies the paper's light and vanishes from the quotient, ink
-    does not (Retinex: reflectance is the image over its illumination; Land and McCann 1971). Not on a picture
+    does not (Retinex: reflectance is the image over its illumination; Land and McCann 1971); nor do dark strokes
+    wider than the closing, but these are darker than a shade and not convex (`_bold_ink`). Not on a picture
     narrower than `SHADOW_SIDE`."""
     dark, width = reading
     if min(gray.shape) < SHADOW_SIDE or not _is_region(width, gray.shape):
@@ -523,7 +529,21 @@ def is_shadow(gray, reading):
     g = gray if dark else 1.0 - gray
     quotient = g / np.maximum(_paper_light(g, SHADOW_CLOSING)[1], 1.0 / 255)
     paper = float(np.median(quotient[~mask]))
-    return paper - float(np.median(quotient[mask])) < MIN_CONTRAST * paper
+    return paper - float(np.median(quotient[mask])) < MIN_CONTRAST * paper and not (dark and _bold_ink(g, mask))
+
+
+def _bold_ink(gray, mask):
+    """Whether the dark region `mask` (bool) of `gray` (float32, dark on light) that vanished from `is_shadow`'s
+    quotient is bold strokes wider than its closing (a felt-tip digit photographed and cropped to its ink), not a
+    shade: darker than `SHADE_DARKNESS` (its median level under `1 - SHADE_DARKNESS` of the rest's) and not convex
+    (its area under `SHADE_SOLIDITY` of its convex hull's, `skimage.morphology.convex_hull_image`). A shadow's
+    half-plane or band meets the picture in a convex region, whatever its darkness; a digit's strokes bend and
+    enclose paper."""
+    from skimage.morphology import convex_hull_image  # here: few pictures need it
+
+    if np.median(gray[mask]) > (1.0 - SHADE_DARKNESS) * max(float(np.median(gray[~mask])), 1.0 / 255):
+        return False
+    return int(mask.sum()) < SHADE_SOLIDITY * int(convex_hull_image(mask).sum())
 
 
 def _dark_ink(gray, closed, disk, width=None):
