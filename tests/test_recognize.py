@@ -419,6 +419,17 @@ def test_a_bold_digit_photographed_and_cropped_to_its_ink_is_no_shadow(mnist_tes
     assert shadows == 0 and right >= 32, (shadows, right)
 
 
+@pytest.mark.parametrize("index", [442, 487])
+def test_a_tight_bold_crop_whose_paper_between_strokes_reads_light_is_read_from_its_dark_strokes(
+        mnist_test, recognizer, index):
+    """Test digits 442 (a 3) and 487 (a 9) as `synth.tight_bold_photo` crops: their bold strokes fill most of the
+    flat-fielded reading's median window, so the median was the ink there and the paper between the strokes read as
+    light ink (read 1 and refused). The split's dark side now comes second (`ink._dark_side`) and is chosen."""
+    images, labels = mnist_test
+    prediction = recognizer.predict([synth.tight_bold_photo(images[index], np.random.default_rng(index))])[0]
+    assert prediction.label == labels[index], prediction
+
+
 def test_a_bilevel_tiny_scan_is_not_divided_by_its_papers_light(dev_set, recognizer):
     """realworld-dev's 32x32 scans are bilevel (0 and 255), light strokes on black, so bold that they fill most of
     any window: each was divided by its paper's light as a tiny scan under a shadow is (since b9c6941), and the
