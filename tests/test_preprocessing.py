@@ -1250,3 +1250,18 @@ def test_faint_thin_ink_across_a_hard_shadows_edge_on_grained_paper_is_divided()
         light = np.where(np.arange(400) < 200, 1.0, 0.55).astype(np.float32)
         divided += divided_by_paper(page * light, 2.0) is not None
     assert divided >= 19
+
+
+def test_bold_ink_is_a_dark_non_convex_region_and_a_shade_is_convex_or_lighter():
+    """`ink._bold_ink` tells bold strokes that vanished from `is_shadow`'s quotient from a shadow: a ring 25 px wide
+    (a felt-tip 0 cropped to its ink) 80 % dark is ink; a straight band or a half-plane as dark is a shade (convex,
+    as a shadow cut by the picture's sides is), and so is the ring at 40 % dark (a shadow's darkness)."""
+    from digitrec import ink
+
+    yy, xx = np.mgrid[0:160, 0:120]
+    radius = np.hypot(yy - 80, xx - 60)
+    shapes = {"ring": (radius > 30) & (radius < 55), "band": np.abs(xx - 0.3 * yy - 40) < 20, "half": xx > 0.5 * yy + 30}
+    for name, mask in shapes.items():
+        for darkness in (0.8, 0.4):
+            page = np.where(mask, 0.9 * (1 - darkness), 0.9).astype(np.float32)
+            assert ink._bold_ink(page, mask) == (name == "ring" and darkness == 0.8), (name, darkness)
